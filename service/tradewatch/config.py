@@ -1,0 +1,358 @@
+"""Settings: YAML file + `${VAR}` interpolation + `TRADEWATCH_*` overrides, validated once.
+
+Lookup order (contract): `--config`, `$TRADEWATCH_CONFIG`, `./tradewatch.yaml`, the
+built-in default (`default_config.yaml` beside this module). Relative paths in a file
+resolve against the file's folder. Errors name the dotted key and the problem.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from tradewatch.durations import Duration
+from tradewatch.errors import ConfigError
+
+__all__ = [
+    "DigestSchedule",
+    "EmailSettings",
+    "HttpSettings",
+    "NotifierSettings",
+    "ServerSettings",
+    "Settings",
+    "SilenceSpec",
+    "SlackSettings",
+    "SourceSpec",
+    "WebhookSettings",
+    "find_config",
+    "format_validation_error",
+    "load_settings",
+]
+
+BUILTIN_CONFIG = Path(__file__).with_name("default_config.yaml")
+PACKAGED_RULES = Path(__file__).with_name("_rules")
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HttpSettings(_Strict):
+    """The shared HTTP client's limits and manners."""
+
+    timeout: float = Field(20.0, gt=0)
+    concurrency: int = Field(32, ge=1)
+    per_host: int = Field(2, ge=1, description="concurrent requests to one host")
+    min_delay: float = Field(0.0, ge=0, description="seconds between two requests to one host")
+    retries: int = Field(3, ge=0)
+    user_agent: str = "tradewatch/0.1 (+https://github.com/tradewatch/tradewatch)"
+    proxy: str | None = None
+    max_bytes: int = Field(10_000_000, ge=1024)
+    max_redirects: int = Field(5, ge=0)
+    allow_private: bool = False
+
+
+class ServerSettings(_Strict):
+    """The worker's small HTTP server (health, metrics, calendar, status page)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    token: str | None = Field(None, description="require ?token= or Bearer token for / and /deadlines.ics")
+    username: str | None = None
+    password: str | None = None
+
+
+class SourceSpec(_Strict):
+    """Options every source kind takes; each kind extends this with its own model."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    kind: str
+    url: str = ""
+    every: Duration = timedelta(minutes=5)
+    jitter: Duration | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    enabled: bool = True
+    first_poll_window: Duration | None = None
+    user_agent: str | None = None
+    proxy: str | None = None
+    timeout: float | None = Field(None, gt=0)
+    max_bytes: int | None = Field(None, ge=1024)
+    allow_private: bool | None = None
+    official: bool = Field(False, description="an official publisher (ministry, register): ranks as confirmation")
+
+
+class SlackSettings(_Strict):
+    """Slack via the Web API (bot token) or an incoming webhook."""
+
+    token: str | None = None
+    webhook_url: str | None = None
+    base_url: str = "https://slack.com/api/"
+    routes: dict[str, str] = Field(default_factory=lambda: {"default": "#trade-alerts"})
+    timezone: str | None = None
+    history_check: int = Field(100, ge=0, description="messages of channel history searched before a redelivery")
+
+    @model_validator(mode="after")
+    def _needs_credentials(self) -> SlackSettings:
+        if not self.token and not self.webhook_url:
+            raise ValueError("set token (bot token, xoxb-…) or webhook_url")
+        if self.token and "default" not in self.routes:
+            raise ValueError("routes needs a 'default' channel")
+        return self
+
+
+class DigestSchedule(_Strict):
+    """When the email digest goes out."""
+
+    at: str = Field("07:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    timezone: str = "UTC"
+    every: Literal["daily", "weekdays", "weekly"] = "daily"
+    weekday: int = Field(0, ge=0, le=6, description="for weekly: 0 = Monday")
+    send_empty: bool = False
+
+
+class EmailSettings(_Strict):
+    """SMTP delivery of the digest."""
+
+    host: str
+    port: int = 587
+    starttls: bool = True
+    tls: bool = False
+    username: str | None = None
+    password: str | None = None
+    timeout: float = 30.0
+    sender: str = Field(alias="from")
+    to: list[str] = Field(min_length=1)
+    digest: DigestSchedule = Field(default_factory=DigestSchedule)
+
+
+class WebhookSettings(_Strict):
+    """A signed JSON POST per alert."""
+
+    url: str
+    secret: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout: float = 10.0
+
+
+class NotifierSettings(_Strict):
+    """Configured notifiers; none at all means console."""
+
+    console: dict[str, Any] | None = None
+    slack: SlackSettings | None = None
+    email: EmailSettings | None = None
+    webhook: WebhookSettings | None = None
+
+    def configured(self) -> list[str]:
+        names = [n for n in ("console", "slack", "email", "webhook") if getattr(self, n) is not None]
+        return names or ["console"]
+
+
+class SilenceSpec(_Strict):
+    """Mute alerts of a rule, tag or source until a time (maintenance, known noise)."""
+
+    rule: str | None = None
+    tag: str | None = None
+    source: str | None = None
+    until: str
+    reason: str = ""
+
+
+class DeliverySettings(_Strict):
+    """How hard the outbox tries before parking an alert in the dead-letter stream."""
+
+    max_attempts: int = Field(8, ge=1)
+    backoff: Duration = timedelta(seconds=2)
+    max_backoff: Duration = timedelta(minutes=10)
+    claim_idle: Duration = timedelta(minutes=2)
+
+
+class Settings(_Strict):
+    """The whole configuration, validated; never changed after load."""
+
+    config_file: Path | None = None
+    redis_url: str | None = None
+    state_dir: Path = Path("./var")
+    key_prefix: str = Field("tradewatch", pattern=r"^[A-Za-z0-9:_.-]+$")
+    rules: Path = Path("./rules")
+    timezone: str = "UTC"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "console"] = "auto"
+    first_poll_window: Duration = timedelta(days=3)
+    failure_alert_after: int = Field(5, ge=1, description="consecutive failures before an operator alert")
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    sources: list[SourceSpec] = Field(default_factory=list)
+    notifiers: NotifierSettings = Field(default_factory=NotifierSettings)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    silences: list[SilenceSpec] = Field(default_factory=list)
+    reminder_grace: Duration = timedelta(hours=12)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        _check_timezone(value)
+        return value
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _validate_kinds(cls, value: Any) -> Any:
+        """Each source validates against its kind's own options model."""
+        from tradewatch.sources import SOURCES
+
+        if not isinstance(value, list):
+            return value
+        specs: list[Any] = []
+        errors: list[str] = []
+        names: set[str] = set()
+        for index, raw in enumerate(value):
+            if not isinstance(raw, dict):
+                specs.append(raw)
+                continue
+            kind = raw.get("kind")
+            if kind not in SOURCES:
+                known = ", ".join(sorted(SOURCES))
+                errors.append(f"sources[{index}].kind: unknown kind {kind!r} (known: {known})")
+                continue
+            try:
+                spec = SOURCES[kind].Options.model_validate(raw)
+            except ValidationError as exc:
+                errors.extend(format_validation_error(exc, prefix=f"sources[{index}]"))
+                continue
+            if spec.name in names:
+                errors.append(f"sources[{index}].name: duplicate source name {spec.name!r}")
+            names.add(spec.name)
+            specs.append(spec)
+        if errors:
+            raise ConfigError("\n".join(errors))
+        return specs
+
+    def source(self, name: str) -> SourceSpec:
+        for spec in self.sources:
+            if spec.name == name:
+                return spec
+        raise ConfigError(f"no source named {name!r}", key="sources")
+
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+def _check_timezone(value: str) -> None:
+    try:
+        ZoneInfo(value)
+    except (KeyError, ValueError) as exc:  # ZoneInfoNotFoundError is a KeyError
+        raise ValueError(f"unknown timezone {value!r} (use an IANA name such as Europe/Berlin)") from exc
+
+
+def format_validation_error(exc: ValidationError, *, prefix: str = "") -> list[str]:
+    """One `key.path: problem` line per pydantic error, without pydantic's noise."""
+    lines = []
+    for err in exc.errors():
+        parts = [prefix] if prefix else []
+        for loc in err["loc"]:
+            if isinstance(loc, int):
+                parts[-1:] = [f"{parts[-1] if parts else ''}[{loc}]"]
+            else:
+                parts.append(str(loc))
+        key = ".".join(p for p in parts if p) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        msg = msg.removeprefix("Value error, ")
+        lines.append(f"{key}: {msg}")
+    return lines
+
+
+def _interpolate(value: Any, env: dict[str, str], path: str) -> Any:
+    if isinstance(value, str):
+
+        def repl(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in env and env[name] != "":
+                return env[name]
+            if default is not None:
+                return default
+            raise ConfigError(f"environment variable {name} is not set (write ${{{name}:-default}})", key=path)
+
+        return _VAR.sub(repl, value)
+    if isinstance(value, dict):
+        return {k: _interpolate(v, env, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, env, f"{path}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+_ENV_KEYS = ("redis_url", "state_dir", "key_prefix", "rules", "timezone", "log_level", "log_format",
+             "first_poll_window", "failure_alert_after")
+
+
+def _env_overrides(data: dict[str, Any], env: dict[str, str]) -> None:
+    """`TRADEWATCH_<KEY>` for top-level keys, `TRADEWATCH_<SECTION>__<KEY>` for http/server."""
+    for key in _ENV_KEYS:
+        value = env.get(f"TRADEWATCH_{key.upper()}")
+        if value is not None:
+            data[key] = value
+    for section in ("http", "server", "delivery"):
+        prefix = f"TRADEWATCH_{section.upper()}__"
+        for name, value in env.items():
+            if name.startswith(prefix):
+                sub = data.setdefault(section, {})
+                if isinstance(sub, dict):
+                    sub[name[len(prefix):].lower()] = value
+
+
+def find_config(explicit: Path | None, env: dict[str, str] | None = None) -> Path:
+    """The config file to use, by the contract's lookup order."""
+    env = dict(os.environ) if env is None else env
+    if explicit is not None:
+        return explicit
+    if env.get("TRADEWATCH_CONFIG"):
+        return Path(env["TRADEWATCH_CONFIG"])
+    local = Path("tradewatch.yaml")
+    if local.is_file():
+        return local
+    return BUILTIN_CONFIG
+
+
+def load_settings(explicit: Path | None = None, env: dict[str, str] | None = None) -> Settings:
+    """Read, interpolate, override and validate; raise ConfigError naming each bad key."""
+    env = dict(os.environ) if env is None else env
+    path = find_config(explicit, env)
+    builtin = path == BUILTIN_CONFIG
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file: {exc.strerror or exc}", file=str(path)) from exc
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}: invalid YAML: {problem}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError("the config file must be a mapping of keys", file=str(path))
+    data = _interpolate(data, env, "")
+    _env_overrides(data, env)
+    base = Path.cwd() if builtin else path.resolve().parent
+    for key in ("state_dir", "rules"):
+        if isinstance(data.get(key), str):
+            p = Path(data[key]).expanduser()
+            data[key] = p if p.is_absolute() else base / p
+    if builtin and isinstance(data.get("rules"), Path) and not data["rules"].is_dir() and PACKAGED_RULES.is_dir():
+        data["rules"] = PACKAGED_RULES
+    data["config_file"] = None if builtin else path.resolve()
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError("\n".join(format_validation_error(exc)), file=str(path)) from None
+    except ConfigError as exc:
+        raise ConfigError(str(exc), file=str(path)) from None

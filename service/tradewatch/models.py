@@ -1,0 +1,160 @@
+"""Document, Match, Alert and friends: the words every part of the data flow shares.
+
+The JSON shapes of `Document` (replay input, `sources test` output) and `Match`
+(replay output) are contracts in DESIGN.md: extend them, never rename.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "Alert",
+    "AlertKind",
+    "Document",
+    "Match",
+    "Severity",
+    "SourceRef",
+    "severity_rank",
+]
+
+Severity = Literal["info", "warning", "critical"]
+AlertKind = Literal["new", "update", "also", "reminder", "operator"]
+
+_SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+
+
+def severity_rank(severity: str) -> int:
+    """Order severities so `max()` and thresholds read naturally."""
+    return _SEVERITY_RANK.get(severity, 0)
+
+
+def _digest(*parts: str) -> str:
+    h = hashlib.blake2b(digest_size=12)
+    for part in parts:
+        h.update(part.encode("utf-8", "surrogatepass"))
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+class Document(BaseModel):
+    """One item from a source, normalised; unknown input fields are kept in `extra`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = ""
+    source: str = ""
+    url: str = ""
+    title: str = ""
+    text: str = ""
+    published_at: datetime | None = None
+    lang: str | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collect_extra(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        known = set(cls.model_fields)
+        unknown = {k: v for k, v in data.items() if k not in known}
+        if not unknown:
+            return data
+        kept = {k: v for k, v in data.items() if k in known}
+        kept["extra"] = {**(data.get("extra") or {}), **unknown}
+        return kept
+
+    @model_validator(mode="after")
+    def _fill_derived(self) -> Document:
+        if not self.id:
+            self.id = self.url or "sha:" + _digest(self.title, self.text)
+        if self.published_at is not None and self.published_at.tzinfo is None:
+            raise ValueError("published_at needs a UTC offset (e.g. 2025-05-12T09:00:00+08:00)")
+        if not self.lang:
+            self.lang = detect_lang(self.title + " " + self.text[:500])
+        return self
+
+    def content_hash(self) -> str:
+        """Changes when what a reader sees changes (title or text), not on re-fetch noise."""
+        return _digest(" ".join(self.title.split()), " ".join(self.text.split()))
+
+    def contract_json(self) -> dict[str, Any]:
+        """The contract's JSON object: extra fields inline, no empty `extra`."""
+        data = self.model_dump(mode="json", exclude={"extra"})
+        data.update(self.extra)
+        return data
+
+
+def detect_lang(text: str) -> str:
+    """Chinese when CJK ideographs are a real share of the letters, else English."""
+    cjk = sum(1 for ch in text if "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf")
+    latin = sum(1 for ch in text if ch.isascii() and ch.isalpha())
+    if cjk and cjk * 3 >= latin:
+        return "zh"
+    return "en"
+
+
+class Match(BaseModel):
+    """A rule that fired on a document, with the facts it extracted (replay output)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    doc_id: str
+    rule: str
+    title: str
+    tags: list[str] = Field(default_factory=list)
+    severity: Severity = "warning"
+    facts: dict[str, Any] = Field(default_factory=dict)
+
+
+class SourceRef(BaseModel):
+    """One source that reported an event, as listed in an alert."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str
+    url: str = ""
+    title: str = ""
+    official: bool = False
+    published_at: datetime | None = None
+
+
+class Alert(BaseModel):
+    """What a notifier delivers; `id` is the idempotency key, stable across redeliveries.
+
+    `kind` says what the message is: `new` (first alert of an event), `update` (the
+    same item changed), `also` (another source reported the event; a thread reply),
+    `reminder` (a deadline approaches) or `operator` (tradewatch itself needs attention).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    kind: AlertKind = "new"
+    event_id: str = ""
+    rule: str = ""
+    rule_title: str = ""
+    severity: Severity = "warning"
+    tags: list[str] = Field(default_factory=list)
+    title: str = ""
+    url: str = ""
+    source: str = ""
+    lang: str | None = None
+    published_at: datetime | None = None
+    seen_at: datetime | None = None
+    facts: dict[str, Any] = Field(default_factory=dict)
+    sources: list[SourceRef] = Field(default_factory=list)
+    summary: str = ""
+    lead: str = ""
+    notify: list[str] = Field(default_factory=list)
+    late: bool = False
+    due: datetime | None = None
+    thread_of: str | None = None
+
+    def webhook_json(self) -> dict[str, Any]:
+        """The webhook body of the contract (a superset: extra fields are extensions)."""
+        return self.model_dump(mode="json")

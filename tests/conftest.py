@@ -1,0 +1,115 @@
+"""Shared fixtures: a real redis-server per run (flushed per test), shared data paths, strict mode."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import structlog
+
+from tradewatch.store.connection import redis_server_binary
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+FIXTURES = SHARED / "fixtures"
+CORPUS = SHARED / "corpus"
+
+
+def need_shared(path: Path) -> Path:
+    """Fail (strict/CI) or skip with the reason when ../shared data is absent."""
+    if not path.exists():
+        pytest.skip(f"needs {path} (the project's shared fixtures, present in CI)")
+    return path
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """In CI (TRADEWATCH_TEST_STRICT=1) a skip is reported as a failure, never silent."""
+    if os.environ.get("TRADEWATCH_TEST_STRICT") == "1" and report.skipped and report.when in ("setup", "call"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped in strict mode: {report.longrepr}"
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No proxy or tradewatch settings leak in from the shell; logging reset per test."""
+    for name in list(os.environ):
+        if name.lower() in {"http_proxy", "https_proxy", "all_proxy", "no_proxy"} or name.startswith("TRADEWATCH_"):
+            if name != "TRADEWATCH_TEST_STRICT":
+                monkeypatch.delenv(name, raising=False)
+    yield
+    structlog.reset_defaults()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RedisServer:
+    """A real redis-server on a loopback port, restartable with its data (AOF) kept."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = _free_port()
+        self.binary = shutil.which("redis-server") or redis_server_binary()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(  # noqa: S603
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
+             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    if client.ping():
+                        return
+                except redis.ConnectionError:
+                    time.sleep(0.02)
+        finally:
+            client.close()
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One real redis-server for the whole run."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> Iterator[str]:
+    """The shared server's URL, flushed before each test."""
+    if redis_server.process is None or redis_server.process.poll() is not None:
+        redis_server.start()
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    client.close()
+    yield redis_server.url
