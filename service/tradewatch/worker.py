@@ -1,0 +1,361 @@
+"""The long-running process: scheduler, leases, polling, delivery, web server, graceful shutdown.
+
+One asyncio loop carries everything (DESIGN.md): APScheduler fires one interval
+job per source; a poll takes the source's lease, fetches, and hands the result
+to the pipeline; the delivery consumers drain the outbox; the web server answers
+health and metrics. SIGTERM/SIGINT stop new work, let in-flight polls finish (up
+to a limit), then close everything and exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from tradewatch.config import Settings, SourceSpec
+from tradewatch.errors import SourceError, StoreError, TradewatchError
+from tradewatch.fetch import Fetcher
+from tradewatch.matching import RuleProblems, Rulebook, load_rulebook
+from tradewatch.models import Alert
+from tradewatch.notify import NOTIFIERS, Notifier
+from tradewatch.observe import METRICS, Metrics
+from tradewatch.sources import SOURCES, Source
+from tradewatch.store.connection import RedisHandle, open_redis
+from tradewatch.store.keys import Keys
+
+__all__ = ["Worker", "run_worker"]
+
+log = structlog.get_logger(__name__)
+
+SHUTDOWN_GRACE = 30.0  # seconds in-flight polls may take to finish after SIGTERM
+ONCE_DELIVERY_TIMEOUT = 120.0  # seconds `run --once` keeps retrying transient delivery errors
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def load_rules_or_report(settings: Settings) -> Rulebook:
+    """Load the rulebook; on defects print `FILE:LINE: message` lines and raise."""
+    routes = set(settings.notifiers.slack.routes) if settings.notifiers.slack else None
+    return load_rulebook(settings.rules, slack_routes=routes)
+
+
+def build_notifiers(settings: Settings) -> dict[str, Notifier]:
+    """One instance per configured notifier that delivers per alert (the digest is scheduled)."""
+    notifiers: dict[str, Notifier] = {}
+    for name in settings.notifiers.configured():
+        if name == "email":
+            continue
+        options = getattr(settings.notifiers, name)
+        notifiers[name] = NOTIFIERS[name](options)  # type: ignore[call-arg]
+    return notifiers
+
+
+class Worker:
+    """Everything one `tradewatch run` process owns, and the state the web server reads."""
+
+    def __init__(self, settings: Settings, *, metrics: Metrics = METRICS) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.keys = Keys(settings.key_prefix)
+        self.consumer = f"{socket.gethostname()}-{os.getpid()}"
+        self.redis_handle: RedisHandle | None = None
+        self.rulebook: Rulebook | None = None
+        self.rules_loaded = False
+        self.scheduler_running = False
+        self.stop = asyncio.Event()
+        self._inflight: set[asyncio.Task[Any]] = set()
+        self._sources: dict[str, Source] = {}
+
+    @property
+    def redis(self) -> Any:
+        return self.redis_handle.client if self.redis_handle else None
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    async def main(self, *, once: bool) -> int:
+        self.rulebook = load_rules_or_report(self.settings)
+        self.rules_loaded = True
+        log.info("rules_loaded", rules=len(self.rulebook.rules), deadlines=len(self.rulebook.deadlines),
+                 backend=self.rulebook.backend, directory=str(self.settings.rules))
+        self.redis_handle = await open_redis(self.settings.redis_url, self.settings.state_dir)
+        try:
+            return await self._serve(once=once)
+        finally:
+            await self.redis_handle.close()
+
+    async def _serve(self, *, once: bool) -> int:
+        from tradewatch.delivery import Delivery  # noqa: PLC0415
+        from tradewatch.pipeline import Pipeline  # noqa: PLC0415
+        from tradewatch.store.health import SourceHealth  # noqa: PLC0415
+        from tradewatch.store.leases import Leases  # noqa: PLC0415
+        from tradewatch.store.validators import RedisValidatorCache  # noqa: PLC0415
+
+        assert self.rulebook is not None
+        redis = self.redis
+        self._sources = {
+            spec.name: SOURCES[spec.kind](spec) for spec in self.settings.sources if spec.enabled
+        }
+        self.notifiers = build_notifiers(self.settings)
+        self.pipeline = Pipeline(self.settings, redis, self.rulebook, keys=self.keys, now=utcnow)
+        self.delivery = Delivery(self.settings, redis, self.notifiers, keys=self.keys, consumer=self.consumer)
+        self.health = SourceHealth(redis, self.keys)
+        self.leases = Leases(redis, self.keys)
+        log.info("worker_started", sources=len(self._sources), notifiers=sorted(self.notifiers),
+                 once=once, consumer=self.consumer, redis="embedded" if self.redis_handle and
+                 self.redis_handle.embedded else "external")
+        async with Fetcher(self.settings.http, RedisValidatorCache(redis, self.keys)) as fetcher:
+            self.fetcher = fetcher
+            try:
+                if once:
+                    return await self._run_once()
+                return await self._run_forever()
+            finally:
+                for notifier in self.notifiers.values():
+                    with contextlib.suppress(Exception):
+                        await notifier.aclose()
+
+    async def _run_once(self) -> int:
+        specs = [self.settings.source(name) for name in self._sources]
+        progress = _Progress(len(specs), "polling sources")
+        async def one(spec: SourceSpec) -> None:
+            await self.poll(spec, use_lease=False)
+            progress.step()
+        await asyncio.gather(*(one(spec) for spec in specs))
+        progress.done()
+        await self._tick_deadlines()
+        result = await self.delivery.drain(timeout=ONCE_DELIVERY_TIMEOUT)
+        log.info("run_once_finished", sources=len(specs), delivered=getattr(result, "delivered", None),
+                 pending=getattr(result, "pending", None))
+        return 0
+
+    async def _run_forever(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._request_stop, sig)
+        scheduler = AsyncIOScheduler(event_loop=loop, timezone="UTC")
+        now = utcnow()
+        for name in self._sources:
+            spec = self.settings.source(name)
+            every = spec.every.total_seconds()
+            jitter = spec.jitter.total_seconds() if spec.jitter is not None else min(every * 0.1, 30.0)
+            scheduler.add_job(
+                self._scheduled_poll, IntervalTrigger(seconds=max(every, 0.001), jitter=jitter or None),
+                args=[spec], id=f"poll:{name}", name=name, max_instances=1, coalesce=True,
+                next_run_time=now, misfire_grace_time=None,
+            )
+        scheduler.add_job(self._tick_deadlines, IntervalTrigger(seconds=30), id="deadlines",
+                          max_instances=1, coalesce=True, next_run_time=now)
+        scheduler.start()
+        self.scheduler_running = True
+        delivery_task = asyncio.create_task(self.delivery.run(self.stop), name="delivery")
+        web_task = self._start_web()
+        await self.stop.wait()
+        log.info("worker_stopping", inflight=len(self._inflight))
+        scheduler.shutdown(wait=False)
+        self.scheduler_running = False
+        if self._inflight:
+            _, pending = await asyncio.wait(self._inflight, timeout=SHUTDOWN_GRACE)
+            for task in pending:
+                task.cancel()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(delivery_task, timeout=SHUTDOWN_GRACE)
+        if web_task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(web_task, timeout=5)
+        log.info("worker_stopped")
+        return 0
+
+    def _start_web(self) -> asyncio.Task[Any] | None:
+        if not self.settings.server.enabled:
+            return None
+        from tradewatch.web.app import create_app  # noqa: PLC0415
+        from tradewatch.web.server import serve  # noqa: PLC0415
+
+        app = create_app(self)
+        return asyncio.create_task(
+            serve(app, self.settings.server.host, self.settings.server.port, self.stop), name="web"
+        )
+
+    def _request_stop(self, sig: signal.Signals) -> None:
+        if self.stop.is_set():
+            log.warning("second_signal_ignored", signal=sig.name)
+            return
+        log.info("shutdown_requested", signal=sig.name)
+        self.stop.set()
+
+    # --- polling ---------------------------------------------------------------------------------
+
+    async def _scheduled_poll(self, spec: SourceSpec) -> None:
+        if self.stop.is_set():
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        self._inflight.add(task)
+        try:
+            await self.poll(spec, use_lease=True)
+        finally:
+            self._inflight.discard(task)
+
+    async def poll(self, spec: SourceSpec, *, use_lease: bool) -> None:
+        """Poll one source once; every failure stays inside this source and is logged once."""
+        bound = log.bind(source=spec.name)
+        lease = None
+        if use_lease:
+            ttl_ms = max(int(spec.every.total_seconds() * 900), 500)  # 90% of the interval
+            try:
+                lease = await self.leases.acquire(spec.name, ttl_ms)
+            except (StoreError, OSError, TradewatchError) as exc:
+                self.metrics.redis_errors.inc()
+                bound.warning("lease_unavailable", error=str(exc))
+                return
+            except Exception as exc:  # redis-py connection errors
+                self.metrics.redis_errors.inc()
+                bound.warning("lease_unavailable", error=str(exc))
+                return
+            if lease is None:
+                bound.debug("poll_skipped_lease_held")
+                return
+        started = time.perf_counter()
+        source = self._sources[spec.name]
+        try:
+            result = await source.fetch(self.fetcher)
+        except SourceError as exc:
+            duration = time.perf_counter() - started
+            self.metrics.polls.labels(spec.name, "error").inc()
+            self.metrics.fetch_errors.labels(spec.name).inc()
+            self.metrics.source_up.labels(spec.name).set(0)
+            bound.warning("source_poll_failed", error=str(exc), duration=round(duration, 3))
+            await self._record_failure(spec, str(exc))
+            return
+        duration = time.perf_counter() - started
+        self.metrics.fetch_seconds.labels(spec.name).observe(duration)
+        try:
+            counts = await self.pipeline.process(spec, result)
+            transition = await self.health.record_success(
+                spec.name, status=result.status, documents=len(result.documents), duration=duration,
+                next_poll=utcnow() + spec.every,
+            )
+        except Exception as exc:  # Redis outage: nothing was sent; the next poll catches up
+            self.metrics.redis_errors.inc()
+            self.metrics.polls.labels(spec.name, "store_error").inc()
+            bound.error("source_poll_not_processed", error=str(exc), duration=round(duration, 3))
+            return
+        finally:
+            if lease is not None:
+                with contextlib.suppress(Exception):
+                    await lease.renew()
+        self.metrics.polls.labels(spec.name, str(result.status)).inc()
+        self.metrics.source_up.labels(spec.name).set(1)
+        bound.info("source_polled", status=result.status, duration=round(duration, 3),
+                   documents=len(result.documents), **_counts(counts))
+        if transition:
+            await self._operator_alert(spec, str(transition), "")
+
+    async def _record_failure(self, spec: SourceSpec, error: str) -> None:
+        try:
+            transition = await self.health.record_failure(
+                spec.name, error, threshold=self.settings.failure_alert_after)
+        except Exception as exc:
+            self.metrics.redis_errors.inc()
+            log.warning("health_not_recorded", source=spec.name, error=str(exc))
+            return
+        if transition:
+            await self._operator_alert(spec, str(transition), error)
+
+    async def _operator_alert(self, spec: SourceSpec, transition: str, error: str) -> None:
+        """Source failing/recovered: raised once per transition, through the durable outbox."""
+        from tradewatch.store.outbox import Outbox  # noqa: PLC0415
+
+        now = utcnow()
+        failing = "fail" in transition
+        alert = Alert(
+            id=f"operator:{spec.name}:{transition}:{int(now.timestamp())}",
+            kind="operator",
+            rule="tradewatch-source-health",
+            rule_title=f"Source {spec.name} is failing" if failing else f"Source {spec.name} recovered",
+            severity="warning" if failing else "info",
+            tags=["operator"],
+            title=(f"{spec.name}: {self.settings.failure_alert_after} consecutive failed polls; last error: {error}"
+                   if failing else f"{spec.name} answers again"),
+            url=spec.url,
+            source=spec.name,
+            seen_at=now,
+        )
+        try:
+            await Outbox(self.redis, self.keys).enqueue_operator(alert)
+        except Exception as exc:
+            self.metrics.redis_errors.inc()
+            log.warning("operator_alert_not_queued", source=spec.name, error=str(exc))
+
+    async def _tick_deadlines(self) -> None:
+        """Reminders that are due, and the digest when its slot has come (both exactly once)."""
+        try:
+            from tradewatch.worker_deadlines import tick  # noqa: PLC0415
+        except ImportError:
+            return
+        try:
+            await tick(self, utcnow())
+        except Exception as exc:
+            self.metrics.redis_errors.inc()
+            log.warning("deadline_tick_failed", error=str(exc))
+
+
+def _counts(counts: Any) -> dict[str, Any]:
+    if counts is None:
+        return {}
+    if hasattr(counts, "as_dict"):
+        return dict(counts.as_dict())
+    if hasattr(counts, "__dataclass_fields__"):
+        return {k: getattr(counts, k) for k in counts.__dataclass_fields__}
+    if hasattr(counts, "model_dump"):
+        return dict(counts.model_dump())
+    return {}
+
+
+class _Progress:
+    """A one-line progress counter on a terminal; silent in logs and CI."""
+
+    def __init__(self, total: int, label: str) -> None:
+        self.total = total
+        self.count = 0
+        self.label = label
+        self.enabled = sys.stderr.isatty() and total > 5 and not os.environ.get("CI")
+
+    def step(self) -> None:
+        self.count += 1
+        if self.enabled:
+            sys.stderr.write(f"\r{self.label}: {self.count}/{self.total}")
+            sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+def run_worker(settings: Settings, *, once: bool) -> int:
+    """Run until stopped (or one cycle with `once`); rule defects print and return 1."""
+    worker = Worker(settings)
+    try:
+        return asyncio.run(worker.main(once=once))
+    except RuleProblems as exc:
+        for problem in exc.problems:
+            print(str(problem), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+
+
+_ = (timedelta, TradewatchError)
