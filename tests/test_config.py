@@ -1,0 +1,117 @@
+"""Configuration: lookup order, interpolation, overrides, and errors that name the key."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from tradewatch.config import BUILTIN_CONFIG, find_config, load_settings
+from tradewatch.durations import format_duration, parse_duration
+from tradewatch.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "tradewatch.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--config beats $TRADEWATCH_CONFIG beats ./tradewatch.yaml beats the built-in default."""
+    monkeypatch.chdir(tmp_path)
+    assert find_config(None, {}) == BUILTIN_CONFIG
+    write(tmp_path, "key_prefix: local\n")
+    assert find_config(None, {}) == Path("tradewatch.yaml")
+    assert find_config(None, {"TRADEWATCH_CONFIG": "/x.yaml"}) == Path("/x.yaml")
+    assert find_config(Path("/y.yaml"), {"TRADEWATCH_CONFIG": "/x.yaml"}) == Path("/y.yaml")
+
+
+def test_interpolation_and_defaults(tmp_path: Path) -> None:
+    """${VAR} and ${VAR:-default} come from the environment."""
+    path = write(tmp_path, "redis_url: ${REDIS:-redis://127.0.0.1:1/0}\nkey_prefix: ${PREFIX}\n")
+    settings = load_settings(path, env={"PREFIX": "acme"})
+    assert settings.redis_url == "redis://127.0.0.1:1/0"
+    assert settings.key_prefix == "acme"
+
+
+def test_missing_variable_names_key(tmp_path: Path) -> None:
+    """An unset ${VAR} without default is an error naming the key and the variable."""
+    path = write(tmp_path, "notifiers:\n  slack: {token: '${SLACK_BOT_TOKEN}'}\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env={})
+    assert "notifiers.slack.token" in str(info.value)
+    assert "SLACK_BOT_TOKEN" in str(info.value)
+
+
+def test_env_overrides(tmp_path: Path) -> None:
+    """TRADEWATCH_<KEY> and TRADEWATCH_HTTP__<KEY> override the file."""
+    path = write(tmp_path, "key_prefix: file\nhttp: {timeout: 5}\n")
+    env = {"TRADEWATCH_KEY_PREFIX": "env", "TRADEWATCH_HTTP__TIMEOUT": "7.5"}
+    settings = load_settings(path, env=env)
+    assert settings.key_prefix == "env"
+    assert settings.http.timeout == 7.5
+
+
+def test_relative_paths_resolve_against_file(tmp_path: Path) -> None:
+    """rules and state_dir are relative to the config file's folder."""
+    sub = tmp_path / "conf"
+    sub.mkdir()
+    path = write(sub, "rules: ./myrules\nstate_dir: ../state\n")
+    settings = load_settings(path, env={})
+    assert settings.rules == sub / "myrules"
+    assert settings.state_dir.resolve() == (tmp_path / "state").resolve()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("http: {timeout: -1}\n", "http.timeout:"),
+        ("htp: {}\n", "htp: unknown key"),
+        ("sources:\n  - {name: a, kind: nope, url: 'http://x'}\n", "sources[0].kind: unknown kind 'nope'"),
+        ("sources:\n  - {name: a, kind: rss, url: 'http://x', every: 5 minutes}\n", "sources[0].every:"),
+        ("timezone: Mars/Base\n", "timezone: unknown timezone"),
+        ("first_poll_window: 3 days\n", "first_poll_window:"),
+        ("key: [unclosed\n", "invalid YAML"),
+    ],
+)
+def test_bad_config_names_key(tmp_path: Path, text: str, expected: str) -> None:
+    """Each kind of mistake is reported with the key path and the problem."""
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, text), env={})
+    assert expected in str(info.value)
+
+
+def test_builtin_default_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The built-in default validates: real sources, embedded Redis, console alerts."""
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(None, env={})
+    assert settings.redis_url is None
+    assert settings.sources
+    assert settings.notifiers.configured() == ["console"]
+
+
+def test_example_config_validates() -> None:
+    """tradewatch.example.yaml documents a configuration that actually loads."""
+    env = {"SLACK_BOT_TOKEN": "xoxb-1", "SMTP_USER": "u", "SMTP_PASSWORD": "p", "WEBHOOK_SECRET": "s"}
+    settings = load_settings(ROOT / "tradewatch.example.yaml", env=env)
+    assert {"console", "slack", "email", "webhook"} <= set(settings.notifiers.configured())
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("1s", 1), ("5m", 300), ("2h", 7200), ("7d", 604800), ("0s", 0), (90, 90)]
+)
+def test_durations(text: str | int, seconds: int) -> None:
+    """Durations are a number and a unit s, m, h or d."""
+    assert parse_duration(text) == timedelta(seconds=seconds)
+
+
+def test_duration_round_trip() -> None:
+    """Formatting gives back the shortest exact spelling."""
+    assert format_duration(timedelta(days=7)) == "7d"
+    assert format_duration(timedelta(seconds=90)) == "90s"
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration("soon")
