@@ -10,6 +10,23 @@ from dataclasses import dataclass
 
 __all__ = ["Keys"]
 
+# --- TTLs of store/seen.py, events.py, outbox.py (docs/architecture.md states memory per item) ---
+# An item is forgotten SEEN_TTL after it was last listed: longer than any feed keeps an item
+# off its list and then re-lists it, so a re-listed old item never alerts twice.
+SEEN_TTL_MS = 90 * 86_400_000
+# Seen records are rewritten (TTL refreshed) at most this often while an item stays listed,
+# so an unchanged poll costs reads only.
+SEEN_REFRESH_DAYS = 7
+# Documents published within this window of an event's last report may join it by shared key
+# or similar text; older reports of "the same thing" are news again.
+CLUSTER_WINDOW_MS = 7 * 86_400_000
+# An event outlives its clustering window so that a changed item can still reply in its thread.
+EVENT_TTL_MS = 30 * 86_400_000
+# Receipts (Slack channel/ts, delivered marker) must outlive events: replies look them up.
+RECEIPT_TTL_MS = 35 * 86_400_000
+# The suppression log is for the status page and operators; the logs hold the full record.
+SUPPRESSIONS_MAXLEN = 5000
+
 
 @dataclass(frozen=True)
 class Keys:
@@ -19,3 +36,54 @@ class Keys:
 
     def _k(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
+
+    # --- dedup, events, outbox, leases (store/seen.py, events.py, outbox.py, leases.py) -------
+    # Why these TTLs: see docs/architecture.md "Redis data model" for the measured memory.
+
+    def seen(self, source: str, item: str) -> str:
+        """String `content_hash|event|day` per item; TTL SEEN_TTL, refreshed while the item is listed."""
+        return self._k("seen", source, item)
+
+    def polled(self, source: str) -> str:
+        """Marker that a source had its first (baseline) poll; same TTL as its seen items."""
+        return self._k("polled", source)
+
+    def event(self, event_id: str) -> str:
+        """JSON of one event (root alert, sources); TTL EVENT_TTL so late updates still thread."""
+        return self._k("event", event_id)
+
+    def event_index(self, kind: str, value: str) -> str:
+        """Event id by shared key (url, docnum, ann, sim band); TTL CLUSTER_WINDOW bounds clustering."""
+        return self._k("evidx", kind, value)
+
+    def alert_dedup(self, rule: str, value: str) -> str:
+        """A rule's dedup key → the alert it already raised; TTL = the rule's dedup window."""
+        return self._k("dedup", rule, value)
+
+    def outbox(self) -> str:
+        """The alert stream; one consumer group per notifier; trimmed only below every group's progress."""
+        return self._k("outbox")
+
+    def dead_letters(self) -> str:
+        """Alerts parked after max_attempts or a permanent error; never trimmed (operators re-drive)."""
+        return self._k("outbox", "dead")
+
+    def receipt(self, notifier: str, alert_id: str) -> str:
+        """Delivered marker + receipt (Slack channel/ts) of one alert; TTL RECEIPT_TTL > EVENT_TTL."""
+        return self._k("receipt", notifier, alert_id)
+
+    def attempts(self, notifier: str) -> str:
+        """Hash entry id → failed attempts; fields removed on ack or dead-letter (no TTL needed)."""
+        return self._k("attempts", notifier)
+
+    def retry_schedule(self, notifier: str) -> str:
+        """Zset entry id → when its next attempt is due (epoch ms); members removed when handled."""
+        return self._k("retry", notifier)
+
+    def lease(self, source: str) -> str:
+        """SET NX PX lease: which worker polls a source this interval; TTL chosen by the caller."""
+        return self._k("lease", source)
+
+    def suppressions(self) -> str:
+        """Recent suppressed alerts with reasons, capped at SUPPRESSIONS_MAXLEN for the status page."""
+        return self._k("suppressed")
