@@ -6,6 +6,7 @@ Modules add their keys here, never build key strings elsewhere.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 __all__ = ["Keys"]
@@ -26,6 +27,12 @@ EVENT_TTL_MS = 30 * 86_400_000
 RECEIPT_TTL_MS = 35 * 86_400_000
 # The suppression log is for the status page and operators; the logs hold the full record.
 SUPPRESSIONS_MAXLEN = 5000
+# --- TTLs of store/health.py and store/validators.py (sources) ---
+# A source's health record is rewritten on every poll; a source removed from the config
+# stops refreshing it and its record fades after a month instead of lingering forever.
+HEALTH_TTL = 30 * 86_400
+# An ETag unused for a month belongs to a removed source; losing one costs only a full GET.
+VALIDATORS_TTL = 30 * 86_400
 
 
 @dataclass(frozen=True)
@@ -87,3 +94,17 @@ class Keys:
     def suppressions(self) -> str:
         """Recent suppressed alerts with reasons, capped at SUPPRESSIONS_MAXLEN for the status page."""
         return self._k("suppressed")
+
+    # --- sources: health and HTTP validators (store/health.py, store/validators.py) ----------
+
+    def source_health(self, source: str) -> str:
+        """Hash of one source's poll health; TTL HEALTH_TTL, refreshed by every poll."""
+        return self._k("health", source)
+
+    def source_health_index(self) -> str:
+        """Set of source names with a health record; stale names are dropped when read."""
+        return self._k("health-index")
+
+    def http_validators(self, url: str) -> str:
+        """Hash of ETag/Last-Modified per URL (hashed: URLs are long); TTL VALIDATORS_TTL."""
+        return self._k("http", hashlib.sha256(url.encode("utf-8")).hexdigest()[:32])
