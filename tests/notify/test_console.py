@@ -1,0 +1,53 @@
+"""Console notifier: readable lines, JSON lines, threads indented, terminal escapes dropped."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from tests.notify.alerts import make_alert
+from tradewatch.notify import NOTIFIERS, wants
+from tradewatch.notify.console import ConsoleNotifier
+
+
+async def test_prints_headline_link_and_facts() -> None:
+    """The text form names severity, rule, the English lead, the URL and each fact."""
+    out = io.StringIO()
+    notifier = ConsoleNotifier(None, stream=out)
+    receipt = await notifier.send(make_alert())
+    text = out.getvalue()
+    assert text.startswith("[CRITICAL] MOFCOM export controls on rare-earth items: MOFCOM Announcement")
+    assert "https://www.mofcom.gov.cn/zwgk/zcfb/art/2025/art_18.html" in text
+    assert "Effective date: 2025-04-04" in text
+    assert receipt == {"channel": "console", "ts": "1"}
+
+
+async def test_thread_reply_is_indented_and_escapes_dropped() -> None:
+    """A reply is shown under its parent; ANSI escapes in a title cannot drive the terminal."""
+    out = io.StringIO()
+    notifier = ConsoleNotifier({}, stream=out)
+    parent = await notifier.send(make_alert())
+    out.truncate(0)
+    out.seek(0)
+    await notifier.send(make_alert(kind="also", title="evil \x1b[2J title"), thread=parent)
+    assert out.getvalue().startswith("    ↳ [CRITICAL]")
+    assert "\x1b" not in out.getvalue()
+
+
+async def test_json_format() -> None:
+    """`format: json` prints the webhook JSON, one line per alert."""
+    out = io.StringIO()
+    notifier = NOTIFIERS["console"]({"format": "json"})
+    assert isinstance(notifier, ConsoleNotifier)
+    notifier._stream = out
+    await notifier.send(make_alert())
+    assert json.loads(out.getvalue())["id"] == "alert-1"
+
+
+def test_wants_follows_notify() -> None:
+    """No notify → everyone; `slack:ROUTE` counts as slack; digest and email are one target."""
+    assert wants(make_alert(notify=[]), "webhook")
+    routed = make_alert(notify=["slack:critical", "digest"])
+    assert wants(routed, "slack")
+    assert wants(routed, "email")
+    assert not wants(routed, "console")

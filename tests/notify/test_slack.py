@@ -1,0 +1,232 @@
+"""Slack notifier against FakeSlack: blocks, routing, threads, idempotency, retries, escaping."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.fakeslack import FakeSlack
+from tests.notify.alerts import HOSTILE, make_alert
+from tradewatch.config import SlackSettings
+from tradewatch.errors import DeliveryError
+from tradewatch.models import SourceRef
+from tradewatch.notify import NOTIFIERS
+from tradewatch.notify.slack import SlackNotifier
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    """A fresh fake Slack per test."""
+    with FakeSlack() as server:
+        yield server
+
+
+def _settings(slack: FakeSlack, **over: object) -> SlackSettings:
+    data: dict[str, object] = {
+        "token": slack.token,
+        "base_url": slack.base_url,
+        "routes": {"default": "#trade-alerts", "critical": "#supply-critical", "truce": "#truce-watch"},
+    }
+    data.update(over)
+    return SlackSettings.model_validate(data)
+
+
+def _notifier(slack: FakeSlack, **over: object) -> SlackNotifier:
+    return SlackNotifier(_settings(slack, **over), backoff=0)
+
+
+async def test_alert_carries_contract_fields(slack: FakeSlack) -> None:
+    """A new alert shows severity, rule title, linked doc title, source, published time and facts."""
+    notifier = NOTIFIERS["slack"](_settings(slack))
+    receipt = await notifier.send(make_alert())
+    await notifier.aclose()
+    assert receipt is not None
+    [msg] = slack.messages
+    assert receipt == {"channel": msg.channel, "ts": msg.ts}
+    text = msg.all_text()
+    assert "MOFCOM export controls on rare-earth items" in text
+    assert "CRITICAL" in text
+    assert "<https://www.mofcom.gov.cn/zwgk/zcfb/art/2025/art_18.html|商务部 海关总署公告2025年第18号" in text
+    assert "mofcom-announcements" in text
+    assert "<!date^1743757200^" in text
+    assert "*Effective date*\n2025-04-04" in text
+    assert "*Announcement*\nNo. 18 of 2025" in text
+    assert "samarium, gadolinium, terbium, dysprosium" in text
+    assert msg.metadata == {"event_type": "tradewatch_alert",
+                            "event_payload": {"alert_id": "alert-1", "event_id": "event-1", "kind": "new"}}
+    assert msg.text.startswith("[CRITICAL] MOFCOM export controls")
+
+
+async def test_chinese_document_gets_english_lead_line(slack: FakeSlack) -> None:
+    """A Chinese title is preceded by an English line built from the facts, above the original."""
+    await _notifier(slack).send(make_alert())
+    section = slack.messages[0].blocks[1]["text"]["text"]
+    lead, title = section.split("\n")[:2]
+    assert lead.startswith("*MOFCOM Announcement No. 18 of 2025 — MOFCOM export controls")
+    assert "effective 2025-04-04" in lead
+    assert "商务部" in title
+
+
+async def test_rule_lead_line_wins(slack: FakeSlack) -> None:
+    """The rules engine's lead line, when set, is used as is (escaped)."""
+    await _notifier(slack).send(make_alert(lead="Export controls on Sm & Dy <now>"))
+    assert "*Export controls on Sm &amp; Dy &lt;now&gt;*" in slack.messages[0].all_text()
+
+
+async def test_routes_by_notify_severity_tag_and_default(slack: FakeSlack) -> None:
+    """`slack:ROUTE` beats severity, severity beats tag, tag beats default."""
+    n = _notifier(slack)
+    await n.send(make_alert(id="a", notify=["slack:truce"]))
+    await n.send(make_alert(id="b", severity="critical"))
+    await n.send(make_alert(id="c", severity="warning", tags=["truce"]))
+    await n.send(make_alert(id="d", severity="info", tags=["other"]))
+    by_id = {m.alert_id: m.channel for m in slack.messages}
+    assert by_id == {"a": slack.channels["truce-watch"], "b": slack.channels["supply-critical"],
+                     "c": slack.channels["truce-watch"], "d": slack.channels["trade-alerts"]}
+
+
+async def test_unknown_route_is_permanent(slack: FakeSlack) -> None:
+    """A `slack:ROUTE` the config lacks fails permanently instead of guessing a channel."""
+    with pytest.raises(DeliveryError) as info:
+        await _notifier(slack).send(make_alert(notify=["slack:nope"]))
+    assert info.value.permanent
+    assert slack.messages == []
+
+
+async def test_second_source_lands_in_thread(slack: FakeSlack) -> None:
+    """An `also` alert passed the parent receipt is a reply in the first alert's thread."""
+    n = _notifier(slack)
+    parent = await n.send(make_alert())
+    also = make_alert(id="alert-2", kind="also", source="reuters-china", url="https://reuters.example/x",
+                      title="China curbs rare earth exports", lang="en", lead="", severity="warning",
+                      sources=[SourceRef(source="reuters-china", url="https://reuters.example/x")])
+    reply = await n.send(also, thread=parent)
+    assert reply["channel"] == parent["channel"]
+    [child] = slack.thread(parent["ts"])
+    assert child.ts == reply["ts"]
+    assert "Also reported" in child.all_text()
+    assert len(slack.top_level()) == 1
+
+
+async def test_redelivery_finds_earlier_post(slack: FakeSlack) -> None:
+    """A redelivery returns the receipt of the earlier post found by metadata and posts nothing."""
+    first = await _notifier(slack).send(make_alert())
+    fresh = _notifier(slack)  # a new worker: no in-memory channel cache
+    again = await fresh.send(make_alert(), redelivery=True)
+    assert again == first
+    assert len(slack.messages) == 1
+    assert slack.calls_to("conversations.history")[0].args["include_all_metadata"] in ("1", "true", True)
+
+
+async def test_redelivery_of_thread_reply_checks_replies(slack: FakeSlack) -> None:
+    """A redelivered reply is found in the thread's replies, not posted twice."""
+    n = _notifier(slack)
+    parent = await n.send(make_alert())
+    reply = make_alert(id="alert-2", kind="update")
+    first = await n.send(reply, thread=parent)
+    again = await _notifier(slack).send(reply, thread=parent, redelivery=True)
+    assert again == first
+    assert len(slack.thread(parent["ts"])) == 1
+
+
+async def test_redelivery_posts_when_not_found(slack: FakeSlack) -> None:
+    """A redelivery of an alert that never reached Slack posts it."""
+    await _notifier(slack).send(make_alert(id="other"))
+    receipt = await _notifier(slack).send(make_alert(), redelivery=True)
+    assert [m.alert_id for m in slack.messages] == ["other", "alert-1"]
+    assert receipt["ts"] == slack.messages[-1].ts
+
+
+async def test_rate_limit_retried_after_retry_after(slack: FakeSlack) -> None:
+    """A 429 with a short Retry-After is retried in-process by slack-sdk's handler and then posts."""
+    slack.fail("chat.postMessage", status=429, retry_after=0, times=1)
+    receipt = await _notifier(slack).send(make_alert())
+    assert [c.status for c in slack.calls_to("chat.postMessage")] == [429, 200]
+    assert receipt["ts"] == slack.messages[0].ts
+
+
+async def test_long_rate_limit_surfaces_retry_after(slack: FakeSlack) -> None:
+    """A 429 asking for a long wait becomes a transient DeliveryError carrying retry_after."""
+    slack.fail("chat.postMessage", status=429, retry_after=30, times=1)
+    with pytest.raises(DeliveryError) as info:
+        await _notifier(slack).send(make_alert())
+    assert not info.value.permanent
+    assert info.value.retry_after == 30
+    assert slack.messages == []
+
+
+async def test_server_errors_retried_then_transient(slack: FakeSlack) -> None:
+    """500s are retried by slack-sdk; when they persist the error is transient."""
+    slack.fail("chat.postMessage", status=500, times=1)
+    await _notifier(slack).send(make_alert(id="x"))
+    assert [c.status for c in slack.calls_to("chat.postMessage")] == [500, 200]
+    slack.fail("chat.postMessage", status=500, times=5)
+    with pytest.raises(DeliveryError) as info:
+        await _notifier(slack).send(make_alert(id="y"))
+    assert not info.value.permanent
+
+
+async def test_bad_token_is_permanent(slack: FakeSlack) -> None:
+    """invalid_auth cannot be fixed by retrying."""
+    notifier = SlackNotifier(_settings(slack, token="xoxb-wrong"))
+    with pytest.raises(DeliveryError) as info:
+        await notifier.send(make_alert())
+    assert info.value.permanent
+
+
+async def test_hostile_title_is_escaped(slack: FakeSlack) -> None:
+    """`<!channel>`, crafted links and `&amp;` in fetched text render as text in every mrkdwn field."""
+    hostile = make_alert(title=HOSTILE, source="evil<!here>", lead=HOSTILE, summary=HOSTILE,
+                         url="https://ok.example/a|b>c", facts={"items": [HOSTILE]},
+                         sources=[SourceRef(source="x<!everyone>", url="javascript:alert(1)", title=HOSTILE)])
+    await _notifier(slack).send(hostile)
+    msg = slack.messages[0]
+    mrkdwn = msg.text + "\n" + "\n".join(_texts(msg.blocks, "mrkdwn"))
+    for ping in ("<!channel>", "<!here>", "<!everyone>"):
+        assert ping not in mrkdwn
+    assert "<https://evil.example" not in mrkdwn
+    assert "&lt;!channel&gt;" in mrkdwn
+    assert "&amp;amp;" in mrkdwn  # a literal "&amp;" in the title stays literal
+    assert "<javascript" not in mrkdwn
+    assert "<https://ok.example/a%7Cb%3Ec|" in mrkdwn
+    # every remaining `<` opens one of our own links or date tokens
+    for piece in mrkdwn.split("<")[1:]:
+        assert piece.startswith(("https://ok.example", "https://www.", "!date^")), piece
+
+
+async def test_plain_text_is_verbatim(slack: FakeSlack) -> None:
+    """The header is plain_text, so a reminder title keeps its characters unescaped."""
+    await _notifier(slack).send(make_alert(kind="reminder", title="Truce <ends> & more", lang="en"))
+    header = slack.messages[0].blocks[0]["text"]
+    assert header == {"type": "plain_text", "text": "Reminder: Truce <ends> & more", "emoji": True}
+
+
+async def test_long_content_within_block_limits(slack: FakeSlack) -> None:
+    """Huge titles, many facts and many sources are cut to Slack's limits (FakeSlack enforces them)."""
+    facts = {f"fact_{i}": "x" * 5000 for i in range(30)}
+    sources = [SourceRef(source=f"s{i}", url=f"https://s{i}.example/" + "y" * 300) for i in range(60)]
+    big = make_alert(rule_title="R" * 400, title="&" * 5000, facts=facts, sources=sources, summary="z" * 9000)
+    await _notifier(slack).send(big)
+    assert len(slack.messages) == 1
+
+
+async def test_incoming_webhook_mode(slack: FakeSlack) -> None:
+    """With only webhook_url set, the alert is posted to the incoming webhook."""
+    notifier = SlackNotifier(SlackSettings(webhook_url=slack.webhook_url))
+    receipt = await notifier.send(make_alert())
+    assert receipt == {"channel": "webhook", "ts": ""}
+    assert "MOFCOM export controls" in slack.messages[0].all_text()
+
+
+def _texts(node: object, kind: str) -> list[str]:
+    out: list[str] = []
+    if isinstance(node, dict):
+        if node.get("type") == kind and isinstance(node.get("text"), str):
+            out.append(node["text"])
+        for v in node.values():
+            out.extend(_texts(v, kind))
+    elif isinstance(node, list):
+        for v in node:
+            out.extend(_texts(v, kind))
+    return out
