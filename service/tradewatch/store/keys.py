@@ -33,6 +33,15 @@ SUPPRESSIONS_MAXLEN = 5000
 HEALTH_TTL = 30 * 86_400
 # An ETag unused for a month belongs to a removed source; losing one costs only a full GET.
 VALIDATORS_TTL = 30 * 86_400
+# --- TTLs of store/digest.py and store/reminders.py ---
+# A claimed digest slot stays claimed for longer than the longest period (weekly), so no worker
+# mails the same slot twice however late it starts.
+DIGEST_SLOT_TTL = 15 * 86_400
+# A worker that dies while mailing holds its claim only this long; then another one may retry.
+DIGEST_CLAIM_TTL = 10 * 60
+# Deadlines and their fired-reminder marks are kept this long after due: the calendar shows
+# deadlines of the last 30 days, and a re-plan within that time must not re-fire old reminders.
+DEADLINE_KEEP = 45 * 86_400
 
 
 @dataclass(frozen=True)
@@ -108,3 +117,47 @@ class Keys:
     def http_validators(self, url: str) -> str:
         """Hash of ETag/Last-Modified per URL (hashed: URLs are long); TTL VALIDATORS_TTL."""
         return self._k("http", hashlib.sha256(url.encode("utf-8")).hexdigest()[:32])
+
+    # --- digest, deadlines and reminders, silences (store/digest.py, reminders.py, silences.py) -
+
+    def digest_items(self) -> str:
+        """Hash alert id → alert JSON waiting for the next digest; fields removed once mailed (no TTL:
+        a digest that cannot be mailed must keep its alerts, and the set is bounded by one period)."""
+        return self._k("digest", "items")
+
+    def digest_index(self) -> str:
+        """Zset alert id → recorded-at epoch seconds: order and cut-off of a digest; lives as the items."""
+        return self._k("digest", "index")
+
+    def digest_slot(self, slot: str) -> str:
+        """SET NX claim of one scheduled slot; DIGEST_CLAIM_TTL while sending, DIGEST_SLOT_TTL once sent."""
+        return self._k("digest", "slot", slot)
+
+    def digest_lock(self) -> str:
+        """SET NX PX lock around build-send-trim, so a manual `digest` and the schedule never both mail."""
+        return self._k("digest", "lock")
+
+    def digest_last(self) -> str:
+        """ISO time of the last digest mailed (for "since" in the mail and the status page); no TTL."""
+        return self._k("digest", "last")
+
+    def deadlines_derived(self) -> str:
+        """Hash deadline id → JSON of deadlines derived from matches; pruned DEADLINE_KEEP after due."""
+        return self._k("deadlines", "derived")
+
+    def deadlines_resolved(self) -> str:
+        """Hash deadline id → JSON {by, at} of cancellations; pruned with the deadline."""
+        return self._k("deadlines", "resolved")
+
+    def deadlines_first_seen(self) -> str:
+        """Hash rule-file deadline id → epoch when a worker first planned it (tells "late" from "new")."""
+        return self._k("deadlines", "first-seen")
+
+    def reminders_fired(self) -> str:
+        """Hash reminder key → fired|skipped; HSETNX is the exactly-once claim across workers and
+        restarts, so it has no TTL; entries are pruned DEADLINE_KEEP after their deadline's due."""
+        return self._k("reminders", "fired")
+
+    def silences(self) -> str:
+        """Hash silence id → JSON added by the CLI; expired ones are pruned when read (no TTL on a hash)."""
+        return self._k("silences")
