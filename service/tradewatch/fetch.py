@@ -1,0 +1,381 @@
+"""The shared HTTP client: one pooled httpx client per worker, polite per host, retried, capped and SSRF-safe.
+
+Every source goes through `Fetcher.get`, so politeness (per-host concurrency and
+minimum delay), retries (stamina: connect errors, timeouts, truncated bodies, 429
+and 5xx, honouring Retry-After), size limits (enforced on the decoded stream, so a
+gzip bomb is cut too), redirect safety and conditional GET live in one place.
+
+Private addresses: a request whose host resolves into a private, loopback,
+link-local or otherwise non-public range is refused, unless the source allows
+private addresses (`allow_private`) *and* the host is one the operator wrote in
+that source's config. A redirect or a link to any other host is checked strictly,
+so a public page can never bounce the worker into the local network. (The check
+resolves the name before httpx connects; a DNS answer that changes in between is
+not caught.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import ipaddress
+import socket
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import stamina
+import structlog
+
+from tradewatch.config import HttpSettings
+from tradewatch.errors import SourceError
+from tradewatch.sources._decode import decode_body, parse_json, parse_xml
+from tradewatch.sources.base import RequestOptions, SourceResult
+from tradewatch.store.validators import MemoryValidatorCache, ValidatorCache, Validators
+
+if TYPE_CHECKING:
+    from xml.etree.ElementTree import Element
+
+__all__ = ["FetchResponse", "Fetcher", "RequestOptions", "decode_body", "parse_json", "parse_xml"]
+
+log = structlog.get_logger(__name__)
+
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# A Retry-After longer than this is not waited out inside a poll: the error carries it to the scheduler.
+_MAX_INLINE_RETRY_AFTER = 60.0
+# Resolved addresses are reused this long, so a busy host costs one getaddrinfo a minute.
+_DNS_TTL = 60.0
+
+
+@dataclass
+class FetchResponse:
+    """A fully read response (or a 304); `url` is the final URL after redirects."""
+
+    url: str
+    requested_url: str
+    status: int
+    headers: httpx.Headers
+    content: bytes
+    elapsed: float
+    source: str
+    validators: Validators | None = None
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+    def text(self) -> str:
+        """The body as text: BOM, header charset, meta/XML declaration, then detection."""
+        return decode_body(self.content, self.headers.get("content-type"))[0]
+
+    def json(self) -> Any:
+        return parse_json(self.content, source=self.source, url=self.url)
+
+    def xml(self) -> Element:
+        return parse_xml(self.content, source=self.source, url=self.url)
+
+
+class _Transient(Exception):
+    """A failure worth retrying; `retry_after` is the server's wish in seconds."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class _HostGate:
+    """Per-host politeness: at most `per_host` requests at once and `min_delay` between starts."""
+
+    def __init__(self, per_host: int, min_delay: float) -> None:
+        self.slots = asyncio.Semaphore(per_host)
+        self.min_delay = min_delay
+        self.next_start = 0.0
+
+    async def wait_turn(self) -> None:
+        if self.min_delay <= 0:
+            return
+        now = time.monotonic()
+        start = max(now, self.next_start)
+        self.next_start = start + self.min_delay
+        if start > now:
+            await asyncio.sleep(start - now)
+
+
+def _is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not (
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+        or not ip.is_global
+    )
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _retry_hook(exc: Exception) -> bool | float:
+    """Retry transient failures; wait what Retry-After asks when that fits in a poll."""
+    if not isinstance(exc, _Transient):
+        return False
+    if exc.retry_after is None:
+        return True
+    if exc.retry_after > _MAX_INLINE_RETRY_AFTER:
+        return False
+    return exc.retry_after
+
+
+class Fetcher:
+    """One long-lived client for all sources; create once per worker and close on shutdown."""
+
+    def __init__(self, http: HttpSettings, validators: ValidatorCache | None = None) -> None:
+        self.http = http
+        self.validators: ValidatorCache = validators if validators is not None else MemoryValidatorCache()
+        self._clients: dict[str | None, httpx.AsyncClient] = {}
+        self._gates: dict[str, _HostGate] = {}
+        self._global = asyncio.Semaphore(http.concurrency)
+        self._dns: dict[tuple[str, int], tuple[float, list[str]]] = {}
+
+    async def __aenter__(self) -> Fetcher:
+        return self
+
+    async def __aexit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()
+
+    def _client(self, proxy: str | None) -> httpx.AsyncClient:
+        """One client per proxy; small pools, because per-host gates cap connections anyway."""
+        client = self._clients.get(proxy)
+        if client is None:
+            limits = httpx.Limits(
+                max_connections=self.http.concurrency,
+                max_keepalive_connections=min(self.http.concurrency, 2 * self.http.per_host * 8),
+                keepalive_expiry=30.0,
+            )
+            client = httpx.AsyncClient(
+                proxy=proxy,
+                limits=limits,
+                follow_redirects=False,
+                trust_env=proxy is None,
+                timeout=httpx.Timeout(self.http.timeout),
+                headers={"User-Agent": self.http.user_agent},
+            )
+            self._clients[proxy] = client
+        return client
+
+    def _gate(self, host: str) -> _HostGate:
+        gate = self._gates.get(host)
+        if gate is None:
+            gate = self._gates[host] = _HostGate(self.http.per_host, self.http.min_delay)
+        return gate
+
+    async def commit(self, result: SourceResult) -> None:
+        """Store the validators of a poll once its documents are safely processed.
+
+        Kept apart from `get` on purpose: storing an ETag before the pipeline has the
+        documents would turn the next poll into a 304 and lose them after a crash.
+        """
+        for url, validators in result.validators.items():
+            await self.validators.put(url, validators)
+
+    async def get(
+        self,
+        url: str,
+        opts: RequestOptions,
+        *,
+        conditional: bool = False,
+        accept: str | None = None,
+    ) -> FetchResponse:
+        """GET `url` with retries; returns a 200/2xx or (when `conditional`) a 304 response.
+
+        Raises SourceError naming the source and the reason for anything else.
+        """
+        cached = await self.validators.get(url) if conditional else None
+        headers = {**({"Accept": accept} if accept else {}), **opts.headers}
+        if opts.user_agent:
+            headers["User-Agent"] = opts.user_agent
+        if cached is not None:
+            if cached.etag:
+                headers["If-None-Match"] = cached.etag
+            if cached.last_modified:
+                headers["If-Modified-Since"] = cached.last_modified
+        started = time.monotonic()
+        try:
+            async for attempt in stamina.retry_context(
+                on=_retry_hook,
+                attempts=self.http.retries + 1,
+                timeout=None,
+                wait_initial=0.5,
+                wait_max=30.0,
+                wait_jitter=1.0,
+            ):
+                with attempt:
+                    resp = await self._follow(url, headers, opts)
+                    break
+            else:  # pragma: no cover - stamina re-raises the last error
+                raise AssertionError("retry loop ended without a response")
+        except _Transient as exc:
+            raise SourceError(f"{exc} ({url})", source=opts.source, retry_after=exc.retry_after) from exc
+        resp.elapsed = time.monotonic() - started
+        if conditional and resp.status != 304:
+            resp.validators = Validators.from_headers(resp.headers)
+        return resp
+
+    async def _follow(self, url: str, headers: dict[str, str], opts: RequestOptions) -> FetchResponse:
+        """One attempt, following at most `max_redirects` redirects, each destination checked."""
+        current = httpx.URL(url)
+        for _ in range(self.http.max_redirects + 1):
+            await self._check_destination(current, opts)
+            resp, location = await self._once(current, headers, opts)
+            if location is None:
+                resp.requested_url = url
+                return resp
+            nxt = current.join(location)
+            if nxt.scheme not in ("http", "https"):
+                raise SourceError(
+                    f"redirect to unsupported scheme {nxt.scheme!r} ({url})", source=opts.source
+                )
+            log.debug("redirect_followed", source=opts.source, status=resp.status, location=str(nxt))
+            current = nxt
+        raise SourceError(f"more than {self.http.max_redirects} redirects ({url})", source=opts.source)
+
+    async def _check_destination(self, url: httpx.URL, opts: RequestOptions) -> None:
+        if url.scheme not in ("http", "https"):
+            raise SourceError(f"unsupported URL scheme {url.scheme!r} ({url})", source=opts.source)
+        allow = self.http.allow_private if opts.allow_private is None else opts.allow_private
+        if allow and url.host in opts.trusted_hosts:
+            return
+        proxied = (opts.proxy or self.http.proxy) is not None
+        for address in await self._resolve(
+            url.host, url.port or (443 if url.scheme == "https" else 80), proxied
+        ):
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+            if not _is_public(ip):
+                why = "not a configured host of this source" if allow else "allow_private is off"
+                raise SourceError(
+                    f"refused: {url.host} resolves to non-public address {ip} ({why}) ({url})",
+                    source=opts.source,
+                )
+
+    async def _resolve(self, host: str, port: int, proxied: bool) -> list[str]:
+        try:
+            return [str(ipaddress.ip_address(host.strip("[]")))]
+        except ValueError:
+            pass
+        now = time.monotonic()
+        hit = self._dns.get((host, port))
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError:
+            if proxied:
+                return []  # the proxy resolves it; nothing to check here
+            raise _Transient(f"cannot resolve host {host}") from None
+        addresses = sorted({str(info[4][0]) for info in infos})
+        self._dns[(host, port)] = (now + _DNS_TTL, addresses)
+        return addresses
+
+    async def _once(
+        self,
+        url: httpx.URL,
+        headers: dict[str, str],
+        opts: RequestOptions,
+    ) -> tuple[FetchResponse, str | None]:
+        """One request under the global and per-host limits; the whole attempt has one deadline."""
+        timeout = opts.timeout or self.http.timeout
+        limit = opts.max_bytes or self.http.max_bytes
+        client = self._client(opts.proxy or self.http.proxy)
+        gate = self._gate(url.host)
+        async with self._global, gate.slots:
+            await gate.wait_turn()
+            try:
+                async with asyncio.timeout(timeout):
+                    return await self._read(client, url, headers, timeout, limit, opts.source)
+            except TimeoutError:
+                raise _Transient(f"timed out after {timeout:g}s") from None
+            except httpx.TimeoutException:
+                raise _Transient(f"timed out after {timeout:g}s") from None
+            except httpx.ConnectError as exc:
+                raise _Transient(f"connection failed: {exc or type(exc).__name__}") from exc
+            except httpx.DecodingError as exc:
+                raise SourceError(
+                    f"cannot decode the response body: {exc} ({url})", source=opts.source
+                ) from exc
+            except httpx.RemoteProtocolError as exc:
+                raise _Transient(f"connection closed early, body truncated: {exc}") from exc
+            except httpx.TransportError as exc:
+                raise _Transient(f"transport error: {exc or type(exc).__name__}") from exc
+
+    async def _read(
+        self,
+        client: httpx.AsyncClient,
+        url: httpx.URL,
+        headers: dict[str, str],
+        read_timeout: float,
+        limit: int,
+        source: str,
+    ) -> tuple[FetchResponse, str | None]:
+        async with client.stream("GET", url, headers=headers, timeout=read_timeout) as r:
+            if r.status_code in _REDIRECT_STATUSES and "location" in r.headers:
+                return self._response(r, b"", source), r.headers["location"]
+            if r.status_code in _RETRY_STATUSES:
+                raise _Transient(
+                    f"HTTP {r.status_code}", retry_after=_retry_after(r.headers.get("retry-after"))
+                )
+            if r.status_code == 304:
+                return self._response(r, b"", source), None
+            if not 200 <= r.status_code < 300:
+                raise SourceError(f"HTTP {r.status_code} {r.reason_phrase} ({url})", source=source)
+            declared = r.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > limit:
+                raise SourceError(
+                    f"response of {declared} bytes is over max_bytes={limit} ({url})", source=source
+                )
+            body = bytearray()
+            async for chunk in r.aiter_bytes():
+                body += chunk
+                if len(body) > limit:
+                    raise SourceError(
+                        f"response is over max_bytes={limit}, stopped reading ({url})", source=source
+                    )
+            return self._response(r, bytes(body), source), None
+
+    @staticmethod
+    def _response(r: httpx.Response, body: bytes, source: str) -> FetchResponse:
+        return FetchResponse(
+            url=str(r.url),
+            requested_url=str(r.url),
+            status=r.status_code,
+            headers=r.headers,
+            content=body,
+            elapsed=0.0,
+            source=source,
+        )

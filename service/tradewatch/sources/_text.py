@@ -1,0 +1,112 @@
+"""HTML to plain text and date strings to aware datetimes, the same way for every kind.
+
+Text keeps paragraph breaks (rules and extractors read lines) and drops what a
+reader never sees: scripts, styles, comments. Chinese government pages indent with
+U+3000 and pad with `&nbsp;`/`&ensp;`; those become plain spaces.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+from datetime import UTC, datetime, tzinfo
+from zoneinfo import ZoneInfo
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+__all__ = ["SHANGHAI", "find_date", "html_to_text", "node_text", "parse_date", "parse_feed_date"]
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+_INVISIBLE = ["script", "style", "noscript", "template", "iframe", "object"]
+_BLOCKS = (
+    "p,div,li,ul,ol,h1,h2,h3,h4,h5,h6,tr,table,section,article,header,footer,blockquote,pre,"
+    "dd,dt,dl,figure,figcaption,hr,address,aside,nav,main"
+)
+_SPACES = re.compile(r"[ \t\r\f\v\u00a0\u2002\u2003\u2009\u200b\u3000]+")
+_BLANKS = re.compile(r"\n{3,}")
+_DATE = re.compile(
+    r"(?<!\d)(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
+    r"(?:[\sT]+(\d{1,2}):(\d{2})(?::(\d{2}))?)?"
+)
+
+
+def _clean(text: str) -> str:
+    lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
+    return _BLANKS.sub("\n\n", "\n".join(lines)).strip()
+
+
+def node_text(node: LexborNode, *, drop: list[str] | tuple[str, ...] = ()) -> str:
+    """Visible text of `node` with line breaks at block ends; `drop` selectors are removed first."""
+    for selector in drop:
+        for bad in node.css(selector):
+            bad.decompose()
+    node.strip_tags(_INVISIBLE)
+    for br in node.css("br"):
+        br.replace_with("\n")
+    for block in node.css(_BLOCKS):
+        block.insert_after("\n")
+    return _clean(node.text(deep=True))
+
+
+def html_to_text(html: str) -> str:
+    """Plain text of an HTML fragment or page."""
+    if "<" not in html and "&" not in html:
+        return _clean(html)
+    tree = LexborHTMLParser(f"<div>{html}</div>" if "<html" not in html[:500].lower() else html)
+    root = tree.body or tree.root
+    return node_text(root) if root is not None else ""
+
+
+def parse_feed_date(value: str | None) -> datetime | None:
+    """RFC 822 (RSS) or ISO 8601 (Atom, dc:date); a date without offset is taken as UTC."""
+    if not value or not value.strip():
+        return None
+    value = value.strip()
+    parsed: datetime | None = None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return parse_date(value, UTC)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+def find_date(text: str, tz: tzinfo) -> datetime | None:
+    """The first `2025-12-30`, `2025/12/30`, `2025.12.30` or `2025年12月30日` (optional time) in `text`."""
+    m = _DATE.search(text)
+    if m is None:
+        return None
+    year, month, day, hour, minute, second = (int(g) if g else 0 for g in m.groups())
+    try:
+        return datetime(year, month, day, hour, minute, second, tzinfo=tz)
+    except ValueError:
+        return None
+
+
+def parse_date(value: str, tz: tzinfo, fmt: str | None = None) -> datetime | None:
+    """A list or detail page's date: with `fmt` (strptime) when given, else the common forms."""
+    value = _SPACES.sub(" ", value).strip()
+    if not value:
+        return None
+    if fmt:
+        try:
+            parsed = datetime.strptime(value, fmt)
+        except ValueError:
+            m = _DATE.search(value)
+            if m is None:
+                return None
+            try:
+                parsed = datetime.strptime(m.group(0), fmt)
+            except ValueError:
+                return find_date(value, tz)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return find_date(value, tz)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)

@@ -1,0 +1,87 @@
+"""What every source kind shares: the Protocol, one poll's result, and per-source request manners.
+
+Kept apart from `sources/__init__` (the registry) and from `fetch.py` so that kind
+modules never import the HTTP client at run time: the client imports this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar, Protocol
+
+import httpx
+
+from tradewatch.config import SourceSpec
+from tradewatch.models import Document
+
+if TYPE_CHECKING:
+    from tradewatch.fetch import Fetcher, FetchResponse
+    from tradewatch.store.validators import Validators
+
+__all__ = ["RequestOptions", "Source", "SourceResult", "result_of"]
+
+
+@dataclass
+class SourceResult:
+    """What one poll of a source produced; `not_modified` means the server said 304.
+
+    `validators` are the ETag/Last-Modified of the pages read; the caller stores them
+    with `Fetcher.commit(result)` once the documents are processed.
+    """
+
+    documents: list[Document] = field(default_factory=list)
+    status: int = 200
+    not_modified: bool = False
+    requests: int = 1
+    validators: dict[str, Validators] = field(default_factory=dict)
+
+
+class Source(Protocol):
+    kind: ClassVar[str]
+    Options: ClassVar[type[SourceSpec]]
+
+    def __init__(self, options: SourceSpec) -> None: ...
+
+    async def fetch(self, fetcher: Fetcher) -> SourceResult: ...
+
+
+def result_of(resp: FetchResponse, documents: list[Document], *, requests: int = 1) -> SourceResult:
+    """The result of a poll whose main page was `resp`."""
+    validators = {resp.requested_url: resp.validators} if resp.validators is not None else {}
+    return SourceResult(
+        documents=documents,
+        status=resp.status,
+        not_modified=resp.not_modified,
+        requests=requests,
+        validators=validators,
+    )
+
+
+@dataclass(frozen=True)
+class RequestOptions:
+    """One source's manners for its requests; built from its spec so overrides apply per source."""
+
+    source: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    user_agent: str | None = None
+    proxy: str | None = None
+    timeout: float | None = None
+    max_bytes: int | None = None
+    allow_private: bool | None = None
+    trusted_hosts: frozenset[str] = frozenset()
+
+    @classmethod
+    def for_source(cls, spec: SourceSpec, extra_urls: Iterable[str] = ()) -> RequestOptions:
+        """Options of `spec`; the hosts of its URL and `extra_urls` are the ones it may trust."""
+        hosts = {httpx.URL(u).host for u in (spec.url, *extra_urls) if u}
+        return cls(
+            source=spec.name,
+            headers=dict(spec.headers),
+            user_agent=spec.user_agent,
+            proxy=spec.proxy,
+            timeout=spec.timeout,
+            max_bytes=spec.max_bytes,
+            allow_private=spec.allow_private,
+            trusted_hosts=frozenset(h for h in hosts if h),
+        )

@@ -1,0 +1,53 @@
+"""The `rss` kind: RSS 0.9x/1.0/2.0 and Atom feeds (wires, White House and agency feeds, post mirrors)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from pydantic import Field
+
+from tradewatch.config import SourceSpec
+from tradewatch.errors import SourceError
+from tradewatch.sources._feed import parse_feed
+from tradewatch.sources.base import RequestOptions, SourceResult, result_of
+
+if TYPE_CHECKING:
+    from tradewatch.fetch import Fetcher
+
+__all__ = ["FEED_ACCEPT", "RssOptions", "RssSource"]
+
+FEED_ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, application/xml;q=0.8, "
+    "text/xml;q=0.8, */*;q=0.5"
+)
+
+
+class RssOptions(SourceSpec):
+    """A feed URL; items become documents with ids from guid/id, else link."""
+
+    max_items: int | None = Field(None, ge=1, description="keep only the first N items of the feed")
+
+
+class RssSource:
+    """Polls one feed with conditional GET; parses only on 200."""
+
+    kind: ClassVar[str] = "rss"
+    Options: ClassVar[type[SourceSpec]] = RssOptions
+
+    def __init__(self, options: SourceSpec) -> None:
+        self.options = (
+            options if isinstance(options, RssOptions) else RssOptions.model_validate(options.model_dump())
+        )
+
+    async def fetch(self, fetcher: Fetcher) -> SourceResult:
+        opts = RequestOptions.for_source(self.options)
+        resp = await fetcher.get(self.options.url, opts, conditional=True, accept=FEED_ACCEPT)
+        if resp.not_modified:
+            return result_of(resp, [])
+        try:
+            docs = parse_feed(resp.xml(), source=self.options.name)
+        except ValueError as exc:
+            raise SourceError(f"{exc} ({resp.url})", source=self.options.name) from exc
+        if self.options.max_items:
+            docs = docs[: self.options.max_items]
+        return result_of(resp, docs)

@@ -1,0 +1,157 @@
+"""Per-source poll health in Redis, and the once-only "failing"/"recovered" transitions for operators.
+
+Each transition is decided inside one Lua script, so two workers (or a retry after a
+crash) can never both raise the "failing" alert for the same streak of failures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+import redis.asyncio as aioredis
+
+from tradewatch.store.keys import HEALTH_TTL, Keys
+
+__all__ = ["SourceHealth", "SourceHealthRecord", "Transition"]
+
+# KEYS[1] health hash, KEYS[2] index set; ARGV: name, now, status, duration, next_poll, documents, ttl.
+_SUCCESS = """
+local alerted = redis.call('HGET', KEYS[1], 'alerted')
+local failures = tonumber(redis.call('HGET', KEYS[1], 'consecutive_failures') or '0')
+redis.call('HSET', KEYS[1], 'consecutive_failures', 0, 'last_success', ARGV[2], 'last_status', ARGV[3],
+  'last_duration', ARGV[4], 'next_poll', ARGV[5], 'last_documents', ARGV[6])
+redis.call('HINCRBY', KEYS[1], 'items_seen', ARGV[6])
+redis.call('HDEL', KEYS[1], 'alerted')
+redis.call('EXPIRE', KEYS[1], ARGV[7])
+redis.call('SADD', KEYS[2], ARGV[1])
+if alerted then return failures end
+return -1
+"""
+
+# ARGV: name, now, error, threshold, ttl.
+_FAILURE = """
+local n = redis.call('HINCRBY', KEYS[1], 'consecutive_failures', 1)
+redis.call('HSET', KEYS[1], 'last_error', ARGV[3], 'last_error_at', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+redis.call('SADD', KEYS[2], ARGV[1])
+if n >= tonumber(ARGV[4]) and redis.call('HSETNX', KEYS[1], 'alerted', ARGV[2]) == 1 then return n end
+return -n
+"""
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A change operators hear about once: a source started failing, or came back."""
+
+    kind: Literal["failing", "recovered"]
+    source: str
+    consecutive_failures: int
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceHealthRecord:
+    """One source's health as `sources list` and the status page show it."""
+
+    source: str
+    last_success: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    consecutive_failures: int = 0
+    items_seen: int = 0
+    last_documents: int = 0
+    next_poll: datetime | None = None
+    last_status: int | None = None
+    last_duration: float | None = None
+    failing: bool = False
+
+
+def _iso(value: datetime | None) -> str:
+    return value.astimezone(UTC).isoformat() if value is not None else ""
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+class SourceHealth:
+    """Reads and writes health records; the worker calls it after every poll."""
+
+    def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+        self._success = redis.register_script(_SUCCESS)
+        self._failure = redis.register_script(_FAILURE)
+
+    async def record_success(
+        self,
+        name: str,
+        *,
+        status: int,
+        documents: int,
+        duration: float,
+        next_poll: datetime | None,
+    ) -> Transition | None:
+        """Reset the failure streak; "recovered" once if the streak had raised "failing"."""
+        result = await self._success(
+            keys=[self.keys.source_health(name), self.keys.source_health_index()],
+            args=[
+                name,
+                _iso(datetime.now(UTC)),
+                status,
+                f"{duration:.3f}",
+                _iso(next_poll),
+                documents,
+                HEALTH_TTL,
+            ],
+        )
+        failures = int(result)
+        return Transition("recovered", name, failures) if failures >= 0 else None
+
+    async def record_failure(self, name: str, error: str, *, threshold: int) -> Transition | None:
+        """Count a failure; "failing" exactly once when the streak reaches `threshold`."""
+        result = int(
+            await self._failure(
+                keys=[self.keys.source_health(name), self.keys.source_health_index()],
+                args=[name, _iso(datetime.now(UTC)), error[:2000], threshold, HEALTH_TTL],
+            )
+        )
+        return Transition("failing", name, result, error) if result > 0 else None
+
+    async def get(self, name: str) -> SourceHealthRecord | None:
+        raw = await self.redis.hgetall(self.keys.source_health(name))
+        if not raw:
+            return None
+        d = {_s(k): _s(v) for k, v in raw.items()}
+        return SourceHealthRecord(
+            source=name,
+            last_success=_dt(d.get("last_success")),
+            last_error=d.get("last_error") or None,
+            last_error_at=_dt(d.get("last_error_at")),
+            consecutive_failures=int(d.get("consecutive_failures") or 0),
+            items_seen=int(d.get("items_seen") or 0),
+            last_documents=int(d.get("last_documents") or 0),
+            next_poll=_dt(d.get("next_poll")),
+            last_status=int(d["last_status"]) if d.get("last_status") else None,
+            last_duration=float(d["last_duration"]) if d.get("last_duration") else None,
+            failing="alerted" in d,
+        )
+
+    async def all(self) -> dict[str, SourceHealthRecord]:
+        """Every source with a record, by name; names whose record expired are forgotten."""
+        index = self.keys.source_health_index()
+        names = sorted(_s(n) for n in await self.redis.smembers(index))
+        records: dict[str, SourceHealthRecord] = {}
+        for name in names:
+            record = await self.get(name)
+            if record is None:
+                await self.redis.srem(index, name)
+            else:
+                records[name] = record
+        return records
+
+
+def _s(value: str | bytes) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value

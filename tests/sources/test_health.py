@@ -1,0 +1,74 @@
+"""Source health in a real Redis: records, and once-only failing/recovered transitions."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+import redis.asyncio as aioredis
+
+from tradewatch.store.health import SourceHealth
+from tradewatch.store.keys import Keys
+from tradewatch.store.validators import RedisValidatorCache, Validators
+
+
+@pytest.fixture
+async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    """An async client as the worker opens it (decoded responses)."""
+    r = aioredis.from_url(redis_url, decode_responses=True)
+    yield r
+    await r.aclose()
+
+
+async def test_failing_raised_once_and_recovered_once(client: aioredis.Redis) -> None:
+    """The operator hears 'failing' exactly when the streak reaches the threshold, and 'recovered' once."""
+    health = SourceHealth(client, Keys("tw"))
+    seen = [await health.record_failure("mofcom", f"HTTP 500 #{i}", threshold=3) for i in range(5)]
+    assert [t.kind if t else None for t in seen] == [None, None, "failing", None, None]
+    assert seen[2] is not None
+    assert seen[2].consecutive_failures == 3
+    assert seen[2].error == "HTTP 500 #2"
+    back = await health.record_success("mofcom", status=200, documents=4, duration=0.25, next_poll=None)
+    assert back is not None
+    assert back.kind == "recovered"
+    assert back.consecutive_failures == 5
+    again = await health.record_success("mofcom", status=304, documents=0, duration=0.1, next_poll=None)
+    assert again is None
+
+
+async def test_short_streak_never_alerts(client: aioredis.Redis) -> None:
+    """Failures below the threshold followed by a success raise nothing."""
+    health = SourceHealth(client, Keys("tw"))
+    assert await health.record_failure("fr", "timed out", threshold=3) is None
+    assert await health.record_success("fr", status=200, documents=1, duration=1.0, next_poll=None) is None
+
+
+async def test_records_read_back(client: aioredis.Redis) -> None:
+    """all() returns every source's record with typed fields."""
+    health = SourceHealth(client, Keys("tw"))
+    nxt = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+    await health.record_success("a", status=200, documents=3, duration=0.5, next_poll=nxt)
+    await health.record_success("a", status=200, documents=2, duration=0.4, next_poll=nxt)
+    await health.record_failure("b", "connection failed", threshold=1)
+    records = await health.all()
+    assert set(records) == {"a", "b"}
+    a, b = records["a"], records["b"]
+    assert (a.items_seen, a.last_documents, a.last_status, a.next_poll) == (5, 2, 200, nxt)
+    assert a.last_success is not None
+    assert a.consecutive_failures == 0
+    assert not a.failing
+    assert b.last_error == "connection failed"
+    assert b.consecutive_failures == 1
+    assert b.failing
+    assert b.last_error_at is not None
+    assert b.last_success is None
+
+
+async def test_redis_validator_cache_round_trip(client: aioredis.Redis) -> None:
+    """ETag and Last-Modified survive in Redis with a TTL."""
+    cache = RedisValidatorCache(client, Keys("tw"))
+    assert await cache.get("https://x/feed") is None
+    await cache.put("https://x/feed", Validators('"e"', None))
+    assert await cache.get("https://x/feed") == Validators('"e"', None)
+    assert await client.ttl(Keys("tw").http_validators("https://x/feed")) > 0

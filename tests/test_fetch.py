@@ -1,0 +1,356 @@
+"""The shared HTTP client against real local servers: limits, retries, redirects, charsets, XML safety."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import socket
+import threading
+import time
+
+import brotli
+import pytest
+
+from tests.servers import LocalServer, Request, Response
+from tests.sources.helpers import _fast_retries, http_settings, raw_server, server
+from tradewatch.errors import SourceError
+from tradewatch.fetch import Fetcher, RequestOptions, decode_body, parse_xml
+from tradewatch.sources.base import SourceResult
+
+__all__ = ["_fast_retries", "server"]
+
+OPTS = RequestOptions(source="s", trusted_hosts=frozenset({"127.0.0.1"}))
+
+
+async def test_conditional_get_sends_validators_after_commit(server: LocalServer) -> None:
+    """After commit, the next GET carries If-None-Match and a 304 comes back as not_modified."""
+
+    def handle(req: Request) -> Response:
+        if req.headers.get("if-none-match") == '"e1"':
+            return Response(304)
+        return Response(200, b"hello", {"ETag": '"e1"', "Last-Modified": "Mon, 01 Jun 2026 00:00:00 GMT"})
+
+    server.routes["/p"] = handle
+    async with Fetcher(http_settings()) as f:
+        first = await f.get(server.url("/p"), OPTS, conditional=True)
+        assert first.status == 200
+        assert first.validators is not None
+        again = await f.get(server.url("/p"), OPTS, conditional=True)
+        assert again.status == 200, "validators are stored only on commit"
+        await f.commit(SourceResult(validators={server.url("/p"): first.validators}))
+        third = await f.get(server.url("/p"), OPTS, conditional=True)
+    assert third.not_modified
+    assert third.content == b""
+    assert server.requests[-1].headers["if-modified-since"] == "Mon, 01 Jun 2026 00:00:00 GMT"
+
+
+@pytest.mark.parametrize(("encoding", "compress"), [("gzip", gzip.compress), ("br", brotli.compress)])
+async def test_compressed_bodies_are_decoded(server: LocalServer, encoding: str, compress: object) -> None:
+    """gzip and brotli bodies arrive decoded, and the client asks for them."""
+    body = "稀土 export controls".encode() * 100
+    server.routes["/c"] = Response(200, compress(body), {"Content-Encoding": encoding})  # type: ignore[operator]
+    async with Fetcher(http_settings()) as f:
+        resp = await f.get(server.url("/c"), OPTS)
+    assert resp.content == body
+    assert encoding in server.requests[0].headers["accept-encoding"]
+
+
+async def test_headers_and_user_agent_per_source(server: LocalServer) -> None:
+    """A source's headers and user agent override the global ones."""
+    server.routes["/h"] = Response(200, b"ok")
+    opts = RequestOptions(
+        source="s", headers={"X-Key": "k"}, user_agent="custom/1", trusted_hosts=OPTS.trusted_hosts
+    )
+    async with Fetcher(http_settings(user_agent="global/1")) as f:
+        await f.get(server.url("/h"), opts)
+        await f.get(server.url("/h"), OPTS)
+    assert server.requests[0].headers["user-agent"] == "custom/1"
+    assert server.requests[0].headers["x-key"] == "k"
+    assert server.requests[1].headers["user-agent"] == "global/1"
+
+
+async def test_timeout_is_a_source_error() -> None:
+    """A server that never answers fails the poll with 'timed out' after the retries."""
+    hits = 0
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal hits
+        hits += 1
+        await asyncio.Event().wait()
+
+    async with raw_server(silent) as base, Fetcher(http_settings(timeout=0.2, retries=1)) as f:
+        with pytest.raises(SourceError, match=r"timed out after 0\.2s") as err:
+            await f.get(base + "/x", OPTS)
+    assert err.value.source == "s"
+    assert hits == 2
+
+
+async def test_slow_server_cannot_hold_a_poll() -> None:
+    """A server that drips bytes is cut at the attempt's deadline, not per read."""
+
+    async def drip(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+        while True:
+            writer.write(b"x")
+            await writer.drain()
+            await asyncio.sleep(0.02)
+
+    async with raw_server(drip) as base, Fetcher(http_settings(timeout=0.3, retries=0)) as f:
+        started = time.monotonic()
+        with pytest.raises(SourceError, match="timed out"):
+            await f.get(base + "/slow", OPTS)
+    assert time.monotonic() - started < 2
+
+
+async def test_connection_refused_is_a_source_error() -> None:
+    """A closed port fails with 'connection failed' naming the URL."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    async with Fetcher(http_settings()) as f:
+        with pytest.raises(SourceError, match=r"connection failed.*127\.0\.0\.1"):
+            await f.get(f"http://127.0.0.1:{port}/", OPTS)
+
+
+async def test_500_is_retried_then_succeeds(server: LocalServer) -> None:
+    """A 5xx is retried; a later 200 is the answer."""
+    answers = iter([Response(503), Response(500), Response(200, b"fine")])
+    server.routes["/r"] = lambda req: next(answers)
+    async with Fetcher(http_settings()) as f:
+        resp = await f.get(server.url("/r"), OPTS)
+    assert resp.content == b"fine"
+    assert server.hits("/r") == 3
+
+
+async def test_500_that_persists_fails_after_retries(server: LocalServer) -> None:
+    """Persisting 500s fail the poll with the status after retries + 1 attempts."""
+    server.routes["/r"] = Response(500, b"oops")
+    async with Fetcher(http_settings(retries=2)) as f:
+        with pytest.raises(SourceError, match="HTTP 500"):
+            await f.get(server.url("/r"), OPTS)
+    assert server.hits("/r") == 3
+
+
+async def test_404_is_not_retried(server: LocalServer) -> None:
+    """A 4xx other than 429 fails at once."""
+    async with Fetcher(http_settings()) as f:
+        with pytest.raises(SourceError, match="HTTP 404"):
+            await f.get(server.url("/missing"), OPTS)
+    assert server.hits("/missing") == 1
+
+
+async def test_429_with_short_retry_after_is_retried(server: LocalServer) -> None:
+    """A 429 whose Retry-After fits in a poll is waited out and retried."""
+    answers = iter([Response(429, b"", {"Retry-After": "2"}), Response(200, b"ok")])
+    server.routes["/l"] = lambda req: next(answers)
+    async with Fetcher(http_settings()) as f:
+        resp = await f.get(server.url("/l"), OPTS)
+    assert resp.content == b"ok"
+
+
+async def test_429_with_long_retry_after_hands_it_to_the_scheduler(server: LocalServer) -> None:
+    """A long Retry-After is not waited inline: the error carries it and no retry is made."""
+    server.routes["/l"] = Response(429, b"", {"Retry-After": "3600"})
+    async with Fetcher(http_settings()) as f:
+        with pytest.raises(SourceError, match="HTTP 429") as err:
+            await f.get(server.url("/l"), OPTS)
+    assert err.value.retry_after == 3600
+    assert server.hits("/l") == 1
+
+
+async def test_truncated_body_is_a_source_error() -> None:
+    """A body shorter than its Content-Length fails as truncated."""
+
+    async def short(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n<rss><channel>")
+        await writer.drain()
+
+    async with raw_server(short) as base, Fetcher(http_settings()) as f:
+        with pytest.raises(SourceError, match="truncated"):
+            await f.get(base + "/t", OPTS)
+
+
+async def test_declared_size_over_max_bytes_is_refused(server: LocalServer) -> None:
+    """A Content-Length over max_bytes is refused before reading the body."""
+    server.routes["/big"] = Response(200, b"x" * 5000)
+    async with Fetcher(http_settings(max_bytes=2048)) as f:
+        with pytest.raises(SourceError, match="over max_bytes=2048"):
+            await f.get(server.url("/big"), OPTS)
+
+
+async def test_streamed_size_over_max_bytes_stops_reading() -> None:
+    """A chunked body is cut as soon as it passes max_bytes, never read whole."""
+    sent = 0
+
+    async def endless(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal sent
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        while sent < 50_000_000:
+            writer.write(b"400\r\n" + b"y" * 1024 + b"\r\n")
+            sent += 1024
+            await writer.drain()
+
+    async with raw_server(endless) as base, Fetcher(http_settings(max_bytes=4096)) as f:
+        with pytest.raises(SourceError, match="over max_bytes=4096, stopped reading"):
+            await f.get(base + "/stream", OPTS)
+    assert sent < 5_000_000
+
+
+async def test_gzip_bomb_is_cut_by_max_bytes(server: LocalServer) -> None:
+    """max_bytes counts decoded bytes, so a small gzip of a huge body is refused."""
+    server.routes["/bomb"] = Response(200, gzip.compress(b"\0" * 20_000_000), {"Content-Encoding": "gzip"})
+    async with Fetcher(http_settings(max_bytes=100_000)) as f:
+        with pytest.raises(SourceError, match="over max_bytes"):
+            await f.get(server.url("/bomb"), OPTS)
+
+
+async def test_redirect_within_the_configured_host_is_followed(server: LocalServer) -> None:
+    """A redirect to another path of the same trusted host is followed."""
+    server.routes["/old"] = Response(301, b"", {"Location": "/new"})
+    server.routes["/new"] = Response(200, b"moved")
+    async with Fetcher(http_settings()) as f:
+        resp = await f.get(server.url("/old"), OPTS)
+    assert resp.content == b"moved"
+    assert resp.url.endswith("/new")
+    assert resp.requested_url == server.url("/old")
+
+
+@pytest.mark.parametrize(
+    "target", ["http://169.254.169.254/latest/meta-data/", "http://10.1.2.3/", "http://[::1]:1/"]
+)
+async def test_redirect_to_private_address_is_refused(server: LocalServer, target: str) -> None:
+    """Even with allow_private, a redirect to a host the source did not name is checked and refused."""
+    server.routes["/go"] = Response(302, b"", {"Location": target})
+    async with Fetcher(http_settings()) as f:
+        with pytest.raises(SourceError, match="non-public address"):
+            await f.get(server.url("/go"), OPTS)
+
+
+async def test_redirect_to_localhost_by_name_is_refused(server: LocalServer) -> None:
+    """A name that resolves to loopback is refused like the literal address."""
+    port = server.url("/").rsplit(":", 1)[1].rstrip("/")
+    server.routes["/go"] = Response(302, b"", {"Location": f"http://localhost:{port}/secret"})
+    server.routes["/secret"] = Response(200, b"internal")
+    async with Fetcher(http_settings()) as f:
+        with pytest.raises(SourceError, match="refused: localhost"):
+            await f.get(server.url("/go"), OPTS)
+    assert server.hits("/secret") == 0
+
+
+async def test_private_host_refused_without_allow_private(server: LocalServer) -> None:
+    """Without allow_private even the configured URL may not be private."""
+    server.routes["/p"] = Response(200, b"x")
+    async with Fetcher(http_settings(allow_private=False)) as f:
+        with pytest.raises(SourceError, match="allow_private is off"):
+            await f.get(server.url("/p"), OPTS)
+    assert server.hits("/p") == 0
+
+
+async def test_redirect_loop_is_cut(server: LocalServer) -> None:
+    """More than max_redirects redirects fail the poll."""
+    server.routes["/a"] = Response(302, b"", {"Location": "/a"})
+    async with Fetcher(http_settings(max_redirects=3)) as f:
+        with pytest.raises(SourceError, match="more than 3 redirects"):
+            await f.get(server.url("/a"), OPTS)
+    assert server.hits("/a") == 4
+
+
+async def test_per_host_concurrency_and_min_delay(server: LocalServer) -> None:
+    """No more than per_host requests run at once on a host, and starts are min_delay apart."""
+    lock = threading.Lock()
+    state = {"now": 0, "max": 0}
+    starts: list[float] = []
+
+    def slow(req: Request) -> Response:
+        with lock:
+            state["now"] += 1
+            state["max"] = max(state["max"], state["now"])
+            starts.append(time.monotonic())
+        time.sleep(0.05)  # the server being slow is the scenario, not a wait of the test
+        with lock:
+            state["now"] -= 1
+        return Response(200, b"ok")
+
+    server.routes["/s"] = slow
+    async with Fetcher(http_settings(per_host=2, min_delay=0.03)) as f:
+        await asyncio.gather(*(f.get(server.url("/s"), OPTS) for _ in range(6)))
+    assert state["max"] <= 2
+    gaps = [b - a for a, b in zip(sorted(starts), sorted(starts)[1:], strict=False)]
+    assert min(gaps) >= 0.025
+
+
+async def test_per_source_proxy_is_used() -> None:
+    """A source's proxy receives the absolute-URL request; an unresolvable host is left to the proxy."""
+    with LocalServer() as proxy:
+        proxy.routes["http://feeds.example/feed"] = Response(200, b"via proxy")
+        opts = RequestOptions(source="s", proxy=proxy.base_url)
+        async with Fetcher(http_settings(allow_private=False)) as f:
+            resp = await f.get("http://feeds.example/feed", opts)
+    assert resp.content == b"via proxy"
+    assert proxy.requests[0].headers["host"] == "feeds.example"
+
+
+def test_wrong_charset_header_gbk_body() -> None:
+    """A GBK page served as UTF-8 is still read right (the header cannot decode it)."""
+    page = '<html><head><meta charset="gb2312"></head><body>商务部公告2025年第18号 稀土</body></html>'
+    text, codec = decode_body(page.encode("gbk"), "text/html; charset=utf-8")
+    assert "商务部公告2025年第18号 稀土" in text
+    assert codec == "gb18030"
+
+
+def test_latin_header_loses_to_utf8_chinese() -> None:
+    """A UTF-8 Chinese page labelled ISO-8859-1 (a common server default) is read as UTF-8."""
+    text, codec = decode_body(
+        "关于对部分中重稀土相关物项实施出口管制".encode(), "text/html; charset=ISO-8859-1"
+    )
+    assert text == "关于对部分中重稀土相关物项实施出口管制"
+    assert codec == "utf-8"
+
+
+def test_undeclared_gb18030_is_detected() -> None:
+    """With no header and no meta, GB-encoded Chinese is detected, not read as Latin-1."""
+    body = (
+        "<p>" + "商务部 海关总署公告 关于对镓、锗、锑、超硬材料相关物项加强出口管制的公告。" * 5 + "</p>"
+    ).encode("gb18030")
+    text, codec = decode_body(body, "text/html")
+    assert "海关总署公告" in text
+    assert codec.startswith("gb")
+
+
+def test_gb2312_label_with_gbk_only_characters() -> None:
+    """A page labelled GB2312 that uses GBK-only characters (镕) decodes fully."""
+    text, _ = decode_body("朱镕基".encode("gbk"), "text/html; charset=GB2312")
+    assert text == "朱镕基"
+
+
+def test_entity_bomb_is_refused() -> None:
+    """An XML document declaring entities (billion laughs) is refused, not expanded."""
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>'
+        b"<rss><channel><item><title>&lol2;</title></item></channel></rss>"
+    )
+    with pytest.raises(SourceError, match="entity bomb"):
+        parse_xml(bomb, source="s", url="u")
+
+
+def test_external_entity_is_refused() -> None:
+    """An external entity (XXE) never reads a local file."""
+    xxe = b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r>&x;</r>'
+    with pytest.raises(SourceError, match="refused"):
+        parse_xml(xxe, source="s", url="u")
+
+
+def test_malformed_xml_names_the_problem() -> None:
+    """Broken XML fails with 'malformed XML' and the parser's position."""
+    with pytest.raises(SourceError, match=r"malformed XML: mismatched tag: line 1"):
+        parse_xml(b"<rss><channel><item></channel></rss>", source="s", url="u")
+
+
+def test_gb2312_xml_declaration_is_honoured() -> None:
+    """An XML feed declared as GB2312 parses (expat alone knows only UTF-8/16 and Latin-1)."""
+    xml = (
+        '<?xml version="1.0" encoding="gb2312"?><rss><channel><item><title>出口管制</title></item></channel>'
+    )
+    xml += "</rss>"
+    root = parse_xml(xml.encode("gb2312"), source="s", url="u")
+    assert root.findtext("channel/item/title") == "出口管制"
