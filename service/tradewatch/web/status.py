@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+import redis.asyncio as aioredis
 import structlog
 
 from tradewatch.store.keys import Keys
+from tradewatch.web.history import AlertRecord as AlertRow
+from tradewatch.web.history import alert_history
 from tradewatch.web.timeline import DAYS, Timeline, build_timeline
 
 if TYPE_CHECKING:
@@ -69,35 +72,11 @@ class SourceRow:
     status: str = "unknown"  # ok | failing | unknown | disabled
     last_poll: datetime | None = None
     last_success: datetime | None = None
+    next_poll: datetime | None = None
     failures: int = 0
+    alerted: bool = False  # operators were told it is failing
     error: str = ""
-
-
-@dataclass(frozen=True)
-class SourceLink:
-    """One source that reported an alert's event."""
-
-    source: str
-    url: str
-    title: str = ""
-    official: bool = False
-
-
-@dataclass(frozen=True)
-class AlertRow:
-    """One alert as a reader wants it: what, how bad, where from, which event."""
-
-    when: datetime | None
-    severity: str
-    rule_title: str
-    title: str
-    url: str
-    source: str
-    tags: list[str]
-    event_id: str
-    kind: str = "new"
-    sources: list[SourceLink] = field(default_factory=list)
-    facts: dict[str, Any] = field(default_factory=dict)
+    items_seen: int = 0
 
 
 @dataclass(frozen=True)
@@ -110,6 +89,7 @@ class SuppressedRow:
     title: str
     url: str
     source: str
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -184,9 +164,10 @@ def _strings(value: Any) -> list[str]:
     return [_duration_text(v) for v in value]
 
 
-def _late_module(name: str) -> Any:
-    """Import a store module written alongside this one; until it lands, its panel is unavailable."""
-    return importlib.import_module(name)
+def _redis(state: WorkerState) -> aioredis.Redis:
+    if state.redis is None:
+        raise ConnectionError("redis not connected")
+    return state.redis
 
 
 # --- panels ---------------------------------------------------------------------------------------
@@ -205,7 +186,8 @@ async def _panel(name: str, load: Callable[[], Awaitable[list[T]]]) -> Panel[T]:
 
 
 def _source_row(spec: Any, health: Any) -> SourceRow:
-    base = SourceRow(
+    """Merge a configured source with its health record (`store.health.SourceHealthRecord`)."""
+    row = SourceRow(
         name=spec.name,
         kind=spec.kind,
         url=spec.url,
@@ -214,100 +196,59 @@ def _source_row(spec: Any, health: Any) -> SourceRow:
         status="unknown" if spec.enabled else "disabled",
     )
     if health is None:
-        return base
-    failures = int(_get(health, "consecutive_failures", _get(health, "failures", 0)) or 0)
-    ok = _get(health, "ok")
-    status = _get(health, "status")
-    if not isinstance(status, str) or status not in ("ok", "failing"):
-        status = (
-            "failing"
-            if failures or ok is False
-            else ("ok" if ok or _get(health, "last_success") else "unknown")
-        )
-    return SourceRow(
-        name=base.name,
-        kind=base.kind,
-        url=base.url,
-        every=base.every,
-        enabled=base.enabled,
-        status=status if spec.enabled else "disabled",
-        last_poll=_when(_get(health, "last_poll", _get(health, "last_attempt"))),
-        last_success=_when(_get(health, "last_success", _get(health, "last_ok"))),
+        return row
+    failures = int(_get(health, "consecutive_failures", 0) or 0)
+    last_success = _when(_get(health, "last_success"))
+    last_error_at = _when(_get(health, "last_error_at"))
+    polls = [t for t in (last_success, last_error_at) if t is not None]
+    if not spec.enabled:
+        status = "disabled"
+    elif failures:
+        status = "failing"
+    else:
+        status = "ok" if last_success else "unknown"
+    return replace(
+        row,
+        status=status,
+        last_poll=max(polls) if polls else None,
+        last_success=last_success,
+        next_poll=_when(_get(health, "next_poll")),
         failures=failures,
-        error=str(_get(health, "last_error", _get(health, "error", "")) or ""),
+        alerted=bool(_get(health, "failing", False)),
+        error=str(_get(health, "last_error", "") or "") if failures else "",
+        items_seen=int(_get(health, "items_seen", 0) or 0),
     )
 
 
 async def _sources(state: WorkerState, keys: Keys) -> list[SourceRow]:
-    specs = list(state.settings.sources)
-    if state.redis is None:
-        raise ConnectionError("redis not connected")
-    health_module: Any = _late_module("tradewatch.store.health")
-    health: Any = await health_module.SourceHealth(state.redis, keys).all()
-    by_name: Mapping[str, Any] = (
-        health
-        if isinstance(health, Mapping)
-        else {str(_get(h, "source", _get(h, "name"))): h for h in health}
-    )
-    return [_source_row(spec, by_name.get(spec.name)) for spec in specs]
+    from tradewatch.store.health import SourceHealth
 
-
-def _alert_row(alert: Any) -> AlertRow:
-    sources = [
-        SourceLink(
-            source=str(_get(s, "source", "")),
-            url=str(_get(s, "url", "") or ""),
-            title=str(_get(s, "title", "") or ""),
-            official=bool(_get(s, "official", False)),
-        )
-        for s in (_get(alert, "sources") or [])
-    ]
-    return AlertRow(
-        when=_when(_get(alert, "seen_at"))
-        or _when(_get(alert, "published_at"))
-        or _when(_get(alert, "when")),
-        severity=str(_get(alert, "severity", "info") or "info"),
-        rule_title=str(_get(alert, "rule_title", "") or _get(alert, "rule", "") or ""),
-        title=str(_get(alert, "title", "") or ""),
-        url=str(_get(alert, "url", "") or ""),
-        source=str(_get(alert, "source", "") or ""),
-        tags=_strings(_get(alert, "tags")),
-        event_id=str(_get(alert, "event_id", "") or ""),
-        kind=str(_get(alert, "kind", "new") or "new"),
-        sources=sources,
-        facts=dict(_get(alert, "facts") or {}),
-    )
+    health = await SourceHealth(_redis(state), keys).all()
+    return [_source_row(spec, health.get(spec.name)) for spec in state.settings.sources]
 
 
 async def _alert_history(state: WorkerState, keys: Keys, since: datetime) -> list[AlertRow]:
-    """Alerts put in the outbox since `since`, newest first."""
-    if state.redis is None:
-        raise ConnectionError("redis not connected")
-    outbox: Any = _late_module("tradewatch.store.outbox")
-    found: Sequence[Any] = await outbox.recent(state.redis, keys, since=since)
-    rows = [_alert_row(a) for a in found]
-    rows.sort(key=lambda r: r.when or since, reverse=True)
-    return rows
-
-
-def _suppressed_row(item: Any) -> SuppressedRow:
-    alert = _get(item, "alert", item)
-    return SuppressedRow(
-        when=_when(_get(item, "at", _get(item, "when"))) or _when(_get(alert, "seen_at")),
-        reason=str(_get(item, "reason", "") or ""),
-        rule=str(_get(alert, "rule_title", "") or _get(alert, "rule", "") or ""),
-        title=str(_get(alert, "title", "") or ""),
-        url=str(_get(alert, "url", "") or ""),
-        source=str(_get(alert, "source", "") or ""),
-    )
+    """Alerts of the last 30 days, newest first (events joined with their outbox alerts)."""
+    rules = state.rulebook.rules if state.rulebook is not None else ()
+    return await alert_history(_redis(state), keys, since=since, rules=rules)
 
 
 async def _suppressed(state: WorkerState, keys: Keys) -> list[SuppressedRow]:
-    if state.redis is None:
-        raise ConnectionError("redis not connected")
-    suppressions: Any = _late_module("tradewatch.store.suppressions")
-    found: Sequence[Any] = await suppressions.recent(state.redis, keys, limit=RECENT_SUPPRESSED)
-    return [_suppressed_row(s) for s in found][:RECENT_SUPPRESSED]
+    from tradewatch.store.suppressions import Suppressions
+
+    found = await Suppressions(_redis(state), keys).recent(count=RECENT_SUPPRESSED)
+    return [
+        SuppressedRow(
+            when=_when(s.at),
+            reason=s.reason,
+            rule=s.rule,
+            title=s.title,
+            url=s.url,
+            source=s.source,
+            detail=s.detail,
+        )
+        for s in found
+    ]
 
 
 async def _deadlines(state: WorkerState, now: datetime) -> list[DeadlineRow]:
@@ -336,16 +277,16 @@ async def gather_status(state: WorkerState, *, now: datetime) -> StatusData:
     """All panels, concurrently; each degrades on its own."""
     keys = Keys(state.settings.key_prefix)
     since = now - timedelta(days=DAYS)
-    history_task = asyncio.ensure_future(_panel("alerts", lambda: _alert_history(state, keys, since)))
     sources, suppressed, deadlines, history = await asyncio.gather(
         _panel("sources", lambda: _sources(state, keys)),
         _panel("suppressed", lambda: _suppressed(state, keys)),
         _panel("deadlines", lambda: _deadlines(state, now)),
-        history_task,
+        _panel("alerts", lambda: _alert_history(state, keys, since)),
     )
     timeline: Panel[Timeline]
     if history.ok:
-        tl = build_timeline(((r.when, r.tags) for r in history.rows if r.when is not None), today=now.date())
+        counted = ((r.when, r.tags) for r in history.rows if r.when is not None and r.kind != "operator")
+        tl = build_timeline(counted, today=now.date())
         timeline = Panel(rows=[tl])
     else:
         timeline = Panel(error=history.error)
@@ -368,7 +309,7 @@ async def gather_status(state: WorkerState, *, now: datetime) -> StatusData:
 
 async def calendar_ics(state: WorkerState, *, now: datetime) -> bytes:
     """The RFC 5545 calendar of `tradewatch deadlines --ics`, from `tradewatch.deadlines`."""
-    deadlines: Any = _late_module("tradewatch.deadlines")
+    deadlines: Any = importlib.import_module("tradewatch.deadlines")
     body: Any = deadlines.ics_calendar(state.rulebook.deadlines if state.rulebook else [], now=now)
     if asyncio.iscoroutine(body):
         body = await body
