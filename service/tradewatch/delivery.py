@@ -1,0 +1,289 @@
+"""Delivery: outbox consumers that hand alerts to notifiers, once, whatever crashes in between.
+
+One consumer group per notifier on the outbox stream. An entry is acknowledged
+only together with its receipt, after the receiver accepted it; a failure is
+retried with exponential backoff (or the receiver's Retry-After), the entry
+staying pending meanwhile; a dead worker's pending entries are taken over with
+XAUTOCLAIM and redelivered with `redelivery=True`, so the notifier checks for an
+earlier post (Slack: metadata in the channel history) before posting again. After
+`max_attempts` (or a permanent error) the alert is parked in the dead-letter stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+import structlog
+from redis.exceptions import RedisError
+
+from tradewatch.config import Settings
+from tradewatch.errors import DeliveryError, StoreError
+from tradewatch.notify import Notifier, Receipt
+from tradewatch.observe import METRICS, Metrics
+from tradewatch.store.keys import Keys
+from tradewatch.store.outbox import DEAD, Entry, Outbox
+
+__all__ = ["Delivery", "DrainResult"]
+
+log = structlog.get_logger(__name__)
+
+BATCH = 20  # entries read per XREADGROUP
+BLOCK_MS = 1000  # how long one read waits for new alerts; bounds how late `stop` is noticed
+TRIM_EVERY = 60.0  # seconds between outbox trims (and pending gauges)
+STORE_RETRY = 2.0  # seconds to wait after a Redis error before trying again
+
+
+@dataclass
+class DrainResult:
+    """What `drain` did: delivered now, attempts that failed, parked, and still queued after."""
+
+    delivered: int = 0
+    failed: int = 0
+    dead: int = 0
+    skipped: int = 0
+    pending: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class Delivery:
+    """Consumes the outbox for every configured notifier."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        redis: aioredis.Redis,
+        notifiers: dict[str, Notifier],
+        *,
+        keys: Keys,
+        consumer: str,
+        clock: Callable[[], float] = time.time,
+        metrics: Metrics = METRICS,
+    ) -> None:
+        self.settings = settings
+        self.notifiers = notifiers
+        self.outbox = Outbox(redis, keys)
+        self.consumer = consumer
+        self.clock = clock
+        self.metrics = metrics
+        self.max_attempts = settings.delivery.max_attempts
+        self.claim_idle_ms = int(settings.delivery.claim_idle.total_seconds() * 1000)
+        self._groups_ready: set[str] = set()
+        self._redelivery_kw = {
+            name: "redelivery" in inspect.signature(n.send).parameters for name, n in notifiers.items()
+        }
+
+    # --- long-running -----------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until `stop` is set; Redis outages are waited out, never fatal."""
+        tasks = [asyncio.create_task(self._consume(name, stop), name=f"deliver:{name}")
+                 for name in self.notifiers]
+        tasks.append(asyncio.create_task(self._housekeeping(stop), name="outbox-housekeeping"))
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _consume(self, name: str, stop: asyncio.Event) -> None:
+        last_claim = 0.0
+        while not stop.is_set():
+            try:
+                await self._ensure(name)
+                worked = await self._due(name)
+                if time.monotonic() - last_claim >= self.claim_idle_ms / 2000:
+                    last_claim = time.monotonic()
+                    worked += await self._claim_dead(name)
+                block = BLOCK_MS if not worked else None
+                next_due = await self.outbox.next_due_ms(name)
+                if next_due is not None and block is not None:
+                    block = max(1, min(block, next_due - self._now_ms()))
+                entries = await self.outbox.read_new(name, self.consumer, BATCH, block)
+                for entry in entries:
+                    await self._deliver(name, entry)
+            except (StoreError, RedisError, OSError) as exc:
+                self.metrics.redis_errors.inc()
+                log.warning("delivery_store_unavailable", notifier=name, error=str(exc))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=STORE_RETRY)
+
+    async def _housekeeping(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=TRIM_EVERY)
+            try:
+                await self.outbox.trim()
+                for name in self.notifiers:
+                    self.metrics.alerts_pending.labels(name).set(await self.outbox.pending_count(name))
+            except (StoreError, RedisError, OSError) as exc:
+                log.warning("outbox_housekeeping_failed", error=str(exc))
+
+    # --- one-shot -------------------------------------------------------------------------------
+
+    async def drain(self, timeout: float) -> DrainResult:  # noqa: ASYNC109 - the worker's API: a budget, not a cancel
+        """Deliver everything due now (for `run --once`), waiting out short retry delays until `timeout`."""
+        result = DrainResult()
+        deadline = time.monotonic() + timeout
+        await asyncio.gather(*(self._drain_one(name, deadline, result) for name in self.notifiers))
+        for name in self.notifiers:
+            count = await self.outbox.pending_count(name)
+            self.metrics.alerts_pending.labels(name).set(count)
+            result.pending += count
+        log.info("outbox_drained", **result.as_dict())
+        return result
+
+    async def _drain_one(self, name: str, deadline: float, result: DrainResult) -> None:
+        await self._ensure(name)
+        claimed = await self.outbox.read_own_pending(name, self.consumer, 1000)
+        claimed += await self.outbox.claim_idle(name, self.consumer, self.claim_idle_ms, 1000)
+        for entry in claimed:
+            if not await self.outbox.scheduled_later(name, entry.id, self._now_ms()):
+                self._tally(result, await self._deliver(name, entry))
+        while time.monotonic() < deadline:
+            worked = 0
+            for entry_id in await self.outbox.take_due(name, self._now_ms()):
+                due = await self.outbox.claim(name, self.consumer, entry_id)
+                if due is not None:
+                    self._tally(result, await self._deliver(name, due))
+                    worked += 1
+            entries = await self.outbox.read_new(name, self.consumer, BATCH, None)
+            for entry in entries:
+                self._tally(result, await self._deliver(name, entry))
+                worked += 1
+            if worked:
+                continue
+            next_due = await self.outbox.next_due_ms(name)
+            if next_due is None:
+                return
+            wait = (next_due - self._now_ms()) / 1000
+            if time.monotonic() + wait > deadline:
+                return  # what still fails stays queued for the next run
+            await asyncio.sleep(max(wait, 0.0))  # a retry delay the receiver asked for, not a poll
+
+    @staticmethod
+    def _tally(result: DrainResult, outcome: str) -> None:
+        if outcome == "delivered":
+            result.delivered += 1
+        elif outcome == "failed":
+            result.failed += 1
+        elif outcome == "dead":
+            result.dead += 1
+        else:
+            result.skipped += 1
+
+    # --- one entry ------------------------------------------------------------------------------
+
+    async def _ensure(self, name: str) -> None:
+        if name not in self._groups_ready:
+            await self.outbox.ensure_group(name)
+            self._groups_ready.add(name)
+
+    async def _due(self, name: str) -> int:
+        done = 0
+        for entry_id in await self.outbox.take_due(name, self._now_ms()):
+            entry = await self.outbox.claim(name, self.consumer, entry_id)
+            if entry is not None:
+                await self._deliver(name, entry)
+                done += 1
+        return done
+
+    async def _claim_dead(self, name: str) -> int:
+        """Take over entries a dead worker left pending; those waiting for a retry keep their time."""
+        done = 0
+        for entry in await self.outbox.claim_idle(name, self.consumer, self.claim_idle_ms):
+            if await self.outbox.scheduled_later(name, entry.id, self._now_ms()):
+                continue
+            log.info("delivery_claimed", notifier=name, entry=entry.id, alert_id=entry.alert.id)
+            await self._deliver(name, entry)
+            done += 1
+        return done
+
+    def _targets(self, name: str, entry: Entry) -> bool:
+        if entry.to:
+            return name in entry.to
+        if not entry.alert.notify:
+            return True
+        return any(t.partition(":")[0] == name for t in entry.alert.notify)
+
+    async def _deliver(self, name: str, entry: Entry) -> str:
+        """Deliver one entry to one notifier; returns delivered, failed, dead or skipped."""
+        alert = entry.alert
+        bound = log.bind(notifier=name, alert_id=alert.id, entry=entry.id, kind=alert.kind)
+        if not self._targets(name, entry):
+            await self.outbox.skip(name, [entry.id])
+            return "skipped"
+        previous = await self.outbox.receipt(name, alert.id)
+        if previous is not None and previous != DEAD:
+            bound.info("delivery_already_done")
+            await self.outbox.skip(name, [entry.id])
+            return "skipped"
+        attempts = await self.outbox.attempts(name, entry.id)
+        thread: Receipt | None = None
+        if alert.thread_of:
+            parent = await self.outbox.receipt(name, alert.thread_of)
+            if parent is None and attempts + 1 < self.max_attempts:
+                bound.info("delivery_waits_for_thread", thread_of=alert.thread_of)
+                await self._retry(name, entry, attempts + 1, None)
+                return "failed"
+            if parent not in (None, DEAD):
+                thread = json.loads(str(parent)) or None
+        try:
+            receipt = await self._send(name, entry, thread, redelivery=entry.redelivery or attempts > 0)
+        except DeliveryError as exc:
+            return await self._failed(name, entry, attempts + 1, exc, bound)
+        except Exception as exc:  # a notifier bug or an unmapped library error: retried, then parked
+            err = DeliveryError(f"{type(exc).__name__}: {exc}", notifier=name)
+            return await self._failed(name, entry, attempts + 1, err, bound)
+        await self.outbox.delivered(name, entry, receipt)
+        self.metrics.alerts_sent.labels(name).inc()
+        if alert.seen_at is not None:
+            latency = max(0.0, self.clock() - alert.seen_at.timestamp())
+            self.metrics.delivery_latency.labels(name).observe(latency)
+        bound.info("alert_delivered", attempts=attempts + 1, threaded=thread is not None)
+        return "delivered"
+
+    async def _send(
+        self, name: str, entry: Entry, thread: Receipt | None, *, redelivery: bool,
+    ) -> Receipt | None:
+        notifier = self.notifiers[name]
+        if self._redelivery_kw.get(name):
+            send: Any = notifier.send
+            result: Receipt | None = await send(entry.alert, thread, redelivery=redelivery)
+            return result
+        return await notifier.send(entry.alert, thread)
+
+    async def _failed(self, name: str, entry: Entry, attempts: int, exc: DeliveryError, bound: Any) -> str:
+        self.metrics.alerts_failed.labels(name).inc()
+        if exc.permanent or attempts >= self.max_attempts:
+            await self.outbox.dead_letter(name, entry, str(exc), attempts)
+            self.metrics.alerts_dead.labels(name).inc()
+            bound.error("alert_dead_lettered", attempts=attempts, permanent=exc.permanent, error=str(exc))
+            return "dead"
+        delay = await self._retry(name, entry, attempts, exc.retry_after)
+        bound.warning("delivery_failed", attempt=attempts, retry_in=round(delay, 3), error=str(exc))
+        return "failed"
+
+    async def _retry(self, name: str, entry: Entry, attempts: int, retry_after: float | None) -> float:
+        base = self.settings.delivery.backoff.total_seconds()
+        cap = self.settings.delivery.max_backoff.total_seconds()
+        delay: float = min(cap, base * 2 ** (attempts - 1)) * random.uniform(0.8, 1.0)
+        if retry_after is not None:
+            delay = retry_after  # the receiver said when; earlier is refused, later is slow
+        await self.outbox.defer(name, entry.id, attempts, self._now_ms() + int(delay * 1000))
+        return delay
+
+    def _now_ms(self) -> int:
+        return int(self.clock() * 1000)

@@ -1,0 +1,265 @@
+"""Events: documents from several sources about one happening, clustered by shared keys or text.
+
+A document joins an earlier event when it shares a canonical URL or a document
+number with it, or an announcement number and a rule, or near-duplicate text
+(MinHash over word and character bigrams of the normalised title and text, LSH
+banded, estimated Jaccard ≥ SIM_THRESHOLD) and a rule, within CLUSTER_WINDOW of
+the event's last report. The lookup of a whole poll is one MGET over the index
+keys, and one more for the events found.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import redis.asyncio as aioredis
+
+from tradewatch.errors import StoreError
+from tradewatch.matching.normalize import normalize
+from tradewatch.models import Document, Match
+from tradewatch.store.commit import redis_errors
+from tradewatch.store.keys import Keys
+
+__all__ = [
+    "Event",
+    "EventIndex",
+    "EventSource",
+    "canonical_url",
+    "cluster_keys",
+    "minhash",
+    "normalize_announcement",
+    "sim_bands",
+    "similarity",
+]
+
+SIM_THRESHOLD = 0.5  # estimated Jaccard of shingle sets: rewrites of one story score 0.6+, others < 0.2
+SIM_MIN_SHINGLES = 8  # shorter texts (headline-only posts) give too many chance collisions
+SIM_PERMUTATIONS = 32
+_BANDS = 16  # 16 bands of 2 rows: candidates at J=0.5 with p≈0.99, at J=0.2 with p≈0.48 (then verified)
+_PRIME = (1 << 61) - 1
+_PERMS = [(int.from_bytes(hashlib.blake2b(f"a{i}".encode(), digest_size=7).digest(), "big") | 1,
+           int.from_bytes(hashlib.blake2b(f"b{i}".encode(), digest_size=7).digest(), "big"))
+          for i in range(SIM_PERMUTATIONS)]
+_TRACKING = re.compile(r"^(utm_.*|fbclid|gclid|mc_[ce]id|ref|spm|from|share)$", re.IGNORECASE)
+_ANN_ZH = re.compile(r"(\d{4})\s*年\s*第?\s*(\d+)\s*号")
+_ANN_EN = re.compile(r"no\.?\s*(\d+)\s*(?:of|,)\s*(\d{4})", re.IGNORECASE)
+_WORD = re.compile(r"[a-z0-9]+|[\u3400-\u9fff]")
+
+
+def canonical_url(url: str) -> str:
+    """The same page however it is linked: no scheme, `www.`, fragment, tracking or trailing slash."""
+    if not url:
+        return ""
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").lower().removeprefix("www.")
+    if not host:
+        return ""
+    port = f":{parts.port}" if parts.port and parts.port not in (80, 443) else ""
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    query = sorted((k, v) for k, v in pairs if not _TRACKING.match(k))
+    path = parts.path.rstrip("/") or "/"
+    return host + port + path + ("?" + urlencode(query) if query else "")
+
+
+def normalize_announcement(value: str) -> str:
+    """`2025年第18号` and `No. 18 of 2025` → `2025-18`; anything else normalised verbatim."""
+    text = normalize(value)
+    m = _ANN_ZH.search(text)
+    if m:
+        return f"{m.group(1)}-{int(m.group(2))}"
+    m = _ANN_EN.search(text)
+    if m:
+        return f"{m.group(2)}-{int(m.group(1))}"
+    return re.sub(r"\s+", "", text)
+
+
+def _digest(value: str) -> str:
+    return hashlib.blake2b(value.encode("utf-8", "surrogatepass"), digest_size=10).hexdigest()
+
+
+def _fact_values(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value] if value.strip() else []
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value if str(v).strip()]
+    return [str(value)] if value is not None else []
+
+
+def cluster_keys(doc: Document, matches: Sequence[Match]) -> dict[str, list[str]]:
+    """Shared identities of a document: `url` and `docnum` join alone, `ann` joins with a shared rule."""
+    keys: dict[str, list[str]] = {"url": [], "docnum": [], "ann": []}
+    url = canonical_url(doc.url)
+    if url:
+        keys["url"].append(_digest(url))
+    numbers = _fact_values(doc.extra.get("document_number"))
+    for match in matches:
+        numbers += _fact_values(match.facts.get("document_number"))
+        for value in _fact_values(match.facts.get("announcement")):
+            norm = normalize_announcement(value)
+            if norm and _digest(norm) not in keys["ann"]:
+                keys["ann"].append(_digest(norm))
+    for number in numbers:
+        if _digest(number.strip().lower()) not in keys["docnum"]:
+            keys["docnum"].append(_digest(number.strip().lower()))
+    return keys
+
+
+def _shingles(text: str) -> set[str]:
+    """Latin word bigrams and Chinese character bigrams, so both languages shingle comparably."""
+    words = _WORD.findall(normalize(text))
+    out: set[str] = set()
+    for first, second in itertools.pairwise(words):
+        cjk = len(first) == 1 and "\u3400" <= first <= "\u9fff"
+        if cjk == (len(second) == 1 and "\u3400" <= second <= "\u9fff"):
+            out.add(first + (" " if not cjk else "") + second)
+    return out
+
+
+def minhash(text: str) -> list[int] | None:
+    """MinHash signature (SIM_PERMUTATIONS values); None when the text is too short to tell."""
+    shingles = _shingles(text)
+    if len(shingles) < SIM_MIN_SHINGLES:
+        return None
+    hashes = [int.from_bytes(hashlib.blake2b(s.encode("utf-8"), digest_size=8).digest(), "big")
+              for s in shingles]
+    return [min((a * h + b) % _PRIME for h in hashes) & 0xFFFFFFFF for a, b in _PERMS]
+
+
+def similarity(a: Sequence[int], b: Sequence[int]) -> float:
+    """Estimated Jaccard similarity of two signatures."""
+    return sum(x == y for x, y in zip(a, b, strict=True)) / len(a)
+
+
+def sim_bands(signature: Sequence[int]) -> list[str]:
+    """LSH band keys: documents with Jaccard ≥ 0.5 share one with probability ≥ 0.99."""
+    rows = len(signature) // _BANDS
+    return [f"{band}.{_digest(','.join(map(str, signature[band * rows:(band + 1) * rows])))[:12]}"
+            for band in range(_BANDS)]
+
+
+def dump_signature(signature: Sequence[int]) -> str:
+    return "".join(f"{v:08x}" for v in signature)
+
+
+def load_signature(text: str) -> list[int]:
+    return [int(text[i:i + 8], 16) for i in range(0, len(text), 8)]
+
+
+@dataclass
+class EventSource:
+    """One report of an event, as later replies list it."""
+
+    source: str
+    url: str = ""
+    title: str = ""
+    official: bool = False
+    published_at: str | None = None
+
+
+@dataclass
+class Event:
+    """The state of one event: its first alert (the thread root) and every source that reported it."""
+
+    id: str
+    root: str
+    rule: str
+    severity: str
+    notify: list[str]
+    rules: list[str]
+    created: str
+    sources: list[EventSource] = field(default_factory=list)
+    signature: str | None = None
+
+    @property
+    def official(self) -> bool:
+        return any(s.official for s in self.sources)
+
+    def dump(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def parse(cls, raw: str) -> Event:
+        data = json.loads(raw)
+        data["sources"] = [EventSource(**s) for s in data.get("sources", [])]
+        return cls(**data)
+
+
+@dataclass
+class Probe:
+    """Index keys of one document, so the batch reads them all in one MGET."""
+
+    exact: list[str]  # url/docnum: join whatever rule matched
+    by_rule: list[str]  # announcement: join only with a shared rule
+    bands: list[str]
+    signature: list[int] | None
+
+
+class EventIndex:
+    """Finds the event a document belongs to; writes go through the pipeline's Batch."""
+
+    def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+
+    def probe(self, doc: Document, matches: Sequence[Match]) -> Probe:
+        ck = cluster_keys(doc, matches)
+        value = minhash(f"{doc.title}\n{doc.text}") if matches else None
+        return Probe(
+            exact=[self.keys.event_index("url", v) for v in ck["url"]]
+            + [self.keys.event_index("docnum", v) for v in ck["docnum"]],
+            by_rule=[self.keys.event_index("ann", v) for v in ck["ann"]],
+            bands=[self.keys.event_index("sim", b) for b in sim_bands(value)] if value is not None else [],
+            signature=value,
+        )
+
+    async def read(self, keys: Iterable[str]) -> dict[str, str | None]:
+        """Current values of index or event keys, one MGET."""
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return {}
+        try:
+            values = await self.redis.mget(wanted)
+        except redis_errors as exc:
+            raise StoreError(f"redis event lookup failed: {exc}") from exc
+        return {k: str(v) if v is not None else None for k, v in zip(wanted, values, strict=True)}
+
+
+def choose_event(
+    probe: Probe,
+    rules: set[str],
+    index: dict[str, str | None],
+    events: dict[str, Event],
+) -> str | None:
+    """The event this document joins, preferring exact identities over text similarity."""
+    for key in probe.exact:
+        event_id = index.get(key)
+        if event_id and event_id in events:
+            return event_id
+    for key in probe.by_rule:
+        event_id = index.get(key)
+        if event_id and event_id in events and rules & set(events[event_id].rules):
+            return event_id
+    best: tuple[float, str] | None = None
+    for key in probe.bands:
+        event_id = index.get(key)
+        event = events.get(event_id or "")
+        if event is None or event.signature is None or probe.signature is None:
+            continue
+        if not rules & set(event.rules):
+            continue
+        score = similarity(probe.signature, load_signature(event.signature))
+        if score >= SIM_THRESHOLD and (best is None or score > best[0]):
+            best = (score, event.id)
+    return best[1] if best else None
+
+
+def event_ids_in(index: dict[str, str | None]) -> set[str]:
+    """Event ids referenced by index values."""
+    return {v for v in index.values() if v}

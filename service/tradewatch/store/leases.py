@@ -1,0 +1,80 @@
+"""Leases: which worker polls a source this interval (SET NX PX with a random token).
+
+Only the holder's token can renew or release a lease (checked in Lua), so a worker
+that stalled past its TTL cannot cut short the lease another worker took since.
+A worker that dies simply lets its lease expire; the next tick elsewhere takes over.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import redis.asyncio as aioredis
+import structlog
+
+from tradewatch.errors import StoreError
+from tradewatch.store.commit import redis_errors
+from tradewatch.store.keys import Keys
+
+__all__ = ["Lease", "Leases"]
+
+log = structlog.get_logger(__name__)
+
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class Lease:
+    """A held lease; `renew` extends it by its TTL, `release` frees it early."""
+
+    def __init__(self, redis: aioredis.Redis, key: str, token: str, ttl_ms: int) -> None:
+        self.redis = redis
+        self.key = key
+        self.token = token
+        self.ttl_ms = ttl_ms
+
+    async def renew(self, ttl_ms: int | None = None) -> bool:
+        """False when the lease was lost (expired and maybe taken): stop acting as its holder."""
+        try:
+            ok = await self.redis.eval(_RENEW, 1, self.key, self.token, ttl_ms or self.ttl_ms)
+        except redis_errors as exc:
+            raise StoreError(f"redis lease renew failed: {exc}") from exc
+        if not ok:
+            log.warning("lease_lost", key=self.key)
+        return bool(ok)
+
+    async def release(self) -> bool:
+        try:
+            ok = await self.redis.eval(_RELEASE, 1, self.key, self.token)
+        except redis_errors as exc:
+            raise StoreError(f"redis lease release failed: {exc}") from exc
+        return bool(ok)
+
+
+class Leases:
+    """Acquires per-source leases."""
+
+    def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+
+    async def acquire(self, source: str, ttl_ms: int) -> Lease | None:
+        """The lease, or None when another worker holds it."""
+        key = self.keys.lease(source)
+        token = secrets.token_hex(12)
+        try:
+            ok = await self.redis.set(key, token, nx=True, px=max(int(ttl_ms), 1))
+        except redis_errors as exc:
+            raise StoreError(f"redis lease acquire failed: {exc}") from exc
+        return Lease(self.redis, key, token, int(ttl_ms)) if ok else None
+
+    async def holder(self, source: str) -> str | None:
+        """The current token (for the status page: is anyone polling this source?)."""
+        value = await self.redis.get(self.keys.lease(source))
+        return str(value) if value is not None else None

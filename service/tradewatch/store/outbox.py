@@ -1,0 +1,269 @@
+"""The outbox: a Redis Stream of alerts, one consumer group per notifier, plus the dead-letter stream.
+
+An entry is `alert` (the Alert's JSON) and `to` (empty: the alert's own `notify`;
+else the notifiers a re-drive is meant for). A group acknowledges an entry only
+together with the receipt that marks the alert delivered (one MULTI), so a crash
+between send and ack leaves the entry pending, and the receipt (or the notifier's
+own history check) makes its redelivery harmless. Nothing is trimmed until every
+group has moved past it; dead letters stay until an operator re-drives them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+import redis.exceptions
+import structlog
+
+from tradewatch.errors import StoreError
+from tradewatch.models import Alert
+from tradewatch.store.commit import Batch, redis_errors
+from tradewatch.store.keys import RECEIPT_TTL_MS, Keys
+
+__all__ = ["DEAD", "DeadLetter", "Entry", "Outbox", "entry_fields"]
+
+log = structlog.get_logger(__name__)
+
+DEAD = "dead"  # receipt value of a dead-lettered alert: its thread replies post unthreaded
+
+
+def entry_fields(alert: Alert, to: Sequence[str] = ()) -> dict[str, str]:
+    return {"alert": alert.model_dump_json(exclude_defaults=True), "to": ",".join(to)}
+
+
+@dataclass
+class Entry:
+    """One outbox entry as a consumer sees it."""
+
+    id: str
+    alert: Alert
+    to: list[str]
+    redelivery: bool = False
+
+
+@dataclass
+class DeadLetter:
+    """A parked alert, with the notifier that gave up and why."""
+
+    id: str
+    alert: Alert
+    notifier: str
+    error: str
+    attempts: int
+    entry: str
+
+
+def _entry(entry_id: str, fields: dict[str, str], *, redelivery: bool) -> Entry:
+    to = [t for t in (fields.get("to") or "").split(",") if t]
+    return Entry(entry_id, Alert.model_validate_json(fields["alert"]), to, redelivery)
+
+
+def _next_id(entry_id: str) -> str:
+    ms, _, seq = entry_id.partition("-")
+    return f"{ms}-{int(seq or 0) + 1}"
+
+
+def _id_key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+class Outbox:
+    """Every outbox and dead-letter operation, named for what delivery needs."""
+
+    def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
+        # redis-py types replies as the union of every decode mode; ours is decode_responses=True.
+        self.redis: Any = redis
+        self.keys = keys
+        self.stream = keys.outbox()
+
+    # --- producing ------------------------------------------------------------------------------
+
+    def stage(self, batch: Batch, alert: Alert) -> None:
+        """Queue the alert within the pipeline's atomic batch (with its dedup records)."""
+        batch.xadd(self.stream, entry_fields(alert))
+
+    async def enqueue_operator(self, alert: Alert) -> str:
+        """Operator alerts (source failing/recovered) take the same durable path as any alert."""
+        try:
+            entry_id = str(await self.redis.xadd(self.stream, entry_fields(alert)))
+        except redis_errors as exc:
+            raise StoreError(f"redis outbox write failed: {exc}") from exc
+        log.info("alert_enqueued", kind=alert.kind, rule=alert.rule, alert_id=alert.id, entry=entry_id)
+        return entry_id
+
+    # --- consuming ------------------------------------------------------------------------------
+
+    async def ensure_group(self, group: str) -> None:
+        """Create the group at the stream's start, so alerts queued before any consumer ran count."""
+        try:
+            await self.redis.xgroup_create(self.stream, group, id="0", mkstream=True)
+        except redis.exceptions.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise StoreError(f"redis xgroup create failed: {exc}") from exc
+
+    async def read_new(self, group: str, consumer: str, count: int, block_ms: int | None) -> list[Entry]:
+        reply = await self.redis.xreadgroup(group, consumer, {self.stream: ">"}, count=count, block=block_ms)
+        entries: list[Entry] = []
+        for _stream, items in reply or []:
+            for entry_id, fields in items:
+                if fields:
+                    entries.append(_entry(entry_id, fields, redelivery=False))
+        return entries
+
+    async def read_own_pending(self, group: str, consumer: str, count: int) -> list[Entry]:
+        """Entries this consumer read but never settled (e.g. the process restarted under one name)."""
+        reply = await self.redis.xreadgroup(group, consumer, {self.stream: "0"}, count=count)
+        return [_entry(i, f, redelivery=True) for _s, items in reply or [] for i, f in items if f]
+
+    async def claim_idle(self, group: str, consumer: str, min_idle_ms: int, count: int = 50) -> list[Entry]:
+        """XAUTOCLAIM a dead consumer's pending entries; trimmed-away ones are acknowledged."""
+        entries: list[Entry] = []
+        start = "0-0"
+        while True:
+            reply = await self.redis.xautoclaim(
+                self.stream, group, consumer, min_idle_time=min_idle_ms, start_id=start, count=count)
+            start, items = reply[0], reply[1]
+            for entry_id, fields in items:
+                if fields:
+                    entries.append(_entry(entry_id, fields, redelivery=True))
+                else:
+                    await self.redis.xack(self.stream, group, entry_id)
+            if start == "0-0" or len(entries) >= count:
+                return entries
+
+    async def claim(self, group: str, consumer: str, entry_id: str) -> Entry | None:
+        """Take over one pending entry (a due retry) whoever held it."""
+        items = await self.redis.xclaim(self.stream, group, consumer, min_idle_time=0, message_ids=[entry_id])
+        for claimed_id, fields in items or []:
+            if fields:
+                return _entry(claimed_id, fields, redelivery=True)
+        return None
+
+    async def receipt(self, notifier: str, alert_id: str) -> str | None:
+        value = await self.redis.get(self.keys.receipt(notifier, alert_id))
+        return str(value) if value is not None else None
+
+    async def delivered(self, group: str, entry: Entry, receipt: dict[str, str] | None) -> None:
+        """Record the receipt and acknowledge in one transaction: both or neither."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(self.keys.receipt(group, entry.alert.id), json.dumps(receipt or {}), px=RECEIPT_TTL_MS)
+            pipe.xack(self.stream, group, entry.id)
+            pipe.hdel(self.keys.attempts(group), entry.id)
+            pipe.zrem(self.keys.retry_schedule(group), entry.id)
+            await pipe.execute()
+
+    async def skip(self, group: str, entry_ids: Sequence[str]) -> None:
+        """Acknowledge entries that are not for this notifier or were delivered already."""
+        if not entry_ids:
+            return
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xack(self.stream, group, *entry_ids)
+            pipe.hdel(self.keys.attempts(group), *entry_ids)
+            pipe.zrem(self.keys.retry_schedule(group), *entry_ids)
+            await pipe.execute()
+
+    async def attempts(self, group: str, entry_id: str) -> int:
+        return int(await self.redis.hget(self.keys.attempts(group), entry_id) or 0)
+
+    async def defer(self, group: str, entry_id: str, attempts: int, due_ms: int) -> None:
+        """Schedule the next attempt; the entry stays pending so a crash cannot lose it."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.keys.attempts(group), entry_id, str(attempts))
+            pipe.zadd(self.keys.retry_schedule(group), {entry_id: due_ms})
+            await pipe.execute()
+
+    async def take_due(self, group: str, now_ms: int, count: int = 50) -> list[str]:
+        """Due retries; ZREM decides which worker takes each, so only one does."""
+        schedule = self.keys.retry_schedule(group)
+        due = await self.redis.zrangebyscore(schedule, "-inf", now_ms, start=0, num=count)
+        taken = []
+        for entry_id in due:
+            if await self.redis.zrem(schedule, entry_id):
+                taken.append(str(entry_id))
+        return taken
+
+    async def next_due_ms(self, group: str) -> int | None:
+        first = await self.redis.zrange(self.keys.retry_schedule(group), 0, 0, withscores=True)
+        return int(first[0][1]) if first else None
+
+    async def scheduled_later(self, group: str, entry_id: str, now_ms: int) -> bool:
+        score = await self.redis.zscore(self.keys.retry_schedule(group), entry_id)
+        return score is not None and score > now_ms
+
+    async def dead_letter(self, group: str, entry: Entry, error: str, attempts: int) -> None:
+        """Park the alert for an operator: dead stream + ack in one transaction, never dropped."""
+        fields = {
+            "alert": entry.alert.model_dump_json(exclude_defaults=True), "notifier": group,
+            "error": error[:2000], "attempts": str(attempts), "entry": entry.id,
+        }
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(self.keys.dead_letters(), fields)
+            pipe.set(self.keys.receipt(group, entry.alert.id), DEAD, px=RECEIPT_TTL_MS)
+            pipe.xack(self.stream, group, entry.id)
+            pipe.hdel(self.keys.attempts(group), entry.id)
+            pipe.zrem(self.keys.retry_schedule(group), entry.id)
+            await pipe.execute()
+
+    async def pending_count(self, group: str) -> int:
+        """Read-but-unsettled plus not-yet-read entries of one group."""
+        try:
+            summary = await self.redis.xpending(self.stream, group)
+            groups = await self.redis.xinfo_groups(self.stream)
+        except redis.exceptions.ResponseError:
+            return 0
+        pending = int(summary["pending"])
+        last = next((str(g["last-delivered-id"]) for g in groups if g["name"] == group), "0-0")
+        unread = await self.redis.xrange(self.stream, min="(" + last, max="+", count=10_000)
+        return pending + len(unread)
+
+    # --- operators ------------------------------------------------------------------------------
+
+    async def dead(self, count: int = 100) -> list[DeadLetter]:
+        items = await self.redis.xrange(self.keys.dead_letters(), count=count)
+        return [
+            DeadLetter(i, Alert.model_validate_json(f["alert"]), f["notifier"], f.get("error", ""),
+                       int(f.get("attempts", 0)), f.get("entry", ""))
+            for i, f in items
+        ]
+
+    async def recent(self, count: int = 50) -> list[tuple[str, Alert]]:
+        items = await self.redis.xrevrange(self.stream, count=count)
+        return [(i, Alert.model_validate_json(f["alert"])) for i, f in items if f.get("alert")]
+
+    async def retry_dead(self, ids: Sequence[str] | None = None) -> int:
+        """Re-drive parked alerts (all when `ids` is None) to the notifier that gave up on them."""
+        letters = await self.dead(count=100_000)
+        chosen = [d for d in letters if ids is None or d.id in ids]
+        for letter in chosen:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.delete(self.keys.receipt(letter.notifier, letter.alert.id))
+                pipe.xadd(self.stream, entry_fields(letter.alert, [letter.notifier]))
+                pipe.xdel(self.keys.dead_letters(), letter.id)
+                await pipe.execute()
+            log.info("dead_letter_requeued", alert_id=letter.alert.id, notifier=letter.notifier)
+        return len(chosen)
+
+    async def trim(self) -> int:
+        """Drop entries every group has settled (XTRIM MINID); pending ones are always kept."""
+        try:
+            groups: list[dict[str, Any]] = await self.redis.xinfo_groups(self.stream)
+        except redis.exceptions.ResponseError:
+            return 0
+        if not groups:
+            return 0
+        floor: tuple[int, int] | None = None
+        for group in groups:
+            name = str(group["name"])
+            keep = _next_id(str(group["last-delivered-id"]))
+            if int(group["pending"]):
+                summary = await self.redis.xpending(self.stream, name)
+                keep = min(keep, str(summary["min"]), key=_id_key)
+            floor = _id_key(keep) if floor is None else min(floor, _id_key(keep))
+        assert floor is not None
+        removed = await self.redis.execute_command("XTRIM", self.stream, "MINID", f"{floor[0]}-{floor[1]}")
+        return int(removed)

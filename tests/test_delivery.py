@@ -1,0 +1,168 @@
+"""Delivery from the outbox against a real redis-server: ack after send, retries, dead letters, threads."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from redis.asyncio import Redis
+
+from tests.store.helpers import Recorder, settings, wait_for
+from tradewatch.delivery import Delivery
+from tradewatch.models import Alert
+from tradewatch.notify import Notifier
+from tradewatch.store.keys import Keys
+from tradewatch.store.outbox import Outbox
+
+KEYS = Keys("tw-test")
+
+
+@pytest.fixture
+async def client(redis_url: str) -> AsyncIterator[Redis]:
+    c = aioredis.from_url(redis_url, decode_responses=True)
+    yield c
+    await c.aclose()
+
+
+def alert(n: int, **over: Any) -> Alert:
+    return Alert.model_validate({"id": f"a{n}", "rule": "r", "title": f"T{n}", "event_id": f"e{n}", **over})
+
+
+def delivery(client: Redis, redis_url: str, notifiers: dict[str, Any], consumer: str = "w1",
+             **over: Any) -> Delivery:
+    named: dict[str, Notifier] = notifiers
+    return Delivery(settings(redis_url, **over), client, named, keys=KEYS, consumer=consumer)
+
+
+async def test_drain_delivers_each_alert_once(client: Redis, redis_url: str) -> None:
+    """Every queued alert reaches the notifier once; a second drain sends nothing."""
+    outbox = Outbox(client, KEYS)
+    for n in range(5):
+        await outbox.enqueue_operator(alert(n))
+    rec = Recorder()
+    first = await delivery(client, redis_url, {"console": rec}).drain(5)
+    second = await delivery(client, redis_url, {"console": rec}, consumer="w2").drain(5)
+    assert rec.ids() == [f"a{n}" for n in range(5)]
+    assert (first.delivered, first.pending, second.delivered) == (5, 0, 0)
+
+
+async def test_duplicate_entry_of_one_alert_is_sent_once(client: Redis, redis_url: str) -> None:
+    """Two entries with one idempotency key (an operator alert queued twice) deliver once."""
+    outbox = Outbox(client, KEYS)
+    await outbox.enqueue_operator(alert(1))
+    await outbox.enqueue_operator(alert(1))
+    rec = Recorder()
+    result = await delivery(client, redis_url, {"console": rec}).drain(5)
+    assert (rec.ids(), result.delivered, result.skipped) == (["a1"], 1, 1)
+
+
+async def test_transient_failures_are_retried_within_drain(client: Redis, redis_url: str) -> None:
+    """A receiver failing twice (Retry-After honoured) still gets the alert once within one drain."""
+    await Outbox(client, KEYS).enqueue_operator(alert(1))
+    rec = Recorder(fail_next=2, retry_after=0.05)
+    result = await delivery(client, redis_url, {"console": rec}).drain(5)
+    assert (rec.ids(), result.failed, result.delivered, result.pending) == (["a1"], 2, 1, 0)
+
+
+async def test_failure_beyond_drain_budget_stays_queued(client: Redis, redis_url: str) -> None:
+    """What still fails when the drain's time is up stays queued and goes out next run."""
+    await Outbox(client, KEYS).enqueue_operator(alert(1))
+    rec = Recorder(fail_next=1, retry_after=0.5)
+    first = await delivery(client, redis_url, {"console": rec}).drain(0.1)
+    assert (first.delivered, first.pending) == (0, 1)
+    async def due() -> bool:
+        return bool((await delivery(client, redis_url, {"console": rec}, consumer="w2").drain(0.1)).delivered)
+    await wait_for(due)
+    assert rec.ids() == ["a1"]
+
+
+async def test_permanent_failure_dead_letters_and_retry_redrives(client: Redis, redis_url: str) -> None:
+    """A permanent error parks the alert; `retry_dead` re-drives it to that notifier only."""
+    outbox = Outbox(client, KEYS)
+    await outbox.enqueue_operator(alert(1))
+    bad, good = Recorder(fail_next=1, permanent=True), Recorder()
+    result = await delivery(client, redis_url, {"console": bad, "webhook": good}).drain(5)
+    assert (result.dead, result.delivered) == (1, 1)
+    [letter] = await outbox.dead()
+    assert (letter.notifier, letter.alert.id, letter.attempts) == ("console", "a1", 1)
+    assert await outbox.retry_dead() == 1
+    again = await delivery(client, redis_url, {"console": bad, "webhook": good}).drain(5)
+    assert (again.delivered, bad.ids(), good.ids()) == (1, ["a1"], ["a1"])
+    assert await outbox.dead() == []
+
+
+async def test_max_attempts_dead_letters(client: Redis, redis_url: str) -> None:
+    """After max_attempts transient failures the alert is parked, not dropped and not retried forever."""
+    outbox = Outbox(client, KEYS)
+    await outbox.enqueue_operator(alert(1))
+    rec = Recorder(fail_next=100)
+    result = await delivery(client, redis_url, {"console": rec}).drain(10)
+    assert (result.failed, result.dead, rec.calls) == (3, 1, 4)
+    assert [d.alert.id for d in await outbox.dead()] == ["a1"]
+
+
+async def test_routing_by_notify(client: Redis, redis_url: str) -> None:
+    """An alert goes to the notifiers its `notify` names; an empty list means all of them."""
+    outbox = Outbox(client, KEYS)
+    await outbox.enqueue_operator(alert(1, notify=["slack:critical"]))
+    await outbox.enqueue_operator(alert(2))
+    slack, console = Recorder(), Recorder()
+    await delivery(client, redis_url, {"slack": slack, "console": console}).drain(5)
+    assert (slack.ids(), console.ids()) == (["a1", "a2"], ["a2"])
+
+
+async def test_replies_thread_on_the_root_receipt(client: Redis, redis_url: str) -> None:
+    """An `also` reply is sent with the root alert's receipt as its thread."""
+    outbox = Outbox(client, KEYS)
+    await outbox.enqueue_operator(alert(1))
+    await outbox.enqueue_operator(alert(2, kind="also", thread_of="a1"))
+    rec = Recorder()
+    await delivery(client, redis_url, {"console": rec}).drain(5)
+    assert rec.sent[1][1] == {"ts": "a1"}
+
+
+async def test_reply_waits_for_its_root(client: Redis, redis_url: str) -> None:
+    """A reply read before its root was delivered waits and then threads on it."""
+    outbox = Outbox(client, KEYS)
+    await outbox.enqueue_operator(alert(2, kind="also", thread_of="a1"))
+    await outbox.enqueue_operator(alert(1))
+    rec = Recorder()
+    await delivery(client, redis_url, {"console": rec}).drain(5)
+    assert rec.ids() == ["a1", "a2"]
+    assert rec.sent[1][1] == {"ts": "a1"}
+
+
+async def test_run_delivers_until_stopped(client: Redis, redis_url: str) -> None:
+    """The long-running consumer delivers new alerts as they come and stops on the event."""
+    rec = Recorder()
+    stop = asyncio.Event()
+    task = asyncio.create_task(delivery(client, redis_url, {"console": rec}).run(stop))
+    outbox = Outbox(client, KEYS)
+    for n in range(3):
+        await outbox.enqueue_operator(alert(n))
+    await wait_for(lambda: len(rec.sent) == 3)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    assert rec.ids() == ["a0", "a1", "a2"]
+
+
+async def test_dead_consumer_entries_are_claimed_without_resending(client: Redis,
+                                                                   redis_url: str) -> None:
+    """Entries a dead worker read (one sent, not acked) are claimed; the sent one is not sent twice."""
+    outbox = Outbox(client, KEYS)
+    await outbox.ensure_group("console")
+    for n in range(2):
+        await outbox.enqueue_operator(alert(n))
+    rec = Recorder()
+    taken = await outbox.read_new("console", "dead-worker", 10, None)
+    await rec.send(taken[0].alert)  # the dead worker got as far as sending the first one
+    stop = asyncio.Event()
+    task = asyncio.create_task(delivery(client, redis_url, {"console": rec}, consumer="w2").run(stop))
+    await wait_for(lambda: len(rec.sent) == 2 and rec.redeliveries == 2)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    assert rec.ids() == ["a0", "a1"]
+    assert (await client.xpending(KEYS.outbox(), "console"))["pending"] == 0

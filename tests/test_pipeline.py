@@ -1,0 +1,195 @@
+"""The pipeline against a real redis-server: baseline, dedup, updates, clustering, suppressions."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+from redis.asyncio import Redis
+
+from tests.store.helpers import NOW, Clock, doc, result, rulebook, settings, spec
+from tradewatch.matching.engine import Rulebook
+from tradewatch.models import Alert
+from tradewatch.pipeline import Pipeline
+from tradewatch.store.keys import Keys
+from tradewatch.store.outbox import Outbox
+from tradewatch.store.suppressions import Suppressions
+
+KEYS = Keys("tw-test")
+RARE = "商务部公告2025年第18号 关于对部分中重稀土相关物项实施出口管制的决定"
+RARE_EN = "MOFCOM Announcement No. 18 of 2025: export controls on medium and heavy rare earth items"
+
+
+@pytest.fixture
+async def client(redis_url: str) -> AsyncIterator[Redis]:
+    c = aioredis.from_url(redis_url, decode_responses=True)
+    yield c
+    await c.aclose()
+
+
+@pytest.fixture
+def book(tmp_path: Path) -> Rulebook:
+    return rulebook(tmp_path)
+
+
+def make(client: Redis, book: Rulebook, redis_url: str, clock: Clock | None = None,
+         **over: object) -> Pipeline:
+    return Pipeline(settings(redis_url, **over), client, book, keys=KEYS, now=clock or Clock())
+
+
+async def queued(client: Redis) -> list[Alert]:
+    return [a for _, a in reversed(await Outbox(client, KEYS).recent(1000))]
+
+
+async def test_first_poll_alerts_only_within_window(client: Redis, book: Rulebook, redis_url: str) -> None:
+    """The first poll records old items silently and alerts recent and undated ones."""
+    pipe = make(client, book, redis_url)
+    counts = await pipe.process(spec(), result(
+        doc("old", "Tariff hike announced", published_at=NOW - timedelta(days=10)),
+        doc("recent", "New tariff schedule", published_at=NOW - timedelta(days=1)),
+        doc("undated", "Tariff exemptions listed", published_at=None),
+        doc("other", "Weather report"),
+    ))
+    assert (counts.new, counts.baseline, counts.alerts, counts.matched) == (4, 1, 2, 3)
+    titles = sorted(a.title for a in await queued(client))
+    assert titles == ["New tariff schedule", "Tariff exemptions listed"]
+
+
+async def test_zero_window_alerts_nothing_on_first_poll(client: aioredis.Redis, book: Rulebook,
+                                                        redis_url: str) -> None:
+    """first_poll_window 0 records the first poll without alerting; later items alert."""
+    pipe = make(client, book, redis_url)
+    await pipe.process(spec(first_poll_window="0s"), result(doc("a", "Tariff hike"), doc("b", "Tariff cut")))
+    assert await queued(client) == []
+    counts = await pipe.process(spec(first_poll_window="0s"),
+                                result(doc("a", "Tariff hike"), doc("c", "Tariffs")))
+    assert (counts.unchanged, counts.new, counts.alerts) == (1, 1, 1)
+
+
+async def test_seen_item_never_alerts_again_across_restart(client: aioredis.Redis, book: Rulebook,
+                                                           redis_url: str) -> None:
+    """An item alerts once; a new Pipeline on a new connection (a restart) sees it as known."""
+    await make(client, book, redis_url).process(spec(), result(doc("a", "Tariff hike")))
+    other = aioredis.from_url(redis_url, decode_responses=True)
+    try:
+        counts = await make(other, book, redis_url).process(spec(), result(doc("a", "Tariff hike")))
+    finally:
+        await other.aclose()
+    assert (counts.unchanged, counts.alerts) == (1, 0)
+    assert len(await queued(client)) == 1
+
+
+async def test_changed_item_is_an_update_in_the_thread(client: aioredis.Redis, book: Rulebook,
+                                                       redis_url: str) -> None:
+    """Changed content of an alerted item queues an `update` threaded on the first alert."""
+    pipe = make(client, book, redis_url)
+    await pipe.process(spec(), result(doc("a", "Tariff hike", text="25%")))
+    counts = await pipe.process(spec(), result(doc("a", "Tariff hike", text="30%")))
+    assert (counts.updated, counts.alerts) == (1, 1)
+    first, update = await queued(client)
+    assert (first.kind, update.kind) == ("new", "update")
+    assert (update.thread_of, update.event_id) == (first.id, first.event_id)
+    again = await pipe.process(spec(), result(doc("a", "Tariff hike", text="30%")))
+    assert again.alerts == 0
+
+
+async def test_three_sources_one_alert_two_replies(client: aioredis.Redis, book: Rulebook,
+                                                   redis_url: str) -> None:
+    """One announcement from three sources: one alert, two `also` replies; the official one confirms."""
+    pipe = make(client, book, redis_url)
+    await pipe.process(spec("wire"), result(doc("w1", RARE_EN, source="wire")))
+    await pipe.process(spec("social"), result(doc("s1", "Breaking: " + RARE_EN, source="social")))
+    await pipe.process(spec("mofcom", official=True), result(doc("m1", RARE, source="mofcom")))
+    new, also1, also2 = await queued(client)
+    assert (new.kind, also1.kind, also2.kind) == ("new", "also", "also")
+    assert also1.thread_of == also2.thread_of == new.id
+    assert {also1.event_id, also2.event_id} == {new.event_id}
+    assert also2.facts.get("confirmation") is True
+    assert "confirmation" not in also1.facts
+    assert [s.source for s in also2.sources] == ["wire", "social", "mofcom"]
+
+
+async def test_same_url_from_another_source_joins(client: Redis, book: Rulebook, redis_url: str) -> None:
+    """The same canonical URL from a second source never raises a second alert."""
+    pipe = make(client, book, redis_url)
+    url = "https://www.federalregister.gov/documents/2025/04/09/2025-06063/tariffs?utm_source=x"
+    await pipe.process(spec("a"), result(doc("1", "Tariff notice", source="a", url=url)))
+    await pipe.process(spec("b"), result(doc("2", "Notice of tariff action", source="b",
+                                             url="http://federalregister.gov/documents/2025/04/09/2025-06063/tariffs/")))
+    new, also = await queued(client)
+    assert (new.kind, also.kind, also.thread_of) == ("new", "also", new.id)
+
+
+async def test_near_duplicate_text_joins(client: Redis, book: Rulebook, redis_url: str) -> None:
+    """A lightly edited copy of a story (SimHash close) from another source joins the event."""
+    text = ("The United States will raise tariffs on Chinese electric vehicles, semiconductors, solar cells "
+            "and batteries next month, the trade representative said on Tuesday, citing unfair practices "
+            "and overcapacity in several industries that threaten American producers and workers.")
+    pipe = make(client, book, redis_url)
+    await pipe.process(spec("a"), result(doc("1", "US raises tariffs", source="a", text=text)))
+    edited = text.replace("Tuesday", "Monday")
+    await pipe.process(spec("b"), result(doc("2", "US to raise tariffs", source="b", text=edited)))
+    await pipe.process(spec("c"), result(doc("3", "Tariff on steel", source="c",
+                                             text="Steel tariffs were unchanged today in a quiet week.")))
+    kinds = [a.kind for a in await queued(client)]
+    assert kinds == ["new", "also", "new"]
+
+
+async def test_rule_dedup_window_suppresses_and_records(client: aioredis.Redis, book: Rulebook,
+                                                        redis_url: str) -> None:
+    """Within a rule's dedup window a second alert is suppressed with its reason; after it, it alerts."""
+    clock = Clock()
+    pipe = make(client, book, redis_url, clock)
+    await pipe.process(spec(), result(doc("a", "Truce agreed in Geneva", text="short")))
+    counts = await pipe.process(spec(), result(doc("b", "Truce details published", text="other words")))
+    assert (counts.alerts, counts.suppressed) == (0, 1)
+    records = await Suppressions(client, KEYS).recent()
+    assert [(r.reason, r.rule) for r in records] == [("duplicate", "truce-throttled")]
+    clock.advance(timedelta(days=1, minutes=1))
+    await client.flushdb()  # the window's TTL is real time; emulate its expiry
+    await pipe.process(spec(first_poll_window="0s"), result(doc("c", "Truce extended")))
+    counts = await pipe.process(spec(), result(doc("d", "Truce extended again")))
+    assert counts.alerts == 1
+
+
+async def test_silence_suppresses_and_records(client: Redis, book: Rulebook, redis_url: str) -> None:
+    """A silence on a tag mutes matching alerts until its end, with the reason recorded."""
+    pipe = make(client, book, redis_url, silences=[
+        {"tag": "tariff-change", "until": (NOW + timedelta(hours=1)).isoformat(), "reason": "maintenance"}])
+    counts = await pipe.process(spec(), result(doc("a", "Tariff hike"), doc("b", RARE)))
+    assert (counts.alerts, counts.suppressed) == (1, 1)
+    records = await Suppressions(client, KEYS).recent()
+    assert [(r.reason, r.detail) for r in records] == [("silenced", "maintenance")]
+
+
+async def test_concurrent_pipelines_alert_once(client: Redis, book: Rulebook, redis_url: str) -> None:
+    """Three pipelines on separate connections processing the same poll at once queue each alert once."""
+    clients = [aioredis.from_url(redis_url, decode_responses=True) for _ in range(3)]
+    docs = [doc(f"i{n}", f"Tariff item {n}") for n in range(30)]
+    try:
+        pipes = [make(c, book, redis_url) for c in clients]
+        totals = await asyncio.gather(*(p.process(spec(), result(*docs)) for p in pipes))
+    finally:
+        for c in clients:
+            await c.aclose()
+    assert sum(t.alerts for t in totals) == 30
+    alerts = await queued(client)
+    assert len(alerts) == len({a.id for a in alerts}) == 30
+
+
+async def test_concurrent_sources_share_one_event(client: Redis, book: Rulebook, redis_url: str) -> None:
+    """Two sources reporting one announcement at the same moment still make one event."""
+    clients = [aioredis.from_url(redis_url, decode_responses=True) for _ in range(2)]
+    try:
+        a, b = (make(c, book, redis_url) for c in clients)
+        await asyncio.gather(a.process(spec("x"), result(doc("1", RARE, source="x"))),
+                             b.process(spec("y"), result(doc("2", RARE_EN, source="y"))))
+    finally:
+        for c in clients:
+            await c.aclose()
+    kinds = sorted(a.kind for a in await queued(client))
+    assert kinds == ["also", "new"]
