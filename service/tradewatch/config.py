@@ -37,7 +37,11 @@ __all__ = [
 ]
 
 BUILTIN_CONFIG = Path(__file__).with_name("default_config.yaml")
-PACKAGED_RULES = Path(__file__).with_name("_rules")
+# The shipped rulebook: inside the wheel, or at the top of a source checkout.
+PACKAGED_RULES = next(
+    (p for p in (Path(__file__).with_name("_rules"), Path(__file__).resolve().parents[2] / "rules") if p.is_dir()),
+    Path(__file__).with_name("_rules"),
+)
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
 

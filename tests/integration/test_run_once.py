@@ -1,0 +1,183 @@
+"""`tradewatch run --once` end to end: local feed → rules → real Redis → Slack Web API server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RedisServer
+from tests.fakeslack import FakeSlack
+from tests.servers import LocalServer, Response
+
+pytestmark = pytest.mark.integration
+
+RULE = """\
+rules:
+  - id: rare-earth-export-control
+    title: Export controls on rare-earth items
+    tags: [export-control]
+    severity: critical
+    match:
+      all:
+        - any: [rare earth, 稀土, samarium]
+        - any: [export control, 出口管制]
+      none: [draft]
+"""
+
+
+def rss(items: list[tuple[str, str, datetime]]) -> bytes:
+    body = "".join(
+        f"<item><title>{title}</title><link>https://example.org/{guid}</link><guid>{guid}</guid>"
+        f"<pubDate>{format_datetime(when)}</pubDate><description>{title}</description></item>"
+        for guid, title, when in items
+    )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>wire</title>'
+        f"<link>https://example.org/</link><description>d</description>{body}</channel></rss>"
+    ).encode()
+
+
+class Feed:
+    """A feed whose items the test changes between runs."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, str, datetime]] = []
+
+    def __call__(self, _request: object) -> Response:
+        return Response(200, rss(self.items), {"Content-Type": "application/rss+xml; charset=utf-8"})
+
+
+def write_config(tmp_path: Path, *, redis_url: str, feed_url: str, slack: FakeSlack, window: str = "3d") -> Path:
+    rules = tmp_path / "rules"
+    rules.mkdir(exist_ok=True)
+    (rules / "export.yaml").write_text(RULE, encoding="utf-8")
+    config = tmp_path / "tradewatch.yaml"
+    config.write_text(
+        f"""\
+redis_url: {redis_url}
+state_dir: ./var
+rules: ./rules
+first_poll_window: {window}
+http: {{allow_private: true, retries: 0, timeout: 5}}
+server: {{enabled: false}}
+sources:
+  - {{name: wire-rare-earths, kind: rss, url: "{feed_url}", every: 1m}}
+notifiers:
+  slack: {{token: {slack.token}, base_url: "{slack.base_url}", routes: {{default: "#trade-alerts"}}}}
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+def run_once(config: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEWATCH_")}
+    env["TRADEWATCH_LOG_FORMAT"] = "json"
+    return subprocess.run(
+        [sys.executable, "-m", "tradewatch", "run", "--once", "--config", str(config)],
+        capture_output=True, text=True, timeout=90, env=env, check=False,
+    )
+
+
+def test_once_posts_each_new_matching_item_exactly_once(
+    tmp_path: Path, redis_url: str, redis_server: RedisServer
+) -> None:
+    """One Slack message per new matching item; reruns, new items and restarts behave exactly."""
+    now = datetime.now(UTC)
+    feed = Feed()
+    feed.items = [
+        ("a1", "MOFCOM announces export control on rare earth magnets", now - timedelta(hours=2)),
+        ("a2", "商务部 关于对稀土相关物项实施出口管制的决定", now - timedelta(hours=1)),
+        ("a3", "Weather in Geneva is sunny", now - timedelta(hours=1)),
+        ("a4", "Draft rules on rare earth export control published for comment", now),
+    ]
+    with LocalServer() as server, FakeSlack() as slack:
+        server.routes["/feed"] = feed
+        config = write_config(tmp_path, redis_url=redis_url, feed_url=server.url("/feed"), slack=slack)
+
+        first = run_once(config)
+        assert first.returncode == 0, first.stderr
+        assert sorted(m.alert_id is not None for m in slack.top_level()) == [True, True]
+        titles = " ".join(m.all_text() for m in slack.top_level())
+        assert "rare earth magnets" in titles and "稀土" in titles
+
+        second = run_once(config)
+        assert second.returncode == 0, second.stderr
+        assert len(slack.top_level()) == 2
+
+        feed.items.append(("a5", "US Commerce: samarium export control talks", now))
+        third = run_once(config)
+        assert third.returncode == 0, third.stderr
+        assert len(slack.top_level()) == 3
+
+        redis_server.restart()
+        fourth = run_once(config)
+        assert fourth.returncode == 0, fourth.stderr
+        assert len(slack.top_level()) == 3
+        assert len({m.alert_id for m in slack.top_level()}) == 3
+
+
+def test_first_poll_baseline_alerts_only_recent_items(tmp_path: Path, redis_url: str) -> None:
+    """On a source's first poll only items inside first_poll_window alert; older ones are recorded."""
+    now = datetime.now(UTC)
+    feed = Feed()
+    feed.items = [
+        ("old", "Rare earth export control from last month", now - timedelta(days=20)),
+        ("new", "Rare earth export control tightened today", now - timedelta(hours=3)),
+    ]
+    with LocalServer() as server, FakeSlack() as slack:
+        server.routes["/feed"] = feed
+        config = write_config(tmp_path, redis_url=redis_url, feed_url=server.url("/feed"), slack=slack)
+        assert run_once(config).returncode == 0
+        texts = [m.all_text() for m in slack.top_level()]
+        assert len(texts) == 1
+        assert "tightened today" in texts[0]
+        assert run_once(config).returncode == 0
+        assert len(slack.top_level()) == 1
+
+
+def test_zero_window_alerts_nothing_on_first_poll(tmp_path: Path, redis_url: str) -> None:
+    """first_poll_window 0s records everything on the first poll and alerts nothing."""
+    now = datetime.now(UTC)
+    feed = Feed()
+    feed.items = [("n1", "Rare earth export control tightened", now)]
+    with LocalServer() as server, FakeSlack() as slack:
+        server.routes["/feed"] = feed
+        config = write_config(tmp_path, redis_url=redis_url, feed_url=server.url("/feed"), slack=slack, window="0s")
+        assert run_once(config).returncode == 0
+        assert slack.top_level() == []
+        feed.items.append(("n2", "Rare earth export control extended to magnets", now))
+        assert run_once(config).returncode == 0
+        assert len(slack.top_level()) == 1
+
+
+def test_broken_config_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    """A broken config prints one clear line per problem, no traceback, and exits 1."""
+    config = tmp_path / "tradewatch.yaml"
+    config.write_text("http: {timeout: -3}\nsources:\n  - {name: x, kind: rss, every: soon}\n", encoding="utf-8")
+    result = run_once(config)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert any("http.timeout" in line for line in lines)
+    assert any("sources[0].every" in line for line in lines)
+
+
+def test_broken_rule_file_is_file_line_and_exit_1(tmp_path: Path, redis_url: str) -> None:
+    """A broken rule file names file and line, no traceback, exit 1."""
+    with FakeSlack() as slack:
+        config = write_config(tmp_path, redis_url=redis_url, feed_url="http://127.0.0.1:9/feed", slack=slack)
+        (tmp_path / "rules" / "export.yaml").write_text(
+            "rules:\n  - id: x\n    title: X\n    tags: [t]\n    severity: critical\n    mtach: {any: [a]}\n",
+            encoding="utf-8",
+        )
+        result = run_once(config)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "export.yaml:6:" in result.stderr

@@ -1,0 +1,76 @@
+"""The worker as `make run` starts it: built-in default, embedded Redis, clean stop on a signal."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def _reader(stream: object, out: queue.Queue[str]) -> None:
+    for line in iter(stream.readline, ""):  # type: ignore[attr-defined]
+        out.put(line)
+
+
+def wait_for_event(lines: queue.Queue[str], seen: list[dict[str, object]], event: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=0.2)
+        except queue.Empty:
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        seen.append(record)
+        if record.get("event") == event:
+            return True
+    return False
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_default_worker_runs_reports_failing_sources_and_stops_cleanly(tmp_path: Path, sig: signal.Signals) -> None:
+    """With no config the worker starts embedded Redis, reports unreachable sources, and exits 0 on a signal."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEWATCH_")}
+    env.update({
+        "TRADEWATCH_LOG_FORMAT": "json",
+        "TRADEWATCH_SERVER__PORT": "0",
+        "TRADEWATCH_HTTP__TIMEOUT": "2",
+        "TRADEWATCH_HTTP__RETRIES": "0",
+        # no internet here: point any proxy at a closed port so every real source fails fast
+        "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9",
+    })
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tradewatch", "run"], cwd=tmp_path, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=_reader, args=(proc.stderr, lines), daemon=True).start()
+    seen: list[dict[str, object]] = []
+    try:
+        assert wait_for_event(lines, seen, "worker_started", 30), seen
+        assert wait_for_event(lines, seen, "source_poll_failed", 30), seen
+        assert proc.poll() is None
+        proc.send_signal(sig)
+        assert proc.wait(timeout=40) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    while not lines.empty():
+        wait_for_event(lines, seen, "__drain__", 0.01)
+    events = [r.get("event") for r in seen]
+    assert "worker_stopped" in events
+    assert "embedded_redis_started" in events
+    assert (tmp_path / "var" / "redis").is_dir()
