@@ -44,8 +44,7 @@ def settings_or_exit(config: Path | None) -> Settings:
     try:
         settings = load_settings(config)
     except ConfigError as exc:
-        fail(f"config error: {exc}" if "\n" not in str(exc) else "\n".join(
-            f"config error: {line}" for line in str(exc).splitlines()))
+        fail("\n".join(f"config error: {line}" for line in str(exc).splitlines()))
     configure_logging(settings.log_level, settings.log_format)
     return settings
 
@@ -67,6 +66,79 @@ def run(
 
 
 # --- rules and replay commands (matching/) ---------------------------------------------------
+
+rules_app = typer.Typer(help="Validate rule files and run their examples.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+
+RulesDirArgument = Annotated[Path | None, typer.Argument(help="rules directory (default: from the config)")]
+
+
+def _rules_target(directory: Path | None, config: Path | None) -> tuple[Path, set[str] | None]:
+    """The rules directory to use, and the configured Slack routes when a config file was found."""
+    settings = settings_or_exit(config)
+    slack = settings.notifiers.slack
+    routes = set(slack.routes) if settings.config_file is not None and slack is not None else None
+    return directory or settings.rules, routes
+
+
+@rules_app.command("check")
+def rules_check(directory: RulesDirArgument = None, config: ConfigOption = None) -> None:
+    """Validate every rule, deadline and glossary file; print FILE:LINE: message per problem."""
+    from tradewatch.matching import check_rules  # imported here to keep `--help` fast
+
+    rules_dir, routes = _rules_target(directory, config)
+    problems = check_rules(rules_dir, slack_routes=routes)
+    if problems:
+        fail("\n".join(str(p) for p in problems))
+    typer.echo(f"{rules_dir}: ok", err=True)
+
+
+@rules_app.command("test")
+def rules_test(directory: RulesDirArgument = None, config: ConfigOption = None) -> None:
+    """Run each rule's inline examples; name every failing one."""
+    from tradewatch.matching import RuleProblems, load_rulebook, run_examples
+
+    rules_dir, routes = _rules_target(directory, config)
+    try:
+        rb = load_rulebook(rules_dir, slack_routes=routes)
+    except RuleProblems as exc:
+        fail(str(exc))
+    failures = run_examples(rb)
+    if failures:
+        fail("\n".join(failures))
+    typer.echo(f"{rules_dir}: {len(rb.rules)} rules, all examples pass", err=True)
+
+
+@app.command()
+def replay(
+    docs: Annotated[str, typer.Argument(help="documents as JSONL, - for stdin")],
+    config: ConfigOption = None,
+    rules: Annotated[Path | None, typer.Option("--rules", help="rules directory (default: config)")] = None,
+    labels: Annotated[Path | None, typer.Option("--labels", help="JSONL labels: backtest report")] = None,
+) -> None:
+    """Run documents through the rules (no network, no dedup, no delivery); print match records."""
+    from tradewatch.matching import RuleProblems, load_rulebook
+    from tradewatch.matching.backtest import BadInput, replay_lines
+
+    rules_dir, routes = _rules_target(rules, config)
+    try:
+        rb = load_rulebook(rules_dir, slack_routes=routes)
+    except RuleProblems as exc:
+        fail(str(exc))
+    try:
+        stream = sys.stdin if docs == "-" else Path(docs).open(encoding="utf-8")  # noqa: SIM115
+        label_lines = labels.read_text(encoding="utf-8").splitlines() if labels else None
+    except OSError as exc:
+        fail(f"cannot read: {exc}")
+    try:
+        for line in replay_lines(rb, stream, label_lines):
+            typer.echo(line)
+    except BadInput as exc:
+        fail(f"{docs if exc.source == 'docs' else labels}: {exc}")
+    finally:
+        if stream is not sys.stdin:
+            stream.close()
+
 
 # --- sources commands (sources/) -------------------------------------------------------------
 

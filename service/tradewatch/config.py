@@ -210,31 +210,9 @@ class Settings(_Strict):
     @classmethod
     def _validate_kinds(cls, value: Any) -> Any:
         """Each source validates against its kind's own options model."""
-        from tradewatch.sources import SOURCES
-
         if not isinstance(value, list):
             return value
-        specs: list[Any] = []
-        errors: list[str] = []
-        names: set[str] = set()
-        for index, raw in enumerate(value):
-            if not isinstance(raw, dict):
-                specs.append(raw)
-                continue
-            kind = raw.get("kind")
-            if kind not in SOURCES:
-                known = ", ".join(sorted(SOURCES))
-                errors.append(f"sources[{index}].kind: unknown kind {kind!r} (known: {known})")
-                continue
-            try:
-                spec = SOURCES[kind].Options.model_validate(raw)
-            except ValidationError as exc:
-                errors.extend(format_validation_error(exc, prefix=f"sources[{index}]"))
-                continue
-            if spec.name in names:
-                errors.append(f"sources[{index}].name: duplicate source name {spec.name!r}")
-            names.add(spec.name)
-            specs.append(spec)
+        specs, errors = validate_sources(value)
         if errors:
             raise ConfigError("\n".join(errors))
         return specs
@@ -247,6 +225,37 @@ class Settings(_Strict):
 
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+
+def validate_sources(raw_sources: list[Any]) -> tuple[list[SourceSpec], list[str]]:
+    """Validate each source by its kind's Options; every problem as a `sources[i].key: …` line."""
+    from tradewatch.sources import SOURCES  # noqa: PLC0415 - the registry imports this module
+
+    specs: list[SourceSpec] = []
+    errors: list[str] = []
+    names: set[str] = set()
+    for index, raw in enumerate(raw_sources):
+        if isinstance(raw, SourceSpec):
+            specs.append(raw)
+            continue
+        if not isinstance(raw, dict):
+            errors.append(f"sources[{index}]: expected a mapping with name, kind and url")
+            continue
+        kind = raw.get("kind")
+        if kind not in SOURCES:
+            known = ", ".join(sorted(SOURCES))
+            errors.append(f"sources[{index}].kind: unknown kind {kind!r} (known: {known})")
+            continue
+        try:
+            spec = SOURCES[kind].Options.model_validate(raw)
+        except ValidationError as exc:
+            errors.extend(format_validation_error(exc, prefix=f"sources[{index}]"))
+            continue
+        if spec.name in names:
+            errors.append(f"sources[{index}].name: duplicate source name {spec.name!r}")
+        names.add(spec.name)
+        specs.append(spec)
+    return specs, errors
 
 
 def _check_timezone(value: str) -> None:
@@ -354,9 +363,18 @@ def load_settings(explicit: Path | None = None, env: dict[str, str] | None = Non
     if builtin and isinstance(data.get("rules"), Path) and not data["rules"].is_dir() and PACKAGED_RULES.is_dir():
         data["rules"] = PACKAGED_RULES
     data["config_file"] = None if builtin else path.resolve()
+    raw_sources = data.pop("sources", None) or []
+    errors: list[str] = []
+    settings = None
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError("\n".join(format_validation_error(exc)), file=str(path)) from None
-    except ConfigError as exc:
-        raise ConfigError(str(exc), file=str(path)) from None
+        errors.extend(format_validation_error(exc))
+    if not isinstance(raw_sources, list):
+        errors.append("sources: expected a list of sources")
+        raw_sources = []
+    specs, source_errors = validate_sources(raw_sources)
+    errors.extend(source_errors)
+    if errors or settings is None:
+        raise ConfigError("\n".join(errors), file=str(path))
+    return settings.model_copy(update={"sources": specs})

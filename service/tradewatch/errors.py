@@ -35,7 +35,8 @@ class ConfigError(TradewatchError):
     def __str__(self) -> str:
         where = f"{self.file}: " if self.file else ""
         what = f"{self.key}: " if self.key else ""
-        return f"{where}{what}{self.args[0]}"
+        lines = str(self.args[0]).splitlines() or [""]
+        return "\n".join(f"{where}{what}{line}" for line in lines)
 
 
 class RuleError(TradewatchError):

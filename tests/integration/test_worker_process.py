@@ -51,23 +51,25 @@ def test_default_worker_runs_reports_failing_sources_and_stops_cleanly(tmp_path:
         # no internet here: point any proxy at a closed port so every real source fails fast
         "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9",
     })
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tradewatch", "run"], cwd=tmp_path, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=_reader, args=(proc.stderr, lines), daemon=True).start()
     seen: list[dict[str, object]] = []
-    try:
-        assert wait_for_event(lines, seen, "worker_started", 30), seen
-        assert wait_for_event(lines, seen, "source_poll_failed", 30), seen
-        assert proc.poll() is None
-        proc.send_signal(sig)
-        assert proc.wait(timeout=40) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    lines: queue.Queue[str] = queue.Queue()
+    with subprocess.Popen(
+        [sys.executable, "-m", "tradewatch", "run"], cwd=tmp_path, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    ) as proc:
+        reader = threading.Thread(target=_reader, args=(proc.stderr, lines), daemon=True)
+        reader.start()
+        try:
+            assert wait_for_event(lines, seen, "worker_started", 30), seen
+            assert wait_for_event(lines, seen, "source_poll_failed", 30), seen
+            assert proc.poll() is None
+            proc.send_signal(sig)
+            assert proc.wait(timeout=40) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        reader.join(timeout=5)
     while not lines.empty():
         wait_for_event(lines, seen, "__drain__", 0.01)
     events = [r.get("event") for r in seen]
