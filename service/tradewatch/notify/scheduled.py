@@ -1,0 +1,35 @@
+"""What the worker runs on a timer for this area: due reminders into the outbox, the digest at its slot.
+
+`tick(worker, now)` is what `Worker._tick_deadlines` calls (via `tradewatch.worker_deadlines`);
+both halves are exactly-once across workers (reminder claims, digest slot claims), so
+every worker may tick.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from tradewatch.observe import METRICS
+from tradewatch.store.digest import DigestBook
+from tradewatch.store.outbox import Outbox
+from tradewatch.store.reminders import Reminders
+
+__all__ = ["tick"]
+
+log = structlog.get_logger(__name__)
+
+
+async def tick(worker: Any, now: datetime) -> None:
+    """Queue due reminders, then mail the digest if its slot has come and no worker did yet."""
+    reminders = Reminders(worker.redis, worker.keys, worker.settings, worker.rulebook)
+    await reminders.plan(now)
+    outbox = Outbox(worker.redis, worker.keys)
+    for alert in await reminders.due(now):
+        await outbox.enqueue_operator(alert)  # the generic durable enqueue; kind stays "reminder"
+        METRICS.reminders_sent.inc()
+    if worker.settings.notifiers.email is not None:
+        book = DigestBook(worker.redis, worker.keys, worker.settings, reminders=reminders)
+        await book.send_due(now)

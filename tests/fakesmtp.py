@@ -1,0 +1,76 @@
+"""A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps every message it receives.
+
+    with FakeSMTP() as smtp:
+        settings = EmailSettings.model_validate(
+            {"host": "127.0.0.1", "port": smtp.port, "starttls": False, "from": "a@x", "to": ["b@x"]})
+        ...
+        [msg] = smtp.messages          # email.message.EmailMessage, parsed
+        smtp.fail_next = 1             # answer the next DATA with 451 (transient)
+
+`FakeSMTP(auth={"user": "secret"})` requires AUTH LOGIN/PLAIN (allowed without TLS here).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+__all__ = ["FakeSMTP"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class FakeSMTP:
+    """aiosmtpd in a thread; `messages` are parsed with the modern email policy."""
+
+    def __init__(self, auth: dict[str, str] | None = None) -> None:
+        self.port = _free_port()
+        self.messages: list[EmailMessage] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+        self.logins: list[str] = []
+        self.fail_next = 0
+        self._lock = threading.Lock()
+        self._auth = auth
+        kwargs: dict[str, Any] = {}
+        if auth is not None:
+            kwargs.update(authenticator=self._authenticate, auth_require_tls=False)
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port, **kwargs)
+
+    def _authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+    ) -> AuthResult:
+        if isinstance(data, LoginPassword) and self._auth is not None:
+            user, password = data.login.decode(), data.password.decode()
+            if self._auth.get(user) == password:
+                with self._lock:
+                    self.logins.append(user)
+                return AuthResult(success=True)
+        return AuthResult(success=False, handled=False)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # aiosmtpd's hook name
+        with self._lock:
+            if self.fail_next > 0:
+                self.fail_next -= 1
+                return "451 4.3.0 try again later"
+            msg = message_from_bytes(envelope.content, policy=policy.default)
+            assert isinstance(msg, EmailMessage)
+            self.messages.append(msg)
+            self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        return "250 OK"
+
+    def __enter__(self) -> FakeSMTP:
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.controller.stop()

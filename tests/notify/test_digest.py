@@ -1,0 +1,211 @@
+"""The email digest end to end: real Redis, real SMTP (aiosmtpd), controlled time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+import time_machine
+
+from tests.fakesmtp import FakeSMTP
+from tests.notify.alerts import HOSTILE, make_alert
+from tradewatch.config import Settings
+from tradewatch.deadlines import Deadline
+from tradewatch.errors import DeliveryError
+from tradewatch.store.digest import DigestBook, DigestRecorder
+from tradewatch.store.keys import Keys
+
+MORNING = datetime(2025, 11, 3, 6, 30, tzinfo=UTC)  # Monday 07:30 Europe/Berlin
+
+
+@pytest.fixture
+def smtp() -> Iterator[FakeSMTP]:
+    """A fresh SMTP server per test."""
+    with FakeSMTP() as server:
+        yield server
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    """An async client on the flushed test Redis."""
+    client = aioredis.from_url(redis_url, decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+def _settings(smtp: FakeSMTP, **digest: Any) -> Settings:
+    return Settings.model_validate({
+        "timezone": "Europe/Berlin",
+        "notifiers": {"email": {
+            "host": "127.0.0.1", "port": smtp.port, "starttls": False, "from": "tradewatch@example.com",
+            "to": ["buyers@example.com", "ops@example.com"],
+            "digest": {"at": "07:30", "timezone": "Europe/Berlin", "every": "daily", **digest},
+        }},
+    })
+
+
+class _Upcoming:
+    """Stands in for Reminders: a fixed list of upcoming deadlines."""
+
+    def __init__(self, deadlines: list[Deadline]) -> None:
+        self.deadlines = deadlines
+
+    async def upcoming(self, now: datetime, within: timedelta | None = None) -> list[Deadline]:
+        return [d for d in self.deadlines if now <= d.due <= now + (within or timedelta(days=9999))]
+
+
+def _book(redis: aioredis.Redis, settings: Settings, deadlines: list[Deadline] | None = None) -> DigestBook:
+    return DigestBook(redis, Keys("t"), settings, reminders=_Upcoming(deadlines or []))
+
+
+async def test_digest_is_multipart_grouped_with_deadlines(redis: aioredis.Redis, smtp: FakeSMTP) -> None:
+    """One mail: text and HTML, sections new/updates, grouped by severity and tag, deadlines at the end."""
+    book = _book(redis, _settings(smtp), [
+        Deadline(id="truce", title="US–China tariff truce expires", due=MORNING + timedelta(days=7)),
+        Deadline(id="far", title="Far away", due=MORNING + timedelta(days=40)),
+    ])
+    await book.record(make_alert(id="a1", seen_at=MORNING - timedelta(hours=5)))
+    await book.record(make_alert(id="a2", severity="info", tags=["tariff-change"], lang="en",
+                                 title="USTR modifies Section 301 tariffs", rule_title="US tariff changes",
+                                 seen_at=MORNING - timedelta(hours=4)))
+    await book.record(make_alert(id="a3", kind="also", source="reuters",
+                                 seen_at=MORNING - timedelta(hours=3)))
+    assert await book.send_now(MORNING)
+    [msg] = smtp.messages
+    assert smtp.envelopes[0] == ("tradewatch@example.com", ["buyers@example.com", "ops@example.com"])
+    assert msg.get_content_type() == "multipart/alternative"
+    assert msg["Subject"] == "tradewatch digest 2025-11-03: 3 alerts (2 critical), 1 deadline ahead"
+    text = msg.get_body(("plain",)).get_content()
+    html = msg.get_body(("html",)).get_content()
+    new, rest = text.split("UPDATES AND FURTHER SOURCES")
+    assert new.index("CRITICAL · export-control") < new.index("Info · tariff-change")
+    assert "Effective date: 2025-04-04" in new
+    assert "Also reported by" not in new
+    updates, deadlines = rest.split("DEADLINES IN THE NEXT 14 DAYS")
+    assert "MOFCOM export controls" in updates
+    assert "2025-11-10 07:30 CET (in 7 days): US–China tariff truce expires" in deadlines
+    assert "Far away" not in deadlines
+    assert '<a href="https://www.mofcom.gov.cn/zwgk/zcfb/art/2025/art_18.html">' in html
+    assert "Deadlines in the next 14 days" in html
+
+
+async def test_sent_alerts_are_not_sent_twice(redis: aioredis.Redis, smtp: FakeSMTP) -> None:
+    """After a digest, the next one holds only what arrived since; an empty one mails nothing."""
+    book = _book(redis, _settings(smtp))
+    await book.record(make_alert(id="a1", title="first"))
+    assert await book.send_now(MORNING)
+    await book.record(make_alert(id="a2", title="second"))
+    assert await book.send_now(MORNING + timedelta(days=1))
+    assert not await book.send_now(MORNING + timedelta(days=2))
+    first, second = (m.get_body(("plain",)).get_content() for m in smtp.messages)
+    assert "first" in first
+    assert "second" not in first
+    assert "second" in second
+    assert "first" not in second
+    assert "Alerts since 2025-11-03 07:30 CET" in second
+
+
+async def test_record_is_idempotent(redis: aioredis.Redis, smtp: FakeSMTP) -> None:
+    """A redelivered alert is recorded once (the recorder is the outbox's `email` notifier)."""
+    recorder = DigestRecorder(_book(redis, _settings(smtp)))
+    assert await recorder.send(make_alert()) == {"digest": "recorded"}
+    assert await recorder.send(make_alert(), redelivery=True) == {"digest": "already"}
+    assert len(await recorder.book.pending(MORNING)) == 1
+
+
+async def test_empty_digest_sends_only_when_configured(redis: aioredis.Redis, smtp: FakeSMTP) -> None:
+    """No alerts → no mail, unless send_empty; the empty mail says so."""
+    assert not await _book(redis, _settings(smtp)).send_now(MORNING)
+    assert smtp.messages == []
+    assert await _book(redis, _settings(smtp, send_empty=True)).send_now(MORNING)
+    assert "Nothing new arrived" in smtp.messages[0].get_body(("plain",)).get_content()
+
+
+async def test_dry_run_moves_nothing(redis: aioredis.Redis, smtp: FakeSMTP) -> None:
+    """build() reads only: the same alerts are still there for the real send."""
+    book = _book(redis, _settings(smtp))
+    await book.record(make_alert())
+    subject, text, _ = book.render(await book.build(MORNING))
+    assert "1 alert" in subject
+    assert "MOFCOM export controls" in text
+    assert len(await book.pending(MORNING)) == 1
+    assert smtp.messages == []
+
+
+async def test_smtp_failure_keeps_alerts(redis: aioredis.Redis, smtp: FakeSMTP) -> None:
+    """A refused mail raises a transient DeliveryError and the alerts wait for the next try."""
+    book = _book(redis, _settings(smtp))
+    await book.record(make_alert())
+    smtp.fail_next = 1
+    with pytest.raises(DeliveryError) as info:
+        await book.send_now(MORNING)
+    assert not info.value.permanent
+    assert await book.send_now(MORNING)
+    assert len(smtp.messages) == 1
+
+
+async def test_slot_sent_once_across_workers(redis: aioredis.Redis, smtp: FakeSMTP) -> None:
+    """Two workers ticking at the slot mail one digest; a later tick in the same period mails none."""
+    settings = _settings(smtp)
+    one, two = _book(redis, settings), _book(redis, settings)
+    await one.record(make_alert())
+    with time_machine.travel(MORNING + timedelta(seconds=5), tick=False):
+        now = datetime.now(UTC)
+        results = [await one.send_due(now), await two.send_due(now)]
+    assert results == [True, False]
+    await one.record(make_alert(id="later"))
+    assert not await two.send_due(MORNING + timedelta(hours=6))
+    assert len(smtp.messages) == 1
+    assert await two.send_due(MORNING + timedelta(days=1))  # next morning's slot
+    assert len(smtp.messages) == 2
+
+
+async def test_missed_slot_sent_once_at_start(redis: aioredis.Redis, smtp: FakeSMTP) -> None:
+    """A slot missed while no worker ran is mailed once by the first worker to start, not per missed day."""
+    book = _book(redis, _settings(smtp))
+    await book.record(make_alert())
+    start = MORNING + timedelta(days=3, hours=5)  # three slots passed with nobody running
+    assert await book.send_due(start)
+    assert not await _book(redis, _settings(smtp)).send_due(start + timedelta(minutes=1))
+    assert len(smtp.messages) == 1
+
+
+async def test_failed_slot_is_retried(redis: aioredis.Redis, smtp: FakeSMTP) -> None:
+    """When mailing the slot fails, the claim is released so the next tick tries again."""
+    book = _book(redis, _settings(smtp))
+    await book.record(make_alert())
+    smtp.fail_next = 1
+    with pytest.raises(DeliveryError):
+        await book.send_due(MORNING)
+    assert await book.send_due(MORNING + timedelta(seconds=30))
+
+
+async def test_hostile_content_is_escaped_in_html(redis: aioredis.Redis, smtp: FakeSMTP) -> None:
+    """Script tags and javascript: links in fetched text never become markup in the HTML part."""
+    book = _book(redis, _settings(smtp))
+    await book.record(make_alert(title=HOSTILE + "<img src=x onerror=alert(1)>", url="javascript:alert(1)",
+                                 facts={"items": ["<b>bold</b>"]}, lead="<script>lead()</script>"))
+    assert await book.send_now(MORNING)
+    html = smtp.messages[0].get_body(("html",)).get_content()
+    assert "<script>" not in html
+    assert "<img" not in html
+    assert "<b>bold</b>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert 'href="javascript' not in html
+    assert "&amp;amp;" in html
+    assert smtp.messages[0]["Subject"].startswith("tradewatch digest")
+
+
+async def test_smtp_auth(redis: aioredis.Redis) -> None:
+    """With username and password the digest logs in before sending."""
+    with FakeSMTP(auth={"robot": "s3cret"}) as smtp:
+        settings = Settings.model_validate({"notifiers": {"email": {
+            "host": "127.0.0.1", "port": smtp.port, "starttls": False, "from": "tw@example.com",
+            "to": ["b@example.com"], "username": "robot", "password": "s3cret"}}})
+        book = _book(redis, settings)
+        await book.record(make_alert())
+        assert await book.send_now(MORNING)
+        assert smtp.logins == ["robot"]
