@@ -31,7 +31,11 @@ def need_shared(path: Path) -> Path:
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     """In CI (TRADEWATCH_TEST_STRICT=1) a skip is reported as a failure, never silent."""
-    if os.environ.get("TRADEWATCH_TEST_STRICT") == "1" and report.skipped and report.when in ("setup", "call"):
+    if (
+        os.environ.get("TRADEWATCH_TEST_STRICT") == "1"
+        and report.skipped
+        and report.when in ("setup", "call")
+    ):
         report.outcome = "failed"
         report.longrepr = f"skipped in strict mode: {report.longrepr}"
 
@@ -39,10 +43,11 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """No proxy or tradewatch settings leak in from the shell; logging reset per test."""
+    proxies = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
     for name in list(os.environ):
-        if name.lower() in {"http_proxy", "https_proxy", "all_proxy", "no_proxy"} or name.startswith("TRADEWATCH_"):
-            if name != "TRADEWATCH_TEST_STRICT":
-                monkeypatch.delenv(name, raising=False)
+        ours = name.startswith("TRADEWATCH_") and name != "TRADEWATCH_TEST_STRICT"
+        if name.lower() in proxies or ours:
+            monkeypatch.delenv(name, raising=False)
     yield
     structlog.reset_defaults()
 
@@ -67,10 +72,26 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        self.process = subprocess.Popen(  # noqa: S603
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
-             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        self.process = subprocess.Popen(
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.directory),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+                "--daemonize",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
         client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
@@ -105,11 +126,11 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
 
 @pytest.fixture
-def redis_url(redis_server: RedisServer) -> Iterator[str]:
+def redis_url(redis_server: RedisServer) -> str:
     """The shared server's URL, flushed before each test."""
     if redis_server.process is None or redis_server.process.poll() is not None:
         redis_server.start()
     client = redis.Redis.from_url(redis_server.url)
     client.flushall()
     client.close()
-    yield redis_server.url
+    return redis_server.url

@@ -65,7 +65,7 @@ class LocalServer:
                 if self.command != "HEAD":
                     self.wfile.write(resp.body)
 
-            do_GET = do_POST = do_HEAD = _serve  # noqa: N815
+            do_GET = do_POST = do_HEAD = _serve
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _H)
         self.httpd.daemon_threads = True

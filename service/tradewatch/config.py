@@ -39,7 +39,11 @@ __all__ = [
 BUILTIN_CONFIG = Path(__file__).with_name("default_config.yaml")
 # The shipped rulebook: inside the wheel, or at the top of a source checkout.
 PACKAGED_RULES = next(
-    (p for p in (Path(__file__).with_name("_rules"), Path(__file__).resolve().parents[2] / "rules") if p.is_dir()),
+    (
+        p
+        for p in (Path(__file__).with_name("_rules"), Path(__file__).resolve().parents[2] / "rules")
+        if p.is_dir()
+    ),
     Path(__file__).with_name("_rules"),
 )
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
@@ -91,7 +95,9 @@ class SourceSpec(_Strict):
     timeout: float | None = Field(None, gt=0)
     max_bytes: int | None = Field(None, ge=1024)
     allow_private: bool | None = None
-    official: bool = Field(False, description="an official publisher (ministry, register): ranks as confirmation")
+    official: bool = Field(
+        False, description="an official publisher (ministry, register): ranks as confirmation"
+    )
 
 
 class SlackSettings(_Strict):
@@ -102,7 +108,9 @@ class SlackSettings(_Strict):
     base_url: str = "https://slack.com/api/"
     routes: dict[str, str] = Field(default_factory=lambda: {"default": "#trade-alerts"})
     timezone: str | None = None
-    history_check: int = Field(100, ge=0, description="messages of channel history searched before a redelivery")
+    history_check: int = Field(
+        100, ge=0, description="messages of channel history searched before a redelivery"
+    )
 
     @model_validator(mode="after")
     def _needs_credentials(self) -> SlackSettings:
@@ -229,7 +237,7 @@ class Settings(_Strict):
 
 def validate_sources(raw_sources: list[Any]) -> tuple[list[SourceSpec], list[str]]:
     """Validate each source by its kind's Options; every problem as a `sources[i].key: …` line."""
-    from tradewatch.sources import SOURCES  # noqa: PLC0415 - the registry imports this module
+    from tradewatch.sources import SOURCES
 
     specs: list[SourceSpec] = []
     errors: list[str] = []
@@ -293,7 +301,9 @@ def _interpolate(value: Any, env: dict[str, str], path: str) -> Any:
                 return env[name]
             if default is not None:
                 return default
-            raise ConfigError(f"environment variable {name} is not set (write ${{{name}:-default}})", key=path)
+            raise ConfigError(
+                f"environment variable {name} is not set (write ${{{name}:-default}})", key=path
+            )
 
         return _VAR.sub(repl, value)
     if isinstance(value, dict):
@@ -303,8 +313,17 @@ def _interpolate(value: Any, env: dict[str, str], path: str) -> Any:
     return value
 
 
-_ENV_KEYS = ("redis_url", "state_dir", "key_prefix", "rules", "timezone", "log_level", "log_format",
-             "first_poll_window", "failure_alert_after")
+_ENV_KEYS = (
+    "redis_url",
+    "state_dir",
+    "key_prefix",
+    "rules",
+    "timezone",
+    "log_level",
+    "log_format",
+    "first_poll_window",
+    "failure_alert_after",
+)
 
 
 def _env_overrides(data: dict[str, Any], env: dict[str, str]) -> None:
@@ -319,7 +338,7 @@ def _env_overrides(data: dict[str, Any], env: dict[str, str]) -> None:
             if name.startswith(prefix):
                 sub = data.setdefault(section, {})
                 if isinstance(sub, dict):
-                    sub[name[len(prefix):].lower()] = value
+                    sub[name[len(prefix) :].lower()] = value
 
 
 def find_config(explicit: Path | None, env: dict[str, str] | None = None) -> Path:
@@ -360,7 +379,12 @@ def load_settings(explicit: Path | None = None, env: dict[str, str] | None = Non
         if isinstance(data.get(key), str):
             p = Path(data[key]).expanduser()
             data[key] = p if p.is_absolute() else base / p
-    if builtin and isinstance(data.get("rules"), Path) and not data["rules"].is_dir() and PACKAGED_RULES.is_dir():
+    if (
+        builtin
+        and isinstance(data.get("rules"), Path)
+        and not data["rules"].is_dir()
+        and PACKAGED_RULES.is_dir()
+    ):
         data["rules"] = PACKAGED_RULES
     data["config_file"] = None if builtin else path.resolve()
     raw_sources = data.pop("sources", None) or []

@@ -1,11 +1,11 @@
 """The one exception tree, so callers decide by type and data, never by message.
 
-    TradewatchError
-    ├── ConfigError        a configuration key is missing or wrong (carries key)
-    ├── RuleError          a rule or deadline file is wrong (carries file and line)
-    ├── SourceError        a source could not be fetched or parsed (carries source, retry_after)
-    ├── StoreError         Redis is unreachable or answered unexpectedly
-    └── DeliveryError      a notifier could not deliver (carries notifier, permanent)
+TradewatchError
+├── ConfigError        a configuration key is missing or wrong (carries key)
+├── RuleError          a rule or deadline file is wrong (carries file and line)
+├── SourceError        a source could not be fetched or parsed (carries source, retry_after)
+├── StoreError         Redis is unreachable or answered unexpectedly
+└── DeliveryError      a notifier could not deliver (carries notifier, permanent)
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from tradewatch.config import Settings, SourceSpec
 from tradewatch.errors import SourceError, StoreError, TradewatchError
 from tradewatch.fetch import Fetcher
-from tradewatch.matching import RuleProblems, Rulebook, load_rulebook
+from tradewatch.matching import Rulebook, RuleProblems, load_rulebook
 from tradewatch.models import Alert
 from tradewatch.notify import NOTIFIERS, Notifier
 from tradewatch.observe import METRICS, Metrics
@@ -88,8 +88,13 @@ class Worker:
     async def main(self, *, once: bool) -> int:
         self.rulebook = load_rules_or_report(self.settings)
         self.rules_loaded = True
-        log.info("rules_loaded", rules=len(self.rulebook.rules), deadlines=len(self.rulebook.deadlines),
-                 backend=self.rulebook.backend, directory=str(self.settings.rules))
+        log.info(
+            "rules_loaded",
+            rules=len(self.rulebook.rules),
+            deadlines=len(self.rulebook.deadlines),
+            backend=self.rulebook.backend,
+            directory=str(self.settings.rules),
+        )
         self.redis_handle = await open_redis(self.settings.redis_url, self.settings.state_dir)
         try:
             return await self._serve(once=once)
@@ -97,11 +102,11 @@ class Worker:
             await self.redis_handle.close()
 
     async def _serve(self, *, once: bool) -> int:
-        from tradewatch.delivery import Delivery  # noqa: PLC0415
-        from tradewatch.pipeline import Pipeline  # noqa: PLC0415
-        from tradewatch.store.health import SourceHealth  # noqa: PLC0415
-        from tradewatch.store.leases import Leases  # noqa: PLC0415
-        from tradewatch.store.validators import RedisValidatorCache  # noqa: PLC0415
+        from tradewatch.delivery import Delivery
+        from tradewatch.pipeline import Pipeline
+        from tradewatch.store.health import SourceHealth
+        from tradewatch.store.leases import Leases
+        from tradewatch.store.validators import RedisValidatorCache
 
         assert self.rulebook is not None
         redis = self.redis
@@ -113,9 +118,14 @@ class Worker:
         self.delivery = Delivery(self.settings, redis, self.notifiers, keys=self.keys, consumer=self.consumer)
         self.health = SourceHealth(redis, self.keys)
         self.leases = Leases(redis, self.keys)
-        log.info("worker_started", sources=len(self._sources), notifiers=sorted(self.notifiers),
-                 once=once, consumer=self.consumer, redis="embedded" if self.redis_handle and
-                 self.redis_handle.embedded else "external")
+        log.info(
+            "worker_started",
+            sources=len(self._sources),
+            notifiers=sorted(self.notifiers),
+            once=once,
+            consumer=self.consumer,
+            redis="embedded" if self.redis_handle and self.redis_handle.embedded else "external",
+        )
         async with Fetcher(self.settings.http, RedisValidatorCache(redis, self.keys)) as fetcher:
             self.fetcher = fetcher
             try:
@@ -130,15 +140,21 @@ class Worker:
     async def _run_once(self) -> int:
         specs = [self.settings.source(name) for name in self._sources]
         progress = _Progress(len(specs), "polling sources")
+
         async def one(spec: SourceSpec) -> None:
             await self.poll(spec, use_lease=False)
             progress.step()
+
         await asyncio.gather(*(one(spec) for spec in specs))
         progress.done()
         await self._tick_deadlines()
         result = await self.delivery.drain(timeout=ONCE_DELIVERY_TIMEOUT)
-        log.info("run_once_finished", sources=len(specs), delivered=getattr(result, "delivered", None),
-                 pending=getattr(result, "pending", None))
+        log.info(
+            "run_once_finished",
+            sources=len(specs),
+            delivered=getattr(result, "delivered", None),
+            pending=getattr(result, "pending", None),
+        )
         return 0
 
     async def _run_forever(self) -> int:
@@ -152,12 +168,24 @@ class Worker:
             every = spec.every.total_seconds()
             jitter = spec.jitter.total_seconds() if spec.jitter is not None else min(every * 0.1, 30.0)
             scheduler.add_job(
-                self._scheduled_poll, IntervalTrigger(seconds=max(every, 0.001), jitter=jitter or None),
-                args=[spec], id=f"poll:{name}", name=name, max_instances=1, coalesce=True,
-                next_run_time=now, misfire_grace_time=None,
+                self._scheduled_poll,
+                IntervalTrigger(seconds=max(every, 0.001), jitter=jitter or None),
+                args=[spec],
+                id=f"poll:{name}",
+                name=name,
+                max_instances=1,
+                coalesce=True,
+                next_run_time=now,
+                misfire_grace_time=None,
             )
-        scheduler.add_job(self._tick_deadlines, IntervalTrigger(seconds=30), id="deadlines",
-                          max_instances=1, coalesce=True, next_run_time=now)
+        scheduler.add_job(
+            self._tick_deadlines,
+            IntervalTrigger(seconds=30),
+            id="deadlines",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=now,
+        )
         scheduler.start()
         self.scheduler_running = True
         delivery_task = asyncio.create_task(self.delivery.run(self.stop), name="delivery")
@@ -181,8 +209,8 @@ class Worker:
     def _start_web(self) -> asyncio.Task[Any] | None:
         if not self.settings.server.enabled:
             return None
-        from tradewatch.web.app import create_app  # noqa: PLC0415
-        from tradewatch.web.server import serve  # noqa: PLC0415
+        from tradewatch.web.app import create_app
+        from tradewatch.web.server import serve
 
         app = create_app(self)
         return asyncio.create_task(
@@ -245,7 +273,10 @@ class Worker:
         try:
             counts = await self.pipeline.process(spec, result)
             transition = await self.health.record_success(
-                spec.name, status=result.status, documents=len(result.documents), duration=duration,
+                spec.name,
+                status=result.status,
+                documents=len(result.documents),
+                duration=duration,
                 next_poll=utcnow() + spec.every,
             )
         except Exception as exc:  # Redis outage: nothing was sent; the next poll catches up
@@ -259,15 +290,21 @@ class Worker:
                     await lease.renew()
         self.metrics.polls.labels(spec.name, str(result.status)).inc()
         self.metrics.source_up.labels(spec.name).set(1)
-        bound.info("source_polled", status=result.status, duration=round(duration, 3),
-                   documents=len(result.documents), **_counts(counts))
+        bound.info(
+            "source_polled",
+            status=result.status,
+            duration=round(duration, 3),
+            documents=len(result.documents),
+            **_counts(counts),
+        )
         if transition:
             await self._operator_alert(spec, str(transition), "")
 
     async def _record_failure(self, spec: SourceSpec, error: str) -> None:
         try:
             transition = await self.health.record_failure(
-                spec.name, error, threshold=self.settings.failure_alert_after)
+                spec.name, error, threshold=self.settings.failure_alert_after
+            )
         except Exception as exc:
             self.metrics.redis_errors.inc()
             log.warning("health_not_recorded", source=spec.name, error=str(exc))
@@ -277,7 +314,7 @@ class Worker:
 
     async def _operator_alert(self, spec: SourceSpec, transition: str, error: str) -> None:
         """Source failing/recovered: raised once per transition, through the durable outbox."""
-        from tradewatch.store.outbox import Outbox  # noqa: PLC0415
+        from tradewatch.store.outbox import Outbox
 
         now = utcnow()
         failing = "fail" in transition
@@ -288,8 +325,11 @@ class Worker:
             rule_title=f"Source {spec.name} is failing" if failing else f"Source {spec.name} recovered",
             severity="warning" if failing else "info",
             tags=["operator"],
-            title=(f"{spec.name}: {self.settings.failure_alert_after} consecutive failed polls; last error: {error}"
-                   if failing else f"{spec.name} answers again"),
+            title=(
+                f"{spec.name}: {self.settings.failure_alert_after} failed polls in a row; last error: {error}"
+                if failing
+                else f"{spec.name} answers again"
+            ),
             url=spec.url,
             source=spec.name,
             seen_at=now,
@@ -303,7 +343,7 @@ class Worker:
     async def _tick_deadlines(self) -> None:
         """Reminders that are due, and the digest when its slot has come (both exactly once)."""
         try:
-            from tradewatch.worker_deadlines import tick  # noqa: PLC0415
+            from tradewatch.worker_deadlines import tick
         except ImportError:
             return
         try:

@@ -53,7 +53,9 @@ class Feed:
         return Response(200, rss(self.items), {"Content-Type": "application/rss+xml; charset=utf-8"})
 
 
-def write_config(tmp_path: Path, *, redis_url: str, feed_url: str, slack: FakeSlack, window: str = "3d") -> Path:
+def write_config(
+    tmp_path: Path, *, redis_url: str, feed_url: str, slack: FakeSlack, window: str = "3d"
+) -> Path:
     rules = tmp_path / "rules"
     rules.mkdir(exist_ok=True)
     (rules / "export.yaml").write_text(RULE, encoding="utf-8")
@@ -81,7 +83,11 @@ def run_once(config: Path) -> subprocess.CompletedProcess[str]:
     env["TRADEWATCH_LOG_FORMAT"] = "json"
     return subprocess.run(
         [sys.executable, "-m", "tradewatch", "run", "--once", "--config", str(config)],
-        capture_output=True, text=True, timeout=90, env=env, check=False,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=env,
+        check=False,
     )
 
 
@@ -105,7 +111,8 @@ def test_once_posts_each_new_matching_item_exactly_once(
         assert first.returncode == 0, first.stderr
         assert sorted(m.alert_id is not None for m in slack.top_level()) == [True, True]
         titles = " ".join(m.all_text() for m in slack.top_level())
-        assert "rare earth magnets" in titles and "稀土" in titles
+        assert "rare earth magnets" in titles
+        assert "稀土" in titles
 
         second = run_once(config)
         assert second.returncode == 0, second.stderr
@@ -149,7 +156,9 @@ def test_zero_window_alerts_nothing_on_first_poll(tmp_path: Path, redis_url: str
     feed.items = [("n1", "Rare earth export control tightened", now)]
     with LocalServer() as server, FakeSlack() as slack:
         server.routes["/feed"] = feed
-        config = write_config(tmp_path, redis_url=redis_url, feed_url=server.url("/feed"), slack=slack, window="0s")
+        config = write_config(
+            tmp_path, redis_url=redis_url, feed_url=server.url("/feed"), slack=slack, window="0s"
+        )
         assert run_once(config).returncode == 0
         assert slack.top_level() == []
         feed.items.append(("n2", "Rare earth export control extended to magnets", now))
@@ -160,7 +169,9 @@ def test_zero_window_alerts_nothing_on_first_poll(tmp_path: Path, redis_url: str
 def test_broken_config_is_one_line_and_exit_1(tmp_path: Path) -> None:
     """A broken config prints one clear line per problem, no traceback, and exits 1."""
     config = tmp_path / "tradewatch.yaml"
-    config.write_text("http: {timeout: -3}\nsources:\n  - {name: x, kind: rss, every: soon}\n", encoding="utf-8")
+    config.write_text(
+        "http: {timeout: -3}\nsources:\n  - {name: x, kind: rss, every: soon}\n", encoding="utf-8"
+    )
     result = run_once(config)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr

