@@ -16,7 +16,7 @@ import signal
 import socket
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -342,10 +342,8 @@ class Worker:
 
     async def _tick_deadlines(self) -> None:
         """Reminders that are due, and the digest when its slot has come (both exactly once)."""
-        try:
-            from tradewatch.worker_deadlines import tick
-        except ImportError:
-            return
+        from tradewatch.notify.scheduled import tick
+
         try:
             await tick(self, utcnow())
         except Exception as exc:
@@ -398,4 +396,3 @@ def run_worker(settings: Settings, *, once: bool) -> int:
         return 0
 
 
-_ = (timedelta, TradewatchError)
