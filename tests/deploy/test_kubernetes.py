@@ -9,6 +9,7 @@ import yaml
 
 from tests.deploy.conftest import KUBERNETES, load_all
 from tradewatch.config import load_settings
+from tradewatch.matching import load_rulebook
 
 
 def _objects() -> dict[tuple[str, str], dict[str, Any]]:
@@ -93,7 +94,7 @@ def test_worker_runs_as_non_root_with_config_rules_and_secrets_mounted() -> None
     volumes = {v["name"]: v for v in spec["volumes"]}
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     assert volumes[mounts["/etc/tradewatch/config"]]["configMap"]["name"] == "tradewatch-config"
-    assert volumes[mounts["/etc/tradewatch/rules"]]["configMap"]["name"] == "tradewatch-rules"
+    assert volumes[mounts["/etc/tradewatch/rules"]] == {"name": "rules", "emptyDir": {}}
     assert "/var/lib/tradewatch" in mounts
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["TRADEWATCH_CONFIG"] == "/etc/tradewatch/config/tradewatch.yaml"
@@ -128,3 +129,23 @@ def test_configmap_config_is_a_valid_tradewatch_config(tmp_path: Any) -> None:
     assert "tradewatch-redis-0.tradewatch-redis" in (settings.redis_url or "")
     secret_keys = set(OBJECTS[("Secret", "tradewatch-secrets")]["stringData"])
     assert {"SLACK_BOT_TOKEN", "TRADEWATCH_PAGE_TOKEN"} <= secret_keys
+
+
+def test_rules_are_copied_out_of_the_configmap_before_the_worker_starts() -> None:
+    """An init container copies the rules ConfigMap into the worker's rules folder (no ..data twins)."""
+    spec = _worker()["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    (init,) = spec["initContainers"]
+    mounts = {m["mountPath"]: m["name"] for m in init["volumeMounts"]}
+    assert volumes[mounts["/rules-configmap"]]["configMap"]["name"] == "tradewatch-rules"
+    assert mounts["/etc/tradewatch/rules"] == "rules"
+    assert "cp -L /rules-configmap/" in " ".join(init["command"])
+    assert {"cpu", "memory"} <= set(init["resources"]["limits"])
+
+
+def test_starter_rules_in_the_configmap_are_valid(tmp_path: Any) -> None:
+    """The rules ConfigMap's files pass tradewatch's own rule validation."""
+    for name, text in OBJECTS[("ConfigMap", "tradewatch-rules")]["data"].items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    book = load_rulebook(tmp_path)
+    assert [rule.id for rule in book.rules] == ["mofcom-rare-earth-export-control"]

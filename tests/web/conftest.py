@@ -18,10 +18,14 @@ from tradewatch.web.app import create_app
 
 @dataclass
 class FakeRulebook:
-    """The two attributes the web app reads of a Rulebook."""
+    """What the web app reads of a Rulebook, for tests that need no rules."""
 
     rules: list[Any] = field(default_factory=list)
     deadlines: list[Any] = field(default_factory=list)
+
+    def rule(self, rule_id: str) -> Any:
+        """The rule with this id (KeyError when absent), like Rulebook.rule."""
+        return {r.id: r for r in self.rules}[rule_id]
 
 
 @dataclass

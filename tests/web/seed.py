@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import redis.asyncio as aioredis
+import yaml
 
+from tradewatch.matching import Rulebook, load_rulebook
 from tradewatch.models import Alert, SourceRef
 from tradewatch.store.commit import Batch
 from tradewatch.store.events import Event, EventSource
@@ -20,49 +23,55 @@ HOSTILE_URL = "javascript:window.__pwned=3"
 
 
 @dataclass(frozen=True)
-class RuleStub:
-    """The attributes of a Rule the page reads."""
+class RuleInfo:
+    """What the seed needs of a rule it writes."""
 
     id: str
     title: str
-    tags: list[str]
-
-
-@dataclass(frozen=True)
-class DeadlineStub:
-    """The attributes of a DeadlineSpec the page reads."""
-
-    id: str
-    title: str
-    due: datetime
-    remind: list[timedelta]
     tags: list[str]
 
 
 RULES = [
-    RuleStub(
+    RuleInfo(
         "mofcom-rare-earth-export-control", "MOFCOM export controls on rare-earth items", ["export-control"]
     ),
-    RuleStub("us-tariff-change", "US tariff rates changed", ["tariff-change"]),
-    RuleStub("truce-news", "Trade truce news", ["truce", "trade-talks"]),
+    RuleInfo("us-tariff-change", "US tariff rates changed", ["tariff-change"]),
+    RuleInfo("truce-news", "Trade truce news", ["truce", "trade-talks"]),
 ]
 
 
-def deadlines(now: datetime) -> list[DeadlineStub]:
-    """Two upcoming deadlines (one hostile) and one long past that the page must not list."""
-    return [
-        DeadlineStub(
-            "us-china-truce",
-            "US–China tariff truce expires unless extended",
-            now + timedelta(days=9),
-            [timedelta(days=7), timedelta(days=1)],
-            ["truce"],
-        ),
-        DeadlineStub(
-            "hostile-deadline", "Deadline " + HOSTILE, now + timedelta(days=20), [], ["tariff-change"]
-        ),
-        DeadlineStub("old-deadline", "Long gone", now - timedelta(days=40), [], []),
+def write_rulebook(folder: Path, now: datetime) -> Rulebook:
+    """A real rulebook: the three rules, two upcoming deadlines (one hostile) and one long past."""
+    rules = [
+        {
+            "id": r.id,
+            "title": r.title,
+            "tags": r.tags,
+            "severity": "critical",
+            "match": {"any": [r.title.split()[0]]},
+        }
+        for r in RULES
     ]
+    deadlines = [
+        {
+            "id": "us-china-truce",
+            "title": "US–China tariff truce expires unless extended",
+            "due": (now + timedelta(days=9)).isoformat(),
+            "remind": ["7d", "1d"],
+            "tags": ["truce"],
+        },
+        {
+            "id": "hostile-deadline",
+            "title": "Deadline " + HOSTILE,
+            "due": (now + timedelta(days=20)).isoformat(),
+            "tags": ["tariff-change"],
+        },
+        {"id": "old-deadline", "title": "Long gone", "due": (now - timedelta(days=40)).isoformat()},
+    ]
+    folder.mkdir(parents=True, exist_ok=True)
+    text = yaml.safe_dump({"rules": rules, "deadlines": deadlines}, allow_unicode=True, sort_keys=False)
+    (folder / "rules.yaml").write_text(text, encoding="utf-8")
+    return load_rulebook(folder)
 
 
 async def seed(redis: aioredis.Redis, keys: Keys, now: datetime) -> None:

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from tests.web.conftest import FakeRulebook, FakeWorker
-from tests.web.seed import RULES, deadlines, seed
+from tests.web.conftest import FakeWorker
+from tests.web.seed import seed, write_rulebook
 from tradewatch.store.keys import Keys
 from tradewatch.web import create_app, serve
 
@@ -41,11 +41,11 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture
-async def page_url(worker: FakeWorker, redis_client: aioredis.Redis) -> AsyncIterator[str]:
+async def page_url(worker: FakeWorker, redis_client: aioredis.Redis, tmp_path: Path) -> AsyncIterator[str]:
     """The seeded status page served by a real uvicorn on 127.0.0.1."""
     now = datetime.now(UTC)
     await seed(redis_client, Keys(worker.settings.key_prefix), now)
-    worker.rulebook = FakeRulebook(rules=list(RULES), deadlines=list(deadlines(now)))
+    worker.rulebook = write_rulebook(tmp_path / "rules", now)
     stop = asyncio.Event()
     ports: asyncio.Queue[int] = asyncio.Queue()
     task = asyncio.create_task(serve(create_app(worker), "127.0.0.1", 0, stop, started=ports.put_nowait))

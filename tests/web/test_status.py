@@ -5,24 +5,25 @@ from __future__ import annotations
 import re
 import socket
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from tests.web.conftest import FakeRulebook, FakeWorker, client_for
-from tests.web.seed import RULES, deadlines, seed
+from tests.web.conftest import FakeWorker, client_for
+from tests.web.seed import seed, write_rulebook
 from tradewatch.store.keys import Keys
 from tradewatch.web.app import create_app
 from tradewatch.web.status import gather_status
 
 
 @pytest.fixture
-async def seeded(worker: FakeWorker, redis_client: aioredis.Redis) -> FakeWorker:
+async def seeded(worker: FakeWorker, redis_client: aioredis.Redis, tmp_path: Path) -> FakeWorker:
     """A worker whose Redis holds a month of alerts, health and suppressions, and rules with deadlines."""
     now = datetime.now(UTC)
     await seed(redis_client, Keys(worker.settings.key_prefix), now)
-    worker.rulebook = FakeRulebook(rules=list(RULES), deadlines=list(deadlines(now)))
+    worker.rulebook = write_rulebook(tmp_path / "rules", now)
     return worker
 
 
@@ -108,13 +109,13 @@ async def test_a_failing_store_blanks_only_its_panel(
     assert "pill ok" in _section(html, "sources")
 
 
-async def test_without_redis_the_page_still_answers(worker: FakeWorker) -> None:
+async def test_without_redis_the_page_still_answers(worker: FakeWorker, tmp_path: Path) -> None:
     """With Redis unreachable every Redis panel says unavailable, deadlines from the rules still show."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     worker.redis = aioredis.from_url(f"redis://127.0.0.1:{port}/0", socket_connect_timeout=0.5)
-    worker.rulebook = FakeRulebook(rules=list(RULES), deadlines=list(deadlines(datetime.now(UTC))))
+    worker.rulebook = write_rulebook(tmp_path / "rules", datetime.now(UTC))
     try:
         html = await _page(worker)
     finally:

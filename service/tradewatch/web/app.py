@@ -27,8 +27,9 @@ from starlette.routing import Route
 
 from tradewatch.config import Settings
 from tradewatch.observe import Metrics
+from tradewatch.web.calendar import calendar_ics
 from tradewatch.web.page import render_status
-from tradewatch.web.status import calendar_ics, gather_status
+from tradewatch.web.status import gather_status
 
 __all__ = ["READY_TIMEOUT", "RulebookView", "WorkerState", "create_app"]
 
@@ -57,6 +58,8 @@ class RulebookView(Protocol):
 
     @property
     def deadlines(self) -> Sequence[Any]: ...
+
+    def rule(self, rule_id: str) -> Any: ...
 
 
 class WorkerState(Protocol):

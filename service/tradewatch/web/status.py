@@ -9,7 +9,6 @@ depends on this module only.
 from __future__ import annotations
 
 import asyncio
-import importlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -19,6 +18,7 @@ import redis.asyncio as aioredis
 import structlog
 
 from tradewatch.store.keys import Keys
+from tradewatch.web.calendar import DeadlineRow, upcoming_deadlines
 from tradewatch.web.history import AlertRecord as AlertRow
 from tradewatch.web.history import alert_history
 from tradewatch.web.timeline import DAYS, Timeline, build_timeline
@@ -33,7 +33,6 @@ __all__ = [
     "SourceRow",
     "StatusData",
     "SuppressedRow",
-    "calendar_ics",
     "gather_status",
 ]
 
@@ -43,7 +42,6 @@ T = TypeVar("T")
 
 RECENT_ALERTS = 25
 RECENT_SUPPRESSED = 15
-UPCOMING_DEADLINES = 20
 PANEL_TIMEOUT = 3.0
 """Seconds one panel's store calls may take before it shows as unavailable."""
 
@@ -54,6 +52,7 @@ class Panel(Generic[T]):
 
     rows: list[T] = field(default_factory=list)
     error: str | None = None
+    note: str | None = None  # rows shown, but partial: says what is missing
 
     @property
     def ok(self) -> bool:
@@ -90,18 +89,6 @@ class SuppressedRow:
     url: str
     source: str
     detail: str = ""
-
-
-@dataclass(frozen=True)
-class DeadlineRow:
-    """A deadline that is coming (or just passed)."""
-
-    id: str
-    title: str
-    due: datetime
-    tags: list[str]
-    remind: list[str]
-    origin: str = "rules"
 
 
 @dataclass
@@ -251,26 +238,18 @@ async def _suppressed(state: WorkerState, keys: Keys) -> list[SuppressedRow]:
     ]
 
 
-async def _deadlines(state: WorkerState, now: datetime) -> list[DeadlineRow]:
-    rulebook = state.rulebook
-    if rulebook is None:
-        raise LookupError("rules not loaded")
-    rows = []
-    for d in rulebook.deadlines:
-        due = _when(_get(d, "due"))
-        if due is None or due < now - timedelta(days=1):
-            continue
-        rows.append(
-            DeadlineRow(
-                id=str(_get(d, "id", "")),
-                title=str(_get(d, "title", "")),
-                due=due,
-                tags=_strings(_get(d, "tags")),
-                remind=_strings(_get(d, "remind")),
-            )
-        )
-    rows.sort(key=lambda r: r.due)
-    return rows[:UPCOMING_DEADLINES]
+async def _deadline_panel(state: WorkerState, now: datetime) -> Panel[DeadlineRow]:
+    """Upcoming deadlines; with Redis down, the rule-file ones and a note saying what is missing."""
+    notes: list[str] = []
+
+    async def load() -> list[DeadlineRow]:
+        rows, note = await upcoming_deadlines(state, now)
+        notes.extend([note] if note else [])
+        return rows
+
+    panel = await _panel("deadlines", load)
+    panel.note = notes[0] if notes else None
+    return panel
 
 
 async def gather_status(state: WorkerState, *, now: datetime) -> StatusData:
@@ -280,7 +259,7 @@ async def gather_status(state: WorkerState, *, now: datetime) -> StatusData:
     sources, suppressed, deadlines, history = await asyncio.gather(
         _panel("sources", lambda: _sources(state, keys)),
         _panel("suppressed", lambda: _suppressed(state, keys)),
-        _panel("deadlines", lambda: _deadlines(state, now)),
+        _deadline_panel(state, now),
         _panel("alerts", lambda: _alert_history(state, keys, since)),
     )
     timeline: Panel[Timeline]
@@ -305,12 +284,3 @@ async def gather_status(state: WorkerState, *, now: datetime) -> StatusData:
         deadlines=deadlines,
         timeline=timeline,
     )
-
-
-async def calendar_ics(state: WorkerState, *, now: datetime) -> bytes:
-    """The RFC 5545 calendar of `tradewatch deadlines --ics`, from `tradewatch.deadlines`."""
-    deadlines: Any = importlib.import_module("tradewatch.deadlines")
-    body: Any = deadlines.ics_calendar(state.rulebook.deadlines if state.rulebook else [], now=now)
-    if asyncio.iscoroutine(body):
-        body = await body
-    return body if isinstance(body, bytes) else str(body).encode("utf-8")
