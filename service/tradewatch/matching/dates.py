@@ -1,0 +1,129 @@
+"""Date extraction from Chinese and English text, resolved against the document's own date.
+
+A date without a year takes the document's year (in the document's timezone);
+"自公布之日起施行" and "effective immediately" mean the publication date.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+
+__all__ = ["all_dates", "chinese_number", "effective_date"]
+
+_MONTHS = {
+    "january": 1, "february": 2, "march": 3, "april": 4, "may": 5, "june": 6, "july": 7, "august": 8,
+    "september": 9, "october": 10, "november": 11, "december": 12, "jan": 1, "feb": 2, "mar": 3, "apr": 4,
+    "jun": 6, "jul": 7, "aug": 8, "sep": 9, "sept": 9, "oct": 10, "nov": 11, "dec": 12,
+}
+_MON = r"(?P<mon>" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
+_CN_DIGITS = {"〇": 0, "零": 0, "○": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6,
+              "七": 7, "八": 8, "九": 9}
+_CN_NUM = "〇零○一二两三四五六七八九十百"
+_NUM = rf"(?:\d+|[{_CN_NUM}]+)"
+
+# Each pattern names its parts y (optional), mon or m, d.
+_DATE_PATTERNS = [
+    re.compile(rf"(?P<y>\d{{4}}|[{_CN_NUM}]{{4}})\s*年\s*(?P<m>{_NUM})\s*月\s*(?P<d>{_NUM})\s*[日号]"),
+    re.compile(rf"(?<![\d年])(?P<m>{_NUM})\s*月\s*(?P<d>{_NUM})\s*[日号]"),
+    re.compile(r"(?<!\d)(?P<y>20\d{2})-(?P<m>\d{1,2})-(?P<d>\d{1,2})(?!\d)"),
+    re.compile(rf"\b{_MON}\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s*(?P<y>\d{{4}})\b)?", re.IGNORECASE),
+    re.compile(rf"\b(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MON}\b(?:,?\s*(?P<y>\d{{4}})\b)?",
+               re.IGNORECASE),
+]
+
+_TODAY_ZH = re.compile(r"自?(?:公布|发布|印发|公告发布)之日起(?:施行|执行|实施|生效|实行)")
+_TODAY_EN = re.compile(
+    r"\b(?:effective|take[sn]? effect|took effect)\s+(?:immediately|upon (?:publication|signing))",
+    re.IGNORECASE)
+# (keyword before the date, how many characters may separate them)
+_EFFECTIVE_BEFORE = [
+    (re.compile(r"\beffective\b|\b(?:take|takes|took|taking|to take|go|goes|went|going) (?:into )?effect\b",
+                re.IGNORECASE), 40),
+    (re.compile(r"\b(?:starting|beginning|commencing|as of|from)\b", re.IGNORECASE), 16),
+]
+_SENTENCE_END = re.compile(r"[;。；]|\.\s+[A-Z]")
+# Chinese puts the verb after the date: 自2025年4月10日12时01分起施行.
+_EFFECTIVE_AFTER_ZH = re.compile(
+    r"\s*(?:\d{1,2}\s*[时点:]\s*(?:\d{1,2}\s*分?)?)?\s*(?:起|开始施行|施行|生效|实施)")
+
+
+def chinese_number(text: str) -> int | None:
+    """`34`, `三十四`, `二〇二五` (digit by digit) or `一百四十五` as an int; None when not a number."""
+    text = text.strip()
+    if text.isdigit():
+        return int(text)
+    if not text or any(ch not in _CN_DIGITS and ch not in "十百" for ch in text):
+        return None
+    if "十" not in text and "百" not in text:
+        return int("".join(str(_CN_DIGITS[ch]) for ch in text))
+    total, current = 0, 0
+    for ch in text:
+        if ch == "百":
+            total += (current or 1) * 100
+            current = 0
+        elif ch == "十":
+            total += (current or 1) * 10
+            current = 0
+        else:
+            current = _CN_DIGITS[ch]
+    return total + current
+
+
+def _to_date(m: re.Match[str], year_hint: int | None) -> date | None:
+    parts = m.groupdict()
+    month = _MONTHS[parts["mon"].lower()] if parts.get("mon") else chinese_number(parts.get("m") or "")
+    day = chinese_number(parts.get("d") or "")
+    year = chinese_number(parts["y"]) if parts.get("y") else year_hint
+    if year is None or month is None or day is None:
+        return None
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def _found(text: str, published: datetime | None) -> list[tuple[int, int, date]]:
+    """Every date with its span, earliest first; overlapping weaker readings dropped."""
+    hint = published.year if published else None
+    spans: list[tuple[int, int, date]] = []
+    for pattern in _DATE_PATTERNS:
+        for m in pattern.finditer(text):
+            if any(s <= m.start() < e or m.start() <= s < m.end() for s, e, _ in spans):
+                continue
+            found = _to_date(m, hint)
+            if found is not None:
+                spans.append((m.start(), m.end(), found))
+    return sorted(spans)
+
+
+def all_dates(text: str, published: datetime | None) -> list[str]:
+    """Every date mentioned, ISO, in order of first mention, without repeats."""
+    seen: dict[str, None] = {}
+    for _, _, found in _found(text, published):
+        seen.setdefault(found.isoformat(), None)
+    return list(seen)
+
+
+def _is_effective(text: str, start: int, end: int) -> bool:
+    if _EFFECTIVE_AFTER_ZH.match(text, end):
+        return True
+    for pattern, reach in _EFFECTIVE_BEFORE:
+        before = text[max(0, start - reach - 30):start]
+        hits = list(pattern.finditer(before))
+        if hits:
+            last = hits[-1]
+            gap = before[last.end():]
+            if len(gap) <= reach and not _SENTENCE_END.search(gap):
+                return True
+    return False
+
+
+def effective_date(text: str, published: datetime | None) -> str | None:
+    """The first date the text says a measure takes effect from, ISO; None when it does not say."""
+    for start, end, found in _found(text, published):
+        if _is_effective(text, start, end):
+            return found.isoformat()
+    if published is not None and (_TODAY_ZH.search(text) or _TODAY_EN.search(text)):
+        return published.date().isoformat()
+    return None

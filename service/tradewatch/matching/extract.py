@@ -1,0 +1,163 @@
+"""Extractors: the contract's `facts` (dates, rates, announcement, items, HS codes, countries).
+
+They read the document lightly normalised (NFKC, simplified Chinese, case kept) so
+numbers and dates written in full-width or traditional characters are found too.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Iterable
+from functools import lru_cache
+from typing import Any
+
+from tradewatch.matching.compiler import term_literal
+from tradewatch.matching.dates import all_dates, chinese_number, effective_date
+from tradewatch.matching.glossary import Glossary
+from tradewatch.matching.normalize import normalize, t2s
+from tradewatch.models import Document
+
+__all__ = ["announcement", "extract_facts", "glossary_labels", "hs_codes", "plain_text", "rates"]
+
+_RATE = re.compile(r"(?<![\d.])(\d{1,4}(?:\.\d+)?)\s*(?:%|percent\b|per cent\b|pct\b)", re.IGNORECASE)
+_RATE_ZH = re.compile(r"百分之([零〇一二两三四五六七八九十百]+(?:点[零〇一二三四五六七八九]+)?)")
+
+_ANN_ZH = [
+    re.compile(r"公告\s*[〔\[(（]?\s*(?P<y>\d{4})\s*[〕\])）]?\s*年?\s*第\s*(?P<n>\d+)\s*号"),
+    re.compile(r"(?P<y>\d{4})\s*年\s*第\s*(?P<n>\d+)\s*号\s*公告"),
+]
+_ANN_EN = [
+    re.compile(r"\bannouncement\s+(?:no\.?|number|#)\s*(?P<n>\d+)\s*(?:of\s+|,\s*|\[|\()(?P<y>\d{4})",
+               re.IGNORECASE),
+    re.compile(r"\bannouncement\s*[\[(]?(?P<y>\d{4})[\])]?\s*(?:no\.?|number)\s*(?P<n>\d+)", re.IGNORECASE),
+    re.compile(r"\bannouncement\s+(?:no\.?|number)\s*(?P<y>\d{4})\s*/\s*(?P<n>\d+)", re.IGNORECASE),
+]
+_EXEC_ORDER = re.compile(r"\bexecutive order\s+(?:no\.?\s*)?(\d{5})\b", re.IGNORECASE)
+_ISSUERS = [  # checked in order on the text just before the number
+    (re.compile(r"税则委员会|税委会|tariff commission", re.IGNORECASE), "Tariff Commission"),
+    (re.compile(r"商务部|mofcom|ministry of commerce|commerce ministry", re.IGNORECASE), "MOFCOM"),
+    (re.compile(r"海关总署|general administration of customs|gacc?\b", re.IGNORECASE), "GACC"),
+]
+_HS_ANCHOR = re.compile(r"(?:\bHTSUS\b|\bHTS\b|\bHS\b|海关商品编号|商品编号|税则号列|税则号|海关编码|税号)"
+                        r"\s*(?:codes?|subheadings?|headings?|numbers?|编码|为)?\s*[:：]?\s*", re.IGNORECASE)
+_HS_CODE = re.compile(r"(?<![\d.])(\d{4}(?:\.\d{2}){1,3}|\d{4}\.\d{2}\.\d{4}|\d{6,10}|\d{4})(?![\d])")
+_HS_SEP = re.compile(r"\s*(?:[,，、;；/]|\band\b|\bor\b|和|及|或)?\s*", re.IGNORECASE)
+
+
+def plain_text(doc: Document) -> str:
+    """Title and text, NFKC-folded and simplified, case kept: what extractors read."""
+    joined = f"{doc.title}\n{doc.text}"
+    return t2s(unicodedata.normalize("NFKC", joined))
+
+
+def _number(text: str) -> float | int:
+    value = float(text)
+    return int(value) if value.is_integer() else value
+
+
+def rates(text: str) -> list[float | int]:
+    """Percentages in order of mention: `34%`, `34 percent`, `百分之三十四`."""
+    found: list[tuple[int, float | int]] = [(m.start(), _number(m.group(1))) for m in _RATE.finditer(text)]
+    for m in _RATE_ZH.finditer(text):
+        whole, _, frac = m.group(1).partition("点")
+        whole_value = chinese_number(whole)
+        if whole_value is not None:
+            decimals = "".join(str(chinese_number(ch)) for ch in frac)
+            found.append((m.start(), _number(f"{whole_value}.{decimals}" if decimals else str(whole_value))))
+    out: list[float | int] = []
+    for _, value in sorted(found):
+        if value not in out:
+            out.append(value)
+    return out
+
+
+def _issuer(context: str) -> str:
+    for pattern, name in _ISSUERS:
+        if pattern.search(context):
+            return name
+    return ""
+
+
+def announcement(text: str) -> str | None:
+    """The first official notice number, one key in both languages: `MOFCOM Announcement No. 18 of 2025`."""
+    candidates: list[tuple[int, str]] = []
+    for pattern in (*_ANN_ZH, *_ANN_EN):
+        for m in pattern.finditer(text):
+            context = text[max(0, m.start() - 40):m.start() + 4]
+            issuer = _issuer(context)
+            label = f"{issuer} Announcement" if issuer else "Announcement"
+            candidates.append((m.start(), f"{label} No. {int(m.group('n'))} of {m.group('y')}"))
+    if candidates:
+        return min(candidates)[1]
+    eo = _EXEC_ORDER.search(text)
+    return f"Executive Order {eo.group(1)}" if eo else None
+
+
+def hs_codes(text: str) -> list[str]:
+    """Customs codes named after an HS/HTS/商品编号 anchor, as written (dots kept), without repeats."""
+    out: list[str] = []
+    for anchor in _HS_ANCHOR.finditer(text):
+        pos = anchor.end()
+        while True:
+            m = _HS_CODE.match(text, pos)
+            if m is None:
+                break
+            if m.group(1) not in out:
+                out.append(m.group(1))
+            pos = _HS_SEP.match(text, m.end()).end()  # type: ignore[union-attr]
+    return out
+
+
+@lru_cache(maxsize=8)
+def _label_finders(glossary: Glossary, kind: str) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    finders = []
+    for entry in glossary.of_kind(kind).values():
+        alternatives = []
+        for term in entry.terms():
+            body, left, right = term_literal(term)
+            alternatives.append(("(?<![a-z0-9_])" if left else "") + re.escape(body.decode("utf-8"))
+                                + ("(?![a-z0-9_])" if right else ""))
+        finders.append((entry.label, re.compile("|".join(alternatives))))
+    return tuple(finders)
+
+
+def glossary_labels(normalised: str, glossary: Glossary, kind: str) -> list[str]:
+    """English labels of the glossary entries of one kind found, in order of first mention."""
+    found = []
+    for label, finder in _label_finders(glossary, kind):
+        m = finder.search(normalised)
+        if m is not None:
+            found.append((m.start(), label))
+    out: list[str] = []
+    for _, label in sorted(found):
+        if label not in out:
+            out.append(label)
+    return out
+
+
+_Extractor = Callable[[Document, str, str, Glossary], Any]
+EXTRACTORS: dict[str, _Extractor] = {
+    "effective_date": lambda doc, plain, _n, _g: effective_date(plain, doc.published_at),
+    "dates": lambda doc, plain, _n, _g: all_dates(plain, doc.published_at),
+    "rates": lambda _d, plain, _n, _g: rates(plain),
+    "announcement": lambda _d, plain, _n, _g: announcement(plain),
+    "items": lambda _d, _p, norm, glossary: glossary_labels(norm, glossary, "item"),
+    "hs_codes": lambda _d, plain, _n, _g: hs_codes(plain),
+    "countries": lambda _d, _p, norm, glossary: glossary_labels(norm, glossary, "country"),
+}
+
+
+def extract_facts(names: Iterable[str], doc: Document, glossary: Glossary) -> dict[str, Any]:
+    """The facts a rule asked for; empty findings are left out, so `facts` only says what is known."""
+    names = list(names)
+    if not names:
+        return {}
+    plain = plain_text(doc)
+    norm = normalize(plain)
+    facts: dict[str, Any] = {}
+    for name in names:
+        value = EXTRACTORS[name](doc, plain, norm, glossary)
+        if value:
+            facts[name] = value
+    return facts

@@ -1,0 +1,61 @@
+"""An English lead line for a Chinese document, from the glossary and extracted facts.
+
+Machine translation would need the network; the glossary's labels plus the facts say
+what a supply manager needs first: whose notice, what measure, on what, from when.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from tradewatch.errors import RuleError
+from tradewatch.matching.extract import _issuer, announcement, glossary_labels, plain_text
+from tradewatch.matching.glossary import Glossary, default_glossary_path, load_glossary
+from tradewatch.matching.normalize import normalize
+from tradewatch.models import Document
+
+__all__ = ["lead_line"]
+
+_MAX_ITEMS = 6
+
+
+@lru_cache(maxsize=1)
+def _shipped_glossary() -> Glossary:
+    path = default_glossary_path()
+    problems: list[RuleError] = []
+    return load_glossary(path, problems) if path else Glossary({})
+
+
+def _fmt_rate(value: Any) -> str:
+    return f"{value}%"
+
+
+def lead_line(doc: Document, facts: dict[str, Any], glossary: Glossary | None = None) -> str:
+    """Whose notice, what measure on what, from when.
+
+    E.g. "MOFCOM Announcement No. 61 of 2025 — export controls on samarium, dysprosium —
+    effective 2025-12-01".
+    """
+    glossary = glossary or _shipped_glossary()
+    plain = plain_text(doc)
+    title = normalize(doc.title)
+    norm = normalize(plain)
+    parts: list[str] = []
+    head = facts.get("announcement") or announcement(plain) or _issuer(plain[:200])
+    if head:
+        parts.append(str(head))
+    measures = glossary_labels(title, glossary, "measure") or glossary_labels(norm, glossary, "measure")
+    items = list(facts.get("items") or glossary_labels(norm, glossary, "item"))
+    what = measures[0] if measures else ""
+    if items:
+        shown = ", ".join(items[:_MAX_ITEMS]) + (" and others" if len(items) > _MAX_ITEMS else "")
+        what = f"{what} on {shown}" if what else shown
+    if what:
+        parts.append(what)
+    rates = facts.get("rates")
+    if rates:
+        parts.append("rates " + ", ".join(_fmt_rate(r) for r in rates[:4]))
+    if facts.get("effective_date"):
+        parts.append(f"effective {facts['effective_date']}")
+    return " — ".join(parts)

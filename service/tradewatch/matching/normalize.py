@@ -1,0 +1,63 @@
+"""Text normalisation done once per document, so every rule compares like with like.
+
+NFKC folds full-width/half-width forms, OpenCC's traditional→simplified character
+table folds 繁體 to 简体, `casefold` folds Latin case, whitespace collapses to one
+space (and disappears between two Chinese characters, where a line break is layout,
+not a word gap), and a hyphen between two letters becomes a space, so `rare earth`
+also finds `rare-earth`. Terms go through the same function, so they stay in step.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from importlib import resources
+
+__all__ = ["has_cjk", "normalize", "t2s"]
+
+# A space between two Chinese characters is layout (a wrapped line), not a word gap.
+# Patterns start with the literal character so the regex engine can skip ahead fast.
+_CJK_GAP = re.compile(" (?<=[\u3400-\u9fff\uf900-\ufaff] )(?=[\u3400-\u9fff\uf900-\ufaff])")
+_HYPHENS = "-‐‑‒–"
+_LETTER_HYPHEN = re.compile(r"[-‐‑‒–](?<=[^\W\d_][-‐‑‒–])(?=[^\W\d_])")
+_ANY_CJK = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+@lru_cache(maxsize=1)
+def _t2s_table() -> tuple[dict[int, str], frozenset[str]]:
+    """OpenCC's TSCharacters table as a `str.translate` map plus the set of its keys."""
+    table: dict[int, str] = {}
+    text = resources.files("opencc").joinpath("dictionary", "TSCharacters.txt").read_text(encoding="utf-8")
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and len(parts[0]) == 1 and parts[1] != parts[0]:
+            table[ord(parts[0])] = parts[1]
+    return table, frozenset(chr(c) for c in table)
+
+
+def t2s(text: str) -> str:
+    """Traditional → simplified Chinese, character by character (phrases are not needed to match)."""
+    table, keys = _t2s_table()
+    if keys.isdisjoint(text):
+        return text
+    return text.translate(table)
+
+
+def has_cjk(text: str) -> bool:
+    """True when the text holds at least one CJK ideograph."""
+    return _ANY_CJK.search(text) is not None
+
+
+def normalize(text: str) -> str:
+    """The one normal form both documents and terms are matched in."""
+    if text.isascii():
+        text = " ".join(text.lower().split())
+        if "-" in text:
+            text = _LETTER_HYPHEN.sub(" ", text)
+        return text
+    text = t2s(unicodedata.normalize("NFKC", text)).casefold()
+    text = _CJK_GAP.sub("", " ".join(text.split()))
+    if any(h in text for h in _HYPHENS):
+        text = _LETTER_HYPHEN.sub(" ", text)
+    return text

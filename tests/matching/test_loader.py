@@ -1,0 +1,69 @@
+"""Rule-file validation: every defect named as FILE:LINE: message, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tradewatch.matching import RuleProblems, check_rules, load_rulebook
+
+BAD = Path(__file__).with_name("bad_rules")
+
+# (file, line, a fragment of the message) for every defect planted in bad_rules/
+EXPECTED = [
+    ("a.yaml", 8, "unknown key 'severty' (did you mean 'severity'?)"),
+    ("a.yaml", 15, "bad regex '(unclosed'"),
+    ("a.yaml", 19, "'3x' is not a duration"),
+    ("a.yaml", 22, "unknown glossary entry 'export-licenze' (did you mean 'export-licence'?)"),
+    ("a.yaml", 26, "slack route 'critcal' is not configured"),
+    ("a.yaml", 29, "unknown key 'al' in match (did you mean 'all'?)"),
+    ("a.yaml", 30, "missing key 'id'"),
+    ("a.yaml", 32, "'Bad_Id' is not kebab-case"),
+    ("a.yaml", 37, "severity: Input should be 'info', 'warning' or 'critical'"),
+    ("a.yaml", 42, "'pager' is not a notify target"),
+    ("a.yaml", 46, "due needs a UTC offset"),
+    ("a.yaml", 50, "cancelled_by names unknown rule 'good-rul' (did you mean 'good-rule'?)"),
+    ("b.yaml", 2, "duplicate rule id 'good-rule' (first defined at"),
+    ("b.yaml", 8, "unknown key 'dedup.windw'"),
+    ("c.yaml", 4, "YAML error"),
+]
+
+
+@pytest.fixture(scope="module")
+def problems() -> list[str]:
+    """All problems of the planted directory, as printed."""
+    return [str(p) for p in check_rules(BAD, slack_routes={"default", "critical"})]
+
+
+@pytest.mark.parametrize(("file", "line", "fragment"), EXPECTED, ids=[e[2][:40] for e in EXPECTED])
+def test_each_defect_is_named_with_file_and_line(problems: list[str], file: str, line: int, fragment: str) -> None:
+    """Each planted defect appears as FILE:LINE: with a message naming it."""
+    prefix = f"{BAD / file}:{line}: "
+    hits = [p for p in problems if p.startswith(prefix) and fragment in p]
+    assert hits, f"no {prefix}…{fragment!r} in:\n" + "\n".join(problems)
+
+
+def test_no_unexpected_problems(problems: list[str]) -> None:
+    """Only the planted defects are reported (the good rule is not)."""
+    assert len(problems) == len(EXPECTED), "\n".join(problems)
+
+
+def test_routes_not_checked_without_config() -> None:
+    """Without configured routes, any syntactically valid slack:ROUTE passes."""
+    problems = [str(p) for p in check_rules(BAD, slack_routes=None)]
+    assert not any("slack route" in p for p in problems)
+
+
+def test_load_rulebook_raises_with_every_problem() -> None:
+    """load_rulebook raises RuleProblems carrying the same list check_rules returns."""
+    with pytest.raises(RuleProblems) as info:
+        load_rulebook(BAD, slack_routes={"default"})
+    assert len(info.value.problems) == len(check_rules(BAD, slack_routes={"default"}))
+    assert str(info.value).count("\n") == len(info.value.problems) - 1
+
+
+def test_missing_directory_is_a_problem(tmp_path: Path) -> None:
+    """A rules directory that does not exist is reported, not raised."""
+    problems = check_rules(tmp_path / "nope")
+    assert len(problems) == 1 and "not a directory" in str(problems[0])
