@@ -147,6 +147,52 @@ def replay(
 # --- deadlines and digest commands (deadlines.py, notify/) -----------------------------------
 
 
+@app.command()
+def deadlines(
+    config: ConfigOption = None,
+    ics: Annotated[bool, typer.Option("--ics", help="write an RFC 5545 calendar to stdout")] = False,
+) -> None:
+    """Upcoming deadlines and their reminders (rule files and dates taken from matches)."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from tradewatch.matching import RuleProblems
+    from tradewatch.notify.commands import deadlines_output
+
+    settings = settings_or_exit(config)
+    try:
+        out = asyncio.run(deadlines_output(settings, ics=ics, now=datetime.now(UTC)))
+    except RuleProblems as exc:
+        fail(str(exc))
+    except TradewatchError as exc:
+        fail(str(exc))
+    sys.stdout.buffer.write(out)
+    sys.stdout.flush()
+
+
+@app.command()
+def digest(
+    config: ConfigOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the digest; send and move nothing")] = False,
+    html: Annotated[bool, typer.Option("--html", help="with --dry-run: print the HTML part")] = False,
+) -> None:
+    """Mail the email digest of alerts since the last digest (`--dry-run`: print it)."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from tradewatch.notify.commands import digest_output
+
+    settings = settings_or_exit(config)
+    try:
+        out, _sent = asyncio.run(digest_output(settings, dry_run=dry_run, html=html, now=datetime.now(UTC)))
+    except TradewatchError as exc:
+        fail(str(exc))
+    if dry_run:
+        typer.echo(out)
+    else:
+        typer.echo(out, err=True)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:
