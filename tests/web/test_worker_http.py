@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -80,10 +82,20 @@ def _wait_ready(base: str, process: subprocess.Popen[bytes]) -> httpx.Response:
     raise AssertionError(f"not ready in 30 s: {last.text if last is not None else 'no answer'}")
 
 
+def _docker_healthcheck(port: str) -> int:
+    """Run the Dockerfile's HEALTHCHECK command against `port`; its exit code."""
+    text = (Path(__file__).resolve().parents[2] / "Dockerfile").read_text(encoding="utf-8")
+    line = re.sub(r"\\\n", " ", text).split("HEALTHCHECK", 1)[1].splitlines()[0]
+    command = json.loads(line.split("CMD", 1)[1])
+    assert command[0] == "python"
+    env = {**os.environ, "TRADEWATCH_SERVER__PORT": port}
+    return subprocess.run([sys.executable, *command[1:]], env=env, capture_output=True, timeout=30).returncode
+
+
 def test_worker_serves_probes_metrics_and_page_then_stops_on_sigterm(
     worker_process: tuple[subprocess.Popen[bytes], str],
 ) -> None:
-    """/readyz turns 200, /metrics and / answer, and SIGTERM ends the process with exit 0."""
+    """/readyz turns 200, /metrics, / and the image's HEALTHCHECK pass; SIGTERM ends it with exit 0."""
     process, base = worker_process
     ready = _wait_ready(base, process)
     assert ready.json()["checks"] == {"redis": "ok", "rules": "ok", "scheduler": "ok"}
@@ -93,7 +105,10 @@ def test_worker_serves_probes_metrics_and_page_then_stops_on_sigterm(
     page = httpx.get(f"{base}/", timeout=10)
     assert page.status_code == 200
     assert "Upcoming deadlines" in page.text
+    port = base.rsplit(":", 1)[1]
+    assert _docker_healthcheck(port) == 0
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=60) == 0
+    assert _docker_healthcheck(port) != 0
     with socket.socket() as s, pytest.raises(ConnectionRefusedError):
-        s.connect(("127.0.0.1", int(base.rsplit(":", 1)[1])))
+        s.connect(("127.0.0.1", int(port)))
