@@ -37,7 +37,8 @@ def problems() -> list[str]:
 
 
 @pytest.mark.parametrize(("file", "line", "fragment"), EXPECTED, ids=[e[2][:40] for e in EXPECTED])
-def test_each_defect_is_named_with_file_and_line(problems: list[str], file: str, line: int, fragment: str) -> None:
+def test_each_defect_is_named_with_file_and_line(problems: list[str], file: str, line: int,
+                                                 fragment: str) -> None:
     """Each planted defect appears as FILE:LINE: with a message naming it."""
     prefix = f"{BAD / file}:{line}: "
     hits = [p for p in problems if p.startswith(prefix) and fragment in p]
@@ -66,4 +67,5 @@ def test_load_rulebook_raises_with_every_problem() -> None:
 def test_missing_directory_is_a_problem(tmp_path: Path) -> None:
     """A rules directory that does not exist is reported, not raised."""
     problems = check_rules(tmp_path / "nope")
-    assert len(problems) == 1 and "not a directory" in str(problems[0])
+    assert len(problems) == 1
+    assert "not a directory" in str(problems[0])

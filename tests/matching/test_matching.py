@@ -26,7 +26,8 @@ def _book(tmp_path: Path, case: dict[str, Any], backend: str) -> Rulebook:
     for key in ("fields", "sources", "lang"):
         if key in case:
             rule[key] = case[key]
-    (tmp_path / "case.yaml").write_text(yaml.safe_dump({"rules": [rule]}, allow_unicode=True), encoding="utf-8")
+    text = yaml.safe_dump({"rules": [rule]}, allow_unicode=True)
+    (tmp_path / "case.yaml").write_text(text, encoding="utf-8")
     return load_rulebook(tmp_path, backend=backend)
 
 

@@ -74,9 +74,9 @@ class _Checker:
             loc = tuple(err["loc"])
             line, node = line_of(raw), raw
             for part in loc:
-                if isinstance(node, LineDict) and isinstance(part, str) and part in node:
-                    line, node = line_of(node, part), node[part]
-                elif isinstance(node, LineList) and isinstance(part, int) and part < len(node):
+                in_dict = isinstance(node, LineDict) and isinstance(part, str) and part in node
+                in_list = isinstance(node, LineList) and isinstance(part, int) and part < len(node)
+                if in_dict or in_list:
                     line, node = line_of(node, part), node[part]
             name = ".".join(str(part) for part in loc if isinstance(part, str | int)) or "entry"
             if err["type"] == "extra_forbidden":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -36,11 +37,11 @@ NodeKind = Literal["any", "all", "none", "term", "regex", "glossary", "near", "i
 
 # Where a term may count. `lead` is the first LEAD_CHARS characters of the text: where a
 # news report states its event, as opposed to background further down.
-LEAD_CHARS = 600
+LEAD_CHARS = 1000
 FIELD_BITS = {"title": 1, "text": 2, "lead": 4}
 
 
-def field_mask(fields: list[str] | tuple[str, ...]) -> int:
+def field_mask(fields: Sequence[str]) -> int:
     """The bit mask of a list of field names (title 1, text 2, lead 4)."""
     mask = 0
     for name in fields:
