@@ -123,6 +123,8 @@ async def test_without_redis_the_page_still_answers(worker: FakeWorker, tmp_path
     for name in ("sources", "alerts", "suppressed", "timeline"):
         assert "unavailable" in _section(html, name), name
     assert "us-china-truce" in _section(html, "deadlines")
+    assert 'data-check="redis">redis down</span>' in html
+    assert 'data-check="rules">rules ok</span>' in html
 
 
 async def test_unreadable_event_records_are_skipped(seeded: FakeWorker, redis_client: aioredis.Redis) -> None:

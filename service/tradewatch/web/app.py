@@ -31,7 +31,7 @@ from tradewatch.web.calendar import calendar_ics
 from tradewatch.web.page import render_status
 from tradewatch.web.status import gather_status
 
-__all__ = ["READY_TIMEOUT", "RulebookView", "WorkerState", "create_app"]
+__all__ = ["READY_TIMEOUT", "RulebookView", "WorkerState", "create_app", "readiness"]
 
 log = structlog.get_logger(__name__)
 
@@ -156,6 +156,15 @@ async def _ping(client: aioredis.Redis) -> str:
     return "ok" if answered else "PING returned no PONG"
 
 
+async def readiness(state: WorkerState) -> dict[str, str]:
+    """Each readiness check and `ok` or why not; /readyz and the page's header show the same."""
+    return {
+        "redis": "not connected" if state.redis is None else await _ping(state.redis),
+        "rules": "ok" if state.rules_loaded else "rules not loaded",
+        "scheduler": "ok" if state.scheduler_running else "scheduler not running",
+    }
+
+
 def create_app(state: WorkerState) -> Starlette:
     """Build the app around the worker's state; routes read `state` on each request."""
     guard = _Guard(state.settings)
@@ -172,11 +181,7 @@ def create_app(state: WorkerState) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def readyz(_: Request) -> Response:
-        checks = {
-            "redis": "not connected" if state.redis is None else await _ping(state.redis),
-            "rules": "ok" if state.rules_loaded else "rules not loaded",
-            "scheduler": "ok" if state.scheduler_running else "scheduler not running",
-        }
+        checks = await readiness(state)
         failed = sorted(name for name, result in checks.items() if result != "ok")
         if failed:
             log.info("readiness_failed", failed=failed)
@@ -207,7 +212,8 @@ def create_app(state: WorkerState) -> Starlette:
     async def status_page(request: Request) -> Response:
         if not guard.allows(request):
             return guard.challenge()
-        data = await gather_status(state, now=datetime.now(UTC))
+        checks, data = await asyncio.gather(readiness(state), gather_status(state, now=datetime.now(UTC)))
+        data.ready = {name: result == "ok" for name, result in checks.items()}
         html = render_status(data, calendar_token=guard.query_token(request))
         return HTMLResponse(html, headers=_SECURITY_HEADERS)
 

@@ -270,10 +270,11 @@ async def gather_status(state: WorkerState, *, now: datetime) -> StatusData:
     else:
         timeline = Panel(error=history.error)
     recent = Panel(rows=history.rows[:RECENT_ALERTS], error=history.error)
+    # Until the caller fills in its readiness checks, say only what is known without I/O.
     ready = {
+        "redis": state.redis is not None,
         "rules": state.rules_loaded,
         "scheduler": state.scheduler_running,
-        "redis": state.redis is not None,
     }
     return StatusData(
         now=now,
