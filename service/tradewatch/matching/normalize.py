@@ -4,7 +4,9 @@ NFKC folds full-width/half-width forms, OpenCC's traditional→simplified charac
 table folds 繁體 to 简体, `casefold` folds Latin case, whitespace collapses to one
 space (and disappears between two Chinese characters, where a line break is layout,
 not a word gap), and a hyphen between two letters becomes a space, so `rare earth`
-also finds `rare-earth`. Terms go through the same function, so they stay in step.
+also finds `rare-earth`. One word keeps its case's meaning: `US` in capitals becomes
+`u.s.` (the country), so folding it does not turn it into the pronoun `us`. Terms go
+through the same function, so they stay in step.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ __all__ = ["has_cjk", "normalize", "t2s"]
 _CJK_GAP = re.compile(" (?<=[\u3400-\u9fff\uf900-\ufaff] )(?=[\u3400-\u9fff\uf900-\ufaff])")
 _HYPHENS = "-‐‑‒–"
 _LETTER_HYPHEN = re.compile(r"[-‐‑‒–](?<=[^\W\d_][-‐‑‒–])(?=[^\W\d_])")
+_US = re.compile(r"(?<![A-Za-z.])US(?![A-Za-z])")
 _ANY_CJK = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
@@ -51,6 +54,8 @@ def has_cjk(text: str) -> bool:
 
 def normalize(text: str) -> str:
     """The one normal form both documents and terms are matched in."""
+    if "US" in text:
+        text = _US.sub("U.S.", text)
     if text.isascii():
         text = " ".join(text.lower().split())
         if "-" in text:
