@@ -1,6 +1,6 @@
 """HTML to plain text and date strings to aware datetimes, the same way for every kind.
 
-Text keeps paragraph breaks (rules and extractors read lines) and drops what a
+Text keeps one line per paragraph (rules and extractors read lines) and drops what a
 reader never sees: scripts, styles, comments. Chinese government pages indent with
 U+3000 and pad with `&nbsp;`/`&ensp;`; those become plain spaces.
 """
@@ -24,16 +24,16 @@ _BLOCKS = (
     "dd,dt,dl,figure,figcaption,hr,address,aside,nav,main"
 )
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u2002\u2003\u2009\u200b\u3000]+")
-_BLANKS = re.compile(r"\n{3,}")
 _DATE = re.compile(
-    r"(?<!\d)(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
-    r"(?:[\sT]+(\d{1,2}):(\d{2})(?::(\d{2}))?)?"
+    r"(?<!\d)(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})(?!\d)(?:\s*日)?"
+    r"(?:\s*T?\s*(\d{1,2}):(\d{2})(?::(\d{2}))?)?"
 )
 
 
 def _clean(text: str) -> str:
+    """One line per block, no blank lines: the same text whatever the page's source formatting."""
     lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
-    return _BLANKS.sub("\n\n", "\n".join(lines)).strip()
+    return "\n".join(line for line in lines if line)
 
 
 def node_text(node: LexborNode, *, drop: list[str] | tuple[str, ...] = ()) -> str:

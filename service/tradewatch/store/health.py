@@ -50,6 +50,10 @@ class Transition:
     consecutive_failures: int
     error: str | None = None
 
+    def __str__(self) -> str:
+        """Just the kind ("failing" or "recovered"), so callers can log or compare it."""
+        return self.kind
+
 
 @dataclass(frozen=True)
 class SourceHealthRecord:

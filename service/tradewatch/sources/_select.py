@@ -1,0 +1,81 @@
+"""The small selector language of list pages: CSS, `@attr` for an attribute, `||` for fallbacks.
+
+`a@title || a` reads the anchor's title attribute and falls back to its text; the
+first alternative that yields something wins. Plain CSS everywhere else, so a user
+can copy a selector from the browser's inspector.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from tradewatch.sources._text import node_text
+
+__all__ = ["Selector", "first_node", "parse_html"]
+
+_ATTR = re.compile(r"^(.*?)@([A-Za-z_:][-A-Za-z0-9_:.]*)$")
+
+
+@dataclass(frozen=True)
+class _Alternative:
+    css: str
+    attr: str | None
+
+
+@dataclass(frozen=True)
+class Selector:
+    """A parsed selector; `value(node)` is its text or attribute, `nodes(node)` its elements."""
+
+    alternatives: tuple[_Alternative, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> Selector:
+        alts = []
+        for part in text.split("||"):
+            part = part.strip()
+            if not part:
+                continue
+            m = _ATTR.match(part)
+            css, attr = (m.group(1).strip(), m.group(2)) if m else (part, None)
+            alts.append(_Alternative(css or ":scope", attr))
+        if not alts:
+            raise ValueError("empty selector")
+        return cls(tuple(alts))
+
+    def value(self, node: LexborNode) -> str:
+        """The first non-empty text or attribute value the alternatives find under `node`."""
+        for alt in self.alternatives:
+            target = node if alt.css == ":scope" else node.css_first(alt.css)
+            if target is None:
+                continue
+            if alt.attr is not None:
+                raw = target.attributes.get(alt.attr)
+                value = (raw or "").strip()
+            else:
+                value = " ".join(node_text(target).split())
+            if value:
+                return value
+        return ""
+
+    def nodes(self, node: LexborNode) -> list[LexborNode]:
+        """The elements of the first alternative that matches anything."""
+        for alt in self.alternatives:
+            found = list(node.css(alt.css))
+            if found:
+                return found
+        return []
+
+
+def first_node(tree: LexborHTMLParser, selector: Selector) -> LexborNode | None:
+    root = tree.root
+    if root is None:
+        return None
+    found = selector.nodes(root)
+    return found[0] if found else None
+
+
+def parse_html(text: str) -> LexborHTMLParser:
+    return LexborHTMLParser(text)

@@ -1,0 +1,283 @@
+"""The `html` kind: a list page described by CSS selectors, detail pages fetched when `body` is set.
+
+A user adds a ministry's page without code: `item` picks the list entries, `title`,
+`link` and `date` read each entry, `body` (optional) the detail page's text.
+The list is fetched with conditional GET; detail pages are fetched for new links
+and re-read at most every `detail_refresh`, so a busy list costs one request a poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urldefrag, urljoin
+from zoneinfo import ZoneInfo
+
+import structlog
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from selectolax.lexbor import LexborHTMLParser
+
+from tradewatch.config import SourceSpec
+from tradewatch.durations import Duration
+from tradewatch.errors import SourceError
+from tradewatch.models import Document
+from tradewatch.sources._select import Selector, first_node, parse_html
+from tradewatch.sources._text import node_text, parse_date
+from tradewatch.sources.base import RequestOptions, SourceResult
+
+if TYPE_CHECKING:
+    from tradewatch.fetch import Fetcher, FetchResponse
+
+__all__ = ["Detail", "HtmlOptions", "HtmlSource", "ListItem", "Pagination", "Selectors", "canonical"]
+
+log = structlog.get_logger(__name__)
+
+
+class Selectors(BaseModel):
+    """Where things are: CSS, `@attr` for an attribute, `A || B` for a fallback."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    item: str = Field(description="each entry of the list page")
+    title: str = Field("a", description="within an item")
+    link: str = Field("a@href", description="within an item; relative links are resolved")
+    date: str | None = Field(None, description="within an item; absent: the first date in the item's text")
+    body: str | None = Field(None, description="on the detail page; absent: no detail fetch")
+    exclude: list[str] = Field(
+        default_factory=list, description="removed from the body (disclaimers, share bars)"
+    )
+    detail_title: str | None = Field(None, description="on the detail page, when the list truncates titles")
+    detail_date: str | None = Field(None, description="on the detail page, when the list shows none")
+
+    @field_validator("item", "title", "link", "date", "body", "detail_title", "detail_date")
+    @classmethod
+    def _valid(cls, value: str | None) -> str | None:
+        if value is not None:
+            Selector.parse(value)
+        return value
+
+
+class Pagination(BaseModel):
+    """Older list pages, followed by a `next` link up to `max_pages` pages per poll."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    next: str = Field(description="selector of the next page's link, e.g. 'a.next@href'")
+    max_pages: int = Field(2, ge=1, le=20)
+
+
+class HtmlOptions(SourceSpec):
+    """A list page (or several of the same layout) and how to read it."""
+
+    select: Selectors
+    list_urls: list[str] = Field(default_factory=list, description="more list pages of the same layout")
+    date_format: str | None = Field(None, description="strptime format of list dates; absent: common forms")
+    timezone: str = Field("UTC", description="of dates written without an offset")
+    pagination: Pagination | None = None
+    max_items: int = Field(30, ge=1, description="newest N entries per list page")
+    detail_refresh: Duration = Field(timedelta(hours=6), description="re-read a known detail page this often")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (KeyError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {value!r} (use an IANA name such as Asia/Shanghai)") from exc
+        return value
+
+
+@dataclass
+class ListItem:
+    """One entry of a list page."""
+
+    url: str
+    title: str
+    published_at: datetime | None
+    list_url: str
+
+
+@dataclass
+class Detail:
+    """What a detail page adds to its list entry."""
+
+    text: str = ""
+    title: str = ""
+    published_at: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    times: list[datetime] = field(default_factory=list)  # other publish times the page states
+
+
+def canonical(url: str) -> str:
+    """The id of a page: absolute, without fragment."""
+    return urldefrag(url)[0]
+
+
+class HtmlSource:
+    """Polls list pages; subclasses (mofcom) refine `read_detail`."""
+
+    kind: ClassVar[str] = "html"
+    Options: ClassVar[type[SourceSpec]] = HtmlOptions
+
+    def __init__(self, options: SourceSpec) -> None:
+        self.options: HtmlOptions = type(self).Options.model_validate(options.model_dump())  # type: ignore[assignment]
+        sel = self.options.select
+        self.sel_item = Selector.parse(sel.item)
+        self.sel_title = Selector.parse(sel.title)
+        self.sel_link = Selector.parse(sel.link)
+        self.sel_date = Selector.parse(sel.date) if sel.date else None
+        self.sel_body = Selector.parse(sel.body) if sel.body else None
+        self.tz = ZoneInfo(self.options.timezone)
+        self._details: dict[str, tuple[float, Detail]] = {}
+
+    @property
+    def list_urls(self) -> list[str]:
+        return [u for u in (self.options.url, *self.options.list_urls) if u]
+
+    def request_options(self) -> RequestOptions:
+        return RequestOptions.for_source(self.options, self.options.list_urls)
+
+    async def fetch(self, fetcher: Fetcher) -> SourceResult:
+        name, opts = self.options.name, self.request_options()
+        if not self.list_urls:
+            raise SourceError("no list URL configured (url or list_urls)", source=name)
+        items: list[ListItem] = []
+        result = SourceResult(status=304, not_modified=True, requests=0)
+        for list_url in self.list_urls:
+            page = await fetcher.get(list_url, opts, conditional=True, accept="text/html,*/*;q=0.8")
+            result.requests += 1
+            if page.validators is not None:
+                result.validators[page.requested_url] = page.validators
+            if page.not_modified:
+                continue
+            result.status, result.not_modified = page.status, False
+            items.extend(await self._read_pages(fetcher, opts, page, result))
+        if result.not_modified:
+            return result
+        unique: dict[str, ListItem] = {}
+        for item in items:
+            unique.setdefault(item.url, item)
+        result.documents = await self._documents(fetcher, opts, list(unique.values()), result)
+        return result
+
+    async def _read_pages(
+        self,
+        fetcher: Fetcher,
+        opts: RequestOptions,
+        page: FetchResponse,
+        result: SourceResult,
+    ) -> list[ListItem]:
+        found: list[ListItem] = []
+        pages = self.options.pagination.max_pages if self.options.pagination else 1
+        for number in range(pages):
+            tree = parse_html(page.text())
+            found.extend(self.parse_list(tree, page.url))
+            nxt = self._next_page(tree, page.url)
+            if number + 1 >= pages or nxt is None:
+                break
+            page = await fetcher.get(nxt, opts, accept="text/html,*/*;q=0.8")
+            result.requests += 1
+        return found
+
+    def _next_page(self, tree: LexborHTMLParser, base: str) -> str | None:
+        if self.options.pagination is None or tree.root is None:
+            return None
+        href = Selector.parse(self.options.pagination.next).value(tree.root)
+        return canonical(urljoin(base, href)) if href else None
+
+    def parse_list(self, tree: LexborHTMLParser, base: str) -> list[ListItem]:
+        """The entries of one list page, in page order, at most `max_items`."""
+        if tree.root is None:
+            return []
+        items: list[ListItem] = []
+        for node in self.sel_item.nodes(tree.root):
+            href = self.sel_link.value(node)
+            if not href or href.startswith(("javascript:", "#", "mailto:")):
+                continue
+            url = canonical(urljoin(base, href))
+            date_text = self.sel_date.value(node) if self.sel_date else node_text(node.clone())
+            published = parse_date(date_text, self.tz, self.options.date_format) if date_text else None
+            items.append(ListItem(url, self.sel_title.value(node), published, base))
+            if len(items) >= self.options.max_items:
+                break
+        return items
+
+    async def _documents(
+        self,
+        fetcher: Fetcher,
+        opts: RequestOptions,
+        items: list[ListItem],
+        result: SourceResult,
+    ) -> list[Document]:
+        if self.sel_body is None:
+            return [self.document(item, None) for item in items]
+        started = time.monotonic()
+        details = await asyncio.gather(
+            *(self._detail(fetcher, opts, i) for i in items), return_exceptions=True
+        )
+        docs: list[Document] = []
+        failures: list[str] = []
+        for item, detail in zip(items, details, strict=True):
+            if isinstance(detail, SourceError):
+                failures.append(str(detail))
+                log.warning("detail_fetch_failed", source=self.options.name, url=item.url, error=str(detail))
+                continue  # taken up again next poll; a half document would later look like an update
+            if isinstance(detail, BaseException):
+                raise detail
+            docs.append(self.document(item, detail))
+        result.requests += sum(1 for i in items if self._details.get(i.url, (0.0,))[0] >= started)
+        if items and not docs:
+            raise SourceError(f"every detail page failed, first: {failures[0]}", source=self.options.name)
+        return docs
+
+    async def _detail(self, fetcher: Fetcher, opts: RequestOptions, item: ListItem) -> Detail:
+        cached = self._details.get(item.url)
+        if cached is not None and time.monotonic() - cached[0] < self.options.detail_refresh.total_seconds():
+            return cached[1]
+        page = await fetcher.get(item.url, opts, accept="text/html,*/*;q=0.8")
+        try:
+            detail = self.read_detail(parse_html(page.text()), page.url)
+        except ValueError as exc:
+            raise SourceError(
+                f"cannot read detail page: {exc} ({page.url})", source=self.options.name
+            ) from exc
+        self._details[item.url] = (time.monotonic(), detail)
+        if len(self._details) > 4 * self.options.max_items * len(self.list_urls):
+            oldest = min(self._details, key=lambda k: self._details[k][0])
+            del self._details[oldest]
+        return detail
+
+    def read_detail(self, tree: LexborHTMLParser, url: str) -> Detail:
+        """Body text (and optional title/date) of a detail page by the configured selectors."""
+        detail = Detail()
+        sel = self.options.select
+        if tree.root is not None and sel.detail_title:
+            detail.title = Selector.parse(sel.detail_title).value(tree.root)
+        if tree.root is not None and sel.detail_date:
+            detail.published_at = parse_date(Selector.parse(sel.detail_date).value(tree.root), self.tz)
+        body = first_node(tree, self.sel_body) if self.sel_body else None
+        if body is None:
+            raise ValueError(f"body selector {sel.body!r} matches nothing")
+        detail.text = node_text(body, drop=sel.exclude)
+        return detail
+
+    def document(self, item: ListItem, detail: Detail | None) -> Document:
+        title = item.title
+        if detail is not None and detail.title and (not title or title.endswith(("...", "…"))):
+            title = detail.title
+        extra: dict[str, Any] = {"list_url": item.list_url}
+        if detail is not None:
+            extra.update(detail.extra)
+        published = item.published_at or (detail.published_at if detail else None)
+        return Document(
+            id=item.url,
+            source=self.options.name,
+            url=item.url,
+            title=title,
+            text=detail.text if detail else "",
+            published_at=published,
+            extra=extra,
+        )

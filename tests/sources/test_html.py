@@ -1,0 +1,143 @@
+"""The `html` kind: a list page described by selectors, pagination, detail pages, failures."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tests.servers import LocalServer, Response
+from tests.sources.helpers import data_bytes, fixture_bytes, spec
+from tradewatch.config import load_settings
+from tradewatch.errors import ConfigError, SourceError
+from tradewatch.fetch import Fetcher
+from tradewatch.sources.html import HtmlSource
+
+HTML = {"Content-Type": "text/html; charset=utf-8"}
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def _press(server: LocalServer) -> None:
+    server.routes["/press/index.html"] = Response(200, data_bytes("html/press-list-page1.html"), HTML)
+    server.routes["/press/page2.html"] = Response(200, data_bytes("html/press-list-page2.html"), HTML)
+    for path in (
+        "/press/2026/05/section-301-action.html",
+        "/press/2026/05/rare-earth-talks.html",
+        "/press/2026/04/tariff-truce.html",
+    ):
+        server.routes[path] = Response(200, data_bytes("html/press-detail.html"), HTML)
+
+
+async def test_list_only(server: LocalServer, fetcher: Fetcher) -> None:
+    """Without `body`, entries become documents from the list alone; nav links are not entries."""
+    _press(server)
+    source = HtmlSource(
+        spec(
+            "html",
+            url=server.url("/press/index.html"),
+            timezone="America/New_York",
+            date_format="%m/%d/%Y",
+            select={"item": "ul.listing li", "date": "span.date"},
+        )
+    )
+    result = await source.fetch(fetcher)
+    assert [d.title for d in result.documents] == [
+        "USTR Announces Section 301 Action on Chinese Semiconductors",
+        "Readout of Trade Talks on Rare Earth Magnets & Critical Minerals",
+    ]
+    first = result.documents[0]
+    assert first.id == first.url == server.url("/press/2026/05/section-301-action.html")  # fragment dropped
+    assert first.published_at == datetime(2026, 5, 12, tzinfo=NEW_YORK)
+    assert first.text == ""
+    assert server.hits("/press/2026/05/section-301-action.html") == 0
+
+
+async def test_pagination_and_detail_bodies(server: LocalServer, fetcher: Fetcher) -> None:
+    """Pagination follows `next`; bodies drop scripts, styles and excluded parts, keep line breaks."""
+    _press(server)
+    source = HtmlSource(
+        spec(
+            "html",
+            url=server.url("/press/index.html"),
+            date_format="%m/%d/%Y",
+            select={
+                "item": "ul.listing li",
+                "date": "span.date",
+                "body": "div.article-body",
+                "exclude": ["div.share"],
+            },
+            pagination={"next": "a.next@href", "max_pages": 3},
+        )
+    )
+    result = await source.fetch(fetcher)
+    assert len(result.documents) == 3
+    assert result.documents[2].title == "Joint Statement on the Extension of the Tariff Truce"
+    text = result.documents[0].text
+    assert text == (
+        "WASHINGTON – The Office of the United States Trade Representative today announced action.\n"
+        "Tariffs of 25%\ntake effect on June 1, 2026."
+    )
+    assert result.requests == 2 + 3
+
+
+async def test_real_detail_page_by_selectors(server: LocalServer, fetcher: Fetcher) -> None:
+    """A recorded ministry page read by plain selectors: title from the detail, Chinese dates in the list."""
+    page = """<html><head><meta charset="utf-8"></head><body><ul class="l">
+    <li><a href="/gss/t1.html">国务院关税税则委员会关于发布…</a>
+    <em>2025年12月31日</em></li></ul></body></html>"""
+    server.routes["/gss/list.html"] = Response(200, page.encode(), HTML)
+    server.routes["/gss/t1.html"] = Response(
+        200, fixture_bytes("mofcom/prc-tariff-schedule-2026-announcement.html")
+    )
+    source = HtmlSource(
+        spec(
+            "html",
+            url=server.url("/gss/list.html"),
+            timezone="Asia/Shanghai",
+            select={"item": "ul.l li", "body": "div.my_doccontent", "detail_title": "h2.title_con"},
+        )
+    )
+    (doc,) = (await source.fetch(fetcher)).documents
+    assert doc.title == "国务院关税税则委员会关于发布《中华人民共和国进出口税则（2026）》的公告"
+    assert doc.published_at is not None
+    assert doc.published_at.isoformat() == "2025-12-31T00:00:00+08:00"
+    assert doc.text.startswith("税委会公告2025年第12号")
+
+
+async def test_malformed_html_still_reads(server: LocalServer, fetcher: Fetcher) -> None:
+    """Unclosed tags and stray end tags are parsed the way browsers do."""
+    server.routes["/bad.html"] = Response(
+        200, b"<html><body><ul class=x><li><a href=/a>One<li><a href='/b'>Two</ul></div></span>", HTML
+    )
+    source = HtmlSource(spec("html", url=server.url("/bad.html"), select={"item": "ul.x li"}))
+    docs = (await source.fetch(fetcher)).documents
+    assert [d.title for d in docs] == ["One", "Two"]
+
+
+async def test_missing_body_fails_with_the_selector(server: LocalServer, fetcher: Fetcher) -> None:
+    """A body selector that matches nothing on the detail page names itself in the error."""
+    _press(server)
+    source = HtmlSource(
+        spec(
+            "html",
+            url=server.url("/press/index.html"),
+            select={"item": "ul.listing li", "body": "div.nothing-here"},
+        )
+    )
+    with pytest.raises(SourceError, match=r"body selector 'div\.nothing-here' matches nothing"):
+        await source.fetch(fetcher)
+
+
+def test_config_errors_name_the_key(tmp_path: object) -> None:
+    """A source without `select.item` or with a bad timezone is a config error naming the key."""
+    from pathlib import Path
+
+    config = Path(str(tmp_path)) / "tw.yaml"
+    config.write_text(
+        "sources:\n  - {name: p, kind: html, url: 'https://x/', select: {title: a}, timezone: Mars/X}\n"
+    )
+    with pytest.raises(ConfigError) as err:
+        load_settings(config, env={})
+    assert "sources[0].select.item: Field required" in str(err.value)
+    assert "sources[0].timezone: unknown timezone" in str(err.value)

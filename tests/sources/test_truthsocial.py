@@ -1,0 +1,75 @@
+"""The `truthsocial` kind: the Mastodon statuses API (hand-made responses) and the recorded mirror feed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from tests.servers import LocalServer, Response
+from tests.sources.helpers import data_bytes, fixture_bytes, spec
+from tradewatch.fetch import Fetcher
+from tradewatch.sources.truthsocial import TruthSocialSource
+
+JSON = {"Content-Type": "application/json"}
+ACCOUNT = "107780257626128497"
+
+
+def _api(server: LocalServer) -> None:
+    server.routes["/api/v1/accounts/lookup"] = Response(200, data_bytes("truthsocial/lookup.json"), JSON)
+    server.routes[f"/api/v1/accounts/{ACCOUNT}/statuses"] = Response(
+        200, data_bytes("truthsocial/statuses.json"), JSON
+    )
+
+
+async def test_api_by_handle(server: LocalServer, fetcher: Fetcher) -> None:
+    """A handle is looked up once; posts, media-only posts and reblogs are documents; replies are not."""
+    _api(server)
+    source = TruthSocialSource(spec("truthsocial", url=server.base_url, handle="@realDonaldTrump"))
+    result = await source.fetch(fetcher)
+    ids = [d.id.rsplit("/", 1)[1] for d in result.documents]
+    assert ids == ["114500000000000003", "114500000000000002", "114500000000000001"]
+    post, media, reblog = result.documents
+    assert post.text == (
+        "China has agreed to suspend its export controls on Rare Earths & Magnets. Tariffs will go to 10%!"
+    )
+    assert post.title == post.text
+    assert post.published_at == datetime(2026, 5, 12, 13, 5, tzinfo=UTC)
+    assert media.extra["media"] == ["https://static-assets.truthsocial.com/media/video.mp4"]
+    assert media.title == "[media] post of 2026-05-12"
+    assert reblog.text.startswith("RT @WhiteHouse: FACT SHEET: President Trump secures a trade deal")
+    assert reblog.extra["reblog_of"] == "https://truthsocial.com/@WhiteHouse/114499999999999999"
+    assert reblog.extra["card_url"] == "https://www.whitehouse.gov/fact-sheets/2026/05/x/"
+    statuses = [r for r in server.requests if "/statuses" in r.path]
+    assert "exclude_replies=true" in statuses[0].path
+    await source.fetch(fetcher)
+    assert server.hits("/api/v1/accounts/lookup") == 1
+
+
+async def test_api_reblogs_off_and_replies_on(server: LocalServer, fetcher: Fetcher) -> None:
+    """reblogs: false drops re-posts; replies: true keeps replies with their parent id and edit time."""
+    _api(server)
+    source = TruthSocialSource(
+        spec("truthsocial", url=server.base_url, account=ACCOUNT, reblogs=False, replies=True)
+    )
+    docs = (await source.fetch(fetcher)).documents
+    assert all("reblog_of" not in d.extra for d in docs)
+    reply = docs[-1]
+    assert reply.extra["in_reply_to_id"] == "114400000000000000"
+    assert reply.extra["edited_at"] == "2026-05-12T10:05:00.000Z"
+    assert server.hits("/api/v1/accounts/lookup") == 0
+
+
+async def test_mirror_feed(server: LocalServer, fetcher: Fetcher) -> None:
+    """The trumpstruth.org feed read as a truthsocial source marks re-posts; reblogs: false drops them."""
+    server.routes["/feed"] = Response(
+        200, fixture_bytes("truthsocial/feed-trumpstruth-2026-08-25-truncated.xml")
+    )
+    kept = (await TruthSocialSource(spec("truthsocial", url=server.url("/feed"))).fetch(fetcher)).documents
+    reposts = [d for d in kept if d.extra.get("reblog")]
+    assert len(kept) == 26
+    assert reposts
+    assert all(d.text.startswith("RT") for d in reposts)
+    dropped = await TruthSocialSource(
+        spec("truthsocial", name="t2", url=server.url("/feed"), reblogs=False)
+    ).fetch(fetcher)
+    assert len(dropped.documents) == 26 - len(reposts)
+    assert "https://trumpstruth.org/statuses/41187" in {d.id for d in dropped.documents}
