@@ -142,6 +142,43 @@ def replay(
 
 # --- sources commands (sources/) -------------------------------------------------------------
 
+sources_app = typer.Typer(help="List configured sources and try one.", no_args_is_help=True)
+app.add_typer(sources_app, name="sources")
+
+
+@sources_app.command("list")
+def sources_list(config: ConfigOption = None) -> None:
+    """Configured sources with kind, interval, last poll status and URL."""
+    import asyncio  # keep `--help` fast
+
+    from tradewatch.sources.commands import list_sources
+
+    settings = settings_or_exit(config)
+    for line in asyncio.run(list_sources(settings)):
+        typer.echo(line)
+
+
+@sources_app.command("test")
+def sources_test(
+    name: Annotated[str, typer.Argument(help="source name from the config")],
+    config: ConfigOption = None,
+) -> None:
+    """Fetch one source once and print its documents as JSONL (no dedup, no alerts)."""
+    import asyncio  # keep `--help` fast
+
+    from tradewatch.sources.commands import document_line, try_source
+
+    settings = settings_or_exit(config)
+    try:
+        documents = asyncio.run(try_source(settings, name))
+    except ConfigError as exc:
+        fail(f"config error: {exc}")
+    except TradewatchError as exc:
+        fail(f"source {name}: {exc}")
+    for doc in documents:
+        typer.echo(document_line(doc))
+
+
 # --- alerts commands (store/outbox) ----------------------------------------------------------
 
 # --- deadlines and digest commands (deadlines.py, notify/) -----------------------------------
