@@ -87,7 +87,8 @@ def lead_line(alert: Alert) -> str:
     """The English line above a Chinese title: the rule's own `lead` or one built from the facts.
 
     The rules engine (`Rule.lead_line`) fills `alert.lead` with glossary terms; this
-    fallback only uses what is language-neutral (numbers, dates, the rule title).
+    fallback only uses what is language-neutral (numbers, dates, Latin item names); the
+    rule title is left out because every notifier shows it beside the lead already.
     """
     if alert.lead:
         return alert.lead
@@ -99,8 +100,6 @@ def lead_line(alert: Alert) -> str:
         english = english_announcement(ann)
         prefix = "MOFCOM " if alert.source.lower().startswith("mofcom") else ""
         parts.append(f"{prefix}Announcement {english}" if english else ann)
-    if alert.rule_title:
-        parts.append(alert.rule_title)
     items = alert.facts.get("items")
     if isinstance(items, list) and items and all(str(i).isascii() for i in items):
         parts.append(format_fact("items", items[:8]) + (", …" if len(items) > 8 else ""))
