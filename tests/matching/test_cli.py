@@ -1,0 +1,138 @@
+"""`tradewatch rules check|test` and `tradewatch replay`: exit codes, stderr lines, stdout records."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.conftest import ROOT
+from tradewatch.cli import app
+
+BAD = Path(__file__).with_name("bad_rules")
+RULES = ROOT / "rules"
+EDGE = ROOT / "tests" / "corpus"
+
+
+@pytest.fixture(autouse=True)
+def _elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run from an empty folder so no ./tradewatch.yaml is picked up."""
+    monkeypatch.chdir(tmp_path)
+
+
+def _rule_dir(tmp_path: Path, body: str) -> Path:
+    folder = tmp_path / "myrules"
+    folder.mkdir()
+    (folder / "r.yaml").write_text(body, encoding="utf-8")
+    return folder
+
+
+def test_rules_check_ok() -> None:
+    """A valid directory exits 0 and prints nothing on stdout."""
+    result = CliRunner().invoke(app, ["rules", "check", str(RULES)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+
+
+def test_rules_check_names_every_problem_without_traceback() -> None:
+    """A defective directory exits 1 with one FILE:LINE: message per problem on stderr, no traceback."""
+    result = CliRunner().invoke(app, ["rules", "check", str(BAD)])
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) >= 10
+    assert all(line.startswith(str(BAD)) and ":" in line for line in lines), lines
+    assert "Traceback" not in result.output
+
+
+def test_rules_check_with_config_checks_slack_routes(tmp_path: Path) -> None:
+    """With a config, a slack:ROUTE the config does not define is an error."""
+    rules = _rule_dir(tmp_path, "rules:\n  - id: r\n    title: R\n    match: {any: [tariff]}\n"
+                                "    notify: [slack:urgent]\n")
+    (tmp_path / "conf").mkdir()
+    config = tmp_path / "conf" / "tradewatch.yaml"
+    config.write_text(
+        'notifiers:\n  slack: {token: "xoxb-test", routes: {default: "#a", critical: "#b"}}\n',
+        encoding="utf-8")
+    result = CliRunner().invoke(app, ["rules", "check", str(rules), "--config", str(config)])
+    assert result.exit_code == 1
+    assert f"{rules / 'r.yaml'}:5: rule r: slack route 'urgent' is not configured" in result.stderr
+    without = CliRunner().invoke(app, ["rules", "check", str(rules)])
+    assert without.exit_code == 0, without.output
+
+
+def test_rules_test_passes_on_the_shipped_rulebook() -> None:
+    """`rules test` exits 0 on rules/."""
+    result = CliRunner().invoke(app, ["rules", "test", str(RULES)])
+    assert result.exit_code == 0, result.output
+
+
+def test_rules_test_names_each_failing_example(tmp_path: Path) -> None:
+    """A failing match, no_match and facts example are each named; exit 1."""
+    rules = _rule_dir(tmp_path, """rules:
+  - id: tariff-rule
+    title: Tariffs
+    match: {any: [tariff]}
+    extract: [rates]
+    examples:
+      match: ["no such word", {title: "tariff of 10%", facts: {rates: [25]}}]
+      no_match: ["tariff"]
+""")
+    result = CliRunner().invoke(app, ["rules", "test", str(rules)])
+    assert result.exit_code == 1
+    lines = [line for line in result.stderr.splitlines() if "r.yaml" in line and "rules_loaded" not in line]
+    assert len(lines) == 3, lines
+    assert "match example 1 did not match: 'no such word'" in lines[0]
+    assert "match example 2: fact rates: expected [25], got [10]" in lines[1]
+    assert "no_match example 1 matched: 'tariff'" in lines[2]
+
+
+def test_replay_prints_one_match_record_a_line(tmp_path: Path) -> None:
+    """Replay prints contract match records as JSONL on stdout, nothing else."""
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"id": "d1", "source": "news",
+                                "title": "China bans gallium exports to the US", "text": ""}) + "\n\n"
+                    + json.dumps({"id": "d2", "title": "Weather", "text": "sunny"}) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["replay", str(docs), "--rules", str(RULES)])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert records
+    assert {r["doc_id"] for r in records} == {"d1"}
+    assert set(records[0]) == {"doc_id", "rule", "title", "tags", "severity", "facts"}
+
+
+def test_replay_reads_stdin() -> None:
+    """`-` reads documents from stdin."""
+    doc = json.dumps({"id": "d1", "title": "China bans gallium exports to the US"})
+    result = CliRunner().invoke(app, ["replay", "-", "--rules", str(RULES)], input=doc + "\n")
+    assert result.exit_code == 0, result.output
+    assert '"doc_id": "d1"' in result.stdout
+
+
+def test_replay_names_the_bad_line(tmp_path: Path) -> None:
+    """Bad input exits 1 naming the line number."""
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text('{"id": "ok", "title": "x"}\n{"id": "bad", "published_at": "2025-01-01T00:00:00"}\n'
+                    "not json\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["replay", str(docs), "--rules", str(RULES)])
+    assert result.exit_code == 1
+    assert "line 2: " in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_replay_with_labels_prints_precision_and_recall() -> None:
+    """--labels prints per-tag precision/recall and lists misses and false alarms."""
+    result = CliRunner().invoke(app, ["replay", str(EDGE / "edge_documents.jsonl"), "--rules", str(RULES),
+                                      "--labels", str(EDGE / "edge_labels.jsonl")])
+    assert result.exit_code == 0, result.output
+    header, *rows = result.stdout.splitlines()
+    assert header.split()[:3] == ["tag", "precision", "recall"]
+    assert any(row.startswith("export-control") for row in rows)
+
+
+def test_replay_with_bad_rules_exits_1() -> None:
+    """Replay refuses to run a defective rulebook, naming its problems."""
+    result = CliRunner().invoke(app, ["replay", "-", "--rules", str(BAD)], input="")
+    assert result.exit_code == 1
+    assert f"{BAD / 'a.yaml'}:8:" in result.stderr
