@@ -77,7 +77,7 @@ def test_rates(text: str, expected: list[float]) -> None:
     ("商务部 海关总署公告2025年第18号 关于对部分中重稀土相关物项实施出口管制的决定",
      "MOFCOM Announcement No. 18 of 2025"),
     ("商务部公告2025第61号 公布对境外相关稀土物项实施出口管制的决定", "MOFCOM Announcement No. 61 of 2025"),
-    ("MOFCOM Announcement No. 18 of 2025 on medium and heavy rare earths", "MOFCOM Announcement No. 18 of 2025"),
+    ("MOFCOM Announcement No. 18 of 2025 on heavy rare earths", "MOFCOM Announcement No. 18 of 2025"),
     ("税委会公告2025年第4号 国务院关税税则委员会关于对原产于美国的进口商品加征关税的公告",
      "Tariff Commission Announcement No. 4 of 2025"),
     ("中國商務部與海關總署7日聯合發布公告（2025）第70號", "MOFCOM Announcement No. 70 of 2025"),
