@@ -63,7 +63,7 @@ async def test_chinese_document_gets_english_lead_line(slack: FakeSlack) -> None
     await _notifier(slack).send(make_alert())
     section = slack.messages[0].blocks[1]["text"]["text"]
     lead, title = section.split("\n")[:2]
-    assert lead.startswith("*MOFCOM Announcement No. 18 of 2025 — MOFCOM export controls")
+    assert lead.startswith("*MOFCOM Announcement No. 18 of 2025 — samarium, gadolinium")
     assert "effective 2025-04-04" in lead
     assert "商务部" in title
 
