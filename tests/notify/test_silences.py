@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 import redis.asyncio as aioredis
+import typer
+from typer.testing import CliRunner
 
 from tests.notify.alerts import make_alert
 from tradewatch.config import Settings
 from tradewatch.errors import ConfigError
+from tradewatch.notify.silence_cli import silence_app
 from tradewatch.store.keys import Keys
 from tradewatch.store.silences import Silences, parse_until
 
@@ -94,3 +98,24 @@ def test_parse_until_forms() -> None:
     assert parse_until("2h", berlin, NOW) == NOW + timedelta(hours=2)
     with pytest.raises(ConfigError):
         parse_until("soon", berlin, NOW)
+
+
+def test_silence_commands(tmp_path: Path, redis_url: str) -> None:
+    """`silence add` prints an id, `list` shows it with the config's, `remove` lifts it."""
+    app = typer.Typer()
+    app.add_typer(silence_app, name="silence")
+    config = tmp_path / "tradewatch.yaml"
+    silences = "silences:\n  - {tag: truce, until: '2099-01-01', reason: cfg}\n"
+    config.write_text(f"redis_url: {redis_url}\n{silences}", encoding="utf-8")
+    runner = CliRunner()
+    added = runner.invoke(app, ["silence", "add", "--source", "mofcom-*", "--until", "2h",
+                                "--reason", "maint", "--config", str(config)])
+    assert added.exit_code == 0, added.output
+    sid = added.stdout.strip()
+    listed = runner.invoke(app, ["silence", "list", "--config", str(config)])
+    assert f"redis {sid}]: maint" in listed.stdout
+    assert "tag truce" in listed.stdout
+    assert runner.invoke(app, ["silence", "remove", sid, "--config", str(config)]).exit_code == 0
+    assert runner.invoke(app, ["silence", "remove", sid, "--config", str(config)]).exit_code == 1
+    bad = runner.invoke(app, ["silence", "add", "--until", "2h", "--config", str(config)])
+    assert bad.exit_code == 1
