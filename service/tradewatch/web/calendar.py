@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from tradewatch.deadlines import Deadline, from_spec, ics_calendar
+from tradewatch.deadlines import CALENDAR_PAST, Deadline, from_spec, ics_calendar
 from tradewatch.durations import format_duration
 from tradewatch.store.keys import Keys
 from tradewatch.store.reminders import Reminders
@@ -56,7 +56,7 @@ async def _planned(state: WorkerState, now: datetime, past: timedelta) -> list[D
 
 async def calendar_ics(state: WorkerState, *, now: datetime) -> bytes:
     """The RFC 5545 feed of `tradewatch deadlines --ics` (deadlines due in the last 30 days or later)."""
-    return ics_calendar(await _planned(state, now, timedelta(days=30)), now)
+    return ics_calendar(await _planned(state, now, CALENDAR_PAST), now)
 
 
 def _row(d: Deadline) -> DeadlineRow:
