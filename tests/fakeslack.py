@@ -20,12 +20,15 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 __all__ = ["Call", "FakeSlack", "Message"]
+
+_Answer = tuple[int, dict[str, str], dict[str, Any]]
 
 
 @dataclass
@@ -262,7 +265,7 @@ class FakeSlack:
         auth = args.get("token") or headers.get("authorization", "").removeprefix("Bearer ")
         if auth != self.token:
             return 200, {}, {"ok": False, "error": "invalid_auth" if auth else "not_authed"}
-        handler = {
+        handlers: dict[str, Callable[[], _Answer]] = {
             "auth.test": lambda: (200, {}, {"ok": True, "user_id": "U0TRADEW", "team_id": "T000",
                                              "bot_id": "B0TRADEW", "url": "https://fake.slack.com/"}),
             "chat.postMessage": lambda: self._post(args),
@@ -271,7 +274,8 @@ class FakeSlack:
             "conversations.list": lambda: (200, {}, {
                 "ok": True, "channels": [{"id": cid, "name": name} for name, cid in self.channels.items()],
                 "response_metadata": {"next_cursor": ""}}),
-        }.get(method)
+        }
+        handler = handlers.get(method)
         if handler is None:
             return 200, {}, {"ok": False, "error": "unknown_method"}
         return handler()

@@ -157,8 +157,8 @@ async def test_new_file_deadline_sends_latest_passed_reminder_not_late(
 
 
 def _match(rule: str, effective: str, severity: str = "critical") -> Match:
-    return Match(doc_id="d1", rule=rule, title=rule, tags=["truce"], severity=severity,  # type: ignore[arg-type]
-                 facts={"effective_date": effective})
+    return Match.model_validate({"doc_id": "d1", "rule": rule, "title": rule, "tags": ["truce"],
+                                 "severity": severity, "facts": {"effective_date": effective}})
 
 
 async def test_extension_resolves_old_and_plans_new(redis: aioredis.Redis, rulebook: Rulebook) -> None:

@@ -65,15 +65,22 @@ class Deadline(BaseModel):
 
 
 class _SpecLike(Protocol):
-    """The fields of `matching.schema.DeadlineSpec` this module reads."""
+    """The fields of `matching.schema.DeadlineSpec` this module reads (read-only: specs are frozen)."""
 
-    id: str
-    title: str
-    due: datetime
-    remind: list[timedelta]
-    tags: list[str]
-    notify: list[str]
-    cancelled_by: list[str]
+    @property
+    def id(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def due(self) -> datetime: ...
+    @property
+    def remind(self) -> list[timedelta]: ...
+    @property
+    def tags(self) -> list[str]: ...
+    @property
+    def notify(self) -> list[str]: ...
+    @property
+    def cancelled_by(self) -> list[str]: ...
 
 
 def from_spec(spec: _SpecLike) -> Deadline:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from typing import Any
 
 import pytest
@@ -34,6 +35,12 @@ async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
     client = aioredis.from_url(redis_url, decode_responses=True)
     yield client
     await client.aclose()
+
+
+def _body(msg: EmailMessage, kind: str) -> str:
+    part = msg.get_body((kind,))
+    assert part is not None, f"no {kind} part"
+    return str(part.get_content())
 
 
 def _settings(smtp: FakeSMTP, **digest: Any) -> Settings:
@@ -78,8 +85,8 @@ async def test_digest_is_multipart_grouped_with_deadlines(redis: aioredis.Redis,
     assert smtp.envelopes[0] == ("tradewatch@example.com", ["buyers@example.com", "ops@example.com"])
     assert msg.get_content_type() == "multipart/alternative"
     assert msg["Subject"] == "tradewatch digest 2025-11-03: 3 alerts (2 critical), 1 deadline ahead"
-    text = msg.get_body(("plain",)).get_content()
-    html = msg.get_body(("html",)).get_content()
+    text = _body(msg, "plain")
+    html = _body(msg, "html")
     new, rest = text.split("UPDATES AND FURTHER SOURCES")
     assert new.index("CRITICAL · export-control") < new.index("Info · tariff-change")
     assert "Effective date: 2025-04-04" in new
@@ -100,7 +107,7 @@ async def test_sent_alerts_are_not_sent_twice(redis: aioredis.Redis, smtp: FakeS
     await book.record(make_alert(id="a2", title="second"))
     assert await book.send_now(MORNING + timedelta(days=1))
     assert not await book.send_now(MORNING + timedelta(days=2))
-    first, second = (m.get_body(("plain",)).get_content() for m in smtp.messages)
+    first, second = (_body(m, "plain") for m in smtp.messages)
     assert "first" in first
     assert "second" not in first
     assert "second" in second
@@ -121,7 +128,7 @@ async def test_empty_digest_sends_only_when_configured(redis: aioredis.Redis, sm
     assert not await _book(redis, _settings(smtp)).send_now(MORNING)
     assert smtp.messages == []
     assert await _book(redis, _settings(smtp, send_empty=True)).send_now(MORNING)
-    assert "Nothing new arrived" in smtp.messages[0].get_body(("plain",)).get_content()
+    assert "Nothing new arrived" in _body(smtp.messages[0], "plain")
 
 
 async def test_dry_run_moves_nothing(redis: aioredis.Redis, smtp: FakeSMTP) -> None:
@@ -189,7 +196,7 @@ async def test_hostile_content_is_escaped_in_html(redis: aioredis.Redis, smtp: F
     await book.record(make_alert(title=HOSTILE + "<img src=x onerror=alert(1)>", url="javascript:alert(1)",
                                  facts={"items": ["<b>bold</b>"]}, lead="<script>lead()</script>"))
     assert await book.send_now(MORNING)
-    html = smtp.messages[0].get_body(("html",)).get_content()
+    html = _body(smtp.messages[0], "html")
     assert "<script>" not in html
     assert "<img" not in html
     assert "<b>bold</b>" not in html
