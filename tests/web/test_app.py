@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import redis.asyncio as aioredis
+import structlog.testing
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.web.conftest import FakeWorker, client_for, make_settings
@@ -160,3 +161,23 @@ async def test_basic_auth_guards_the_page(worker: FakeWorker) -> None:
         assert (await client.get("/", headers={"Authorization": f"Basic {bad}"})).status_code == 401
         assert (await client.get("/", headers={"Authorization": "Basic !!notbase64"})).status_code == 401
         assert (await client.get("/", headers={"Authorization": f"Basic {good}"})).status_code == 200
+
+
+async def test_open_page_on_a_public_address_is_logged_and_secrets_never_are(worker: FakeWorker) -> None:
+    """Binding beyond localhost without auth logs a warning; a guarded app never logs its token."""
+    worker.settings = make_settings(host="0.0.0.0")
+    with structlog.testing.capture_logs() as open_logs:
+        create_app(worker)
+    assert [e["event"] for e in open_logs] == ["status_page_unprotected"]
+    worker.settings = make_settings(host="0.0.0.0", token="s3cret-token", username="ops", password="pw-123")
+    worker.rules_loaded = False
+    with structlog.testing.capture_logs() as logs:
+        async with client_for(create_app(worker)) as client:
+            await client.get("/?token=wrong")
+            await client.get("/", headers={"Authorization": "Bearer s3cret-token"})
+            await client.get("/readyz")
+    assert "status_page_unprotected" not in [e["event"] for e in logs]
+    assert "readiness_failed" in [e["event"] for e in logs]
+    text = repr(logs)
+    assert "s3cret-token" not in text
+    assert "pw-123" not in text
