@@ -7,21 +7,37 @@
         [msg] = smtp.messages          # email.message.EmailMessage, parsed
         smtp.fail_next = 1             # answer the next DATA with 451 (transient)
 
-`FakeSMTP(auth={"user": "secret"})` requires AUTH LOGIN/PLAIN (allowed without TLS here).
+`FakeSMTP(auth={"user": "secret"})` offers AUTH LOGIN/PLAIN (allowed without TLS here);
+`FakeSMTP(tls="starttls" | "implicit", cert=self_signed_cert(tmp_path))` speaks TLS with a
+throw-away certificate for 127.0.0.1 (trust it with `SSL_CERT_FILE=<cert>`).
 """
 
 from __future__ import annotations
 
 import socket
+import ssl
+import subprocess
 import threading
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-__all__ = ["FakeSMTP"]
+__all__ = ["FakeSMTP", "self_signed_cert"]
+
+
+def self_signed_cert(directory: Path) -> tuple[Path, Path]:
+    """A one-day certificate and key for 127.0.0.1, made with the openssl command."""
+    cert, key = directory / "smtp-cert.pem", directory / "smtp-key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    return cert, key
 
 
 def _free_port() -> int:
@@ -33,7 +49,13 @@ def _free_port() -> int:
 class FakeSMTP:
     """aiosmtpd in a thread; `messages` are parsed with the modern email policy."""
 
-    def __init__(self, auth: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        auth: dict[str, str] | None = None,
+        *,
+        tls: Literal["starttls", "implicit"] | None = None,
+        cert: tuple[Path, Path] | None = None,
+    ) -> None:
         self.port = _free_port()
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
@@ -44,6 +66,14 @@ class FakeSMTP:
         kwargs: dict[str, Any] = {}
         if auth is not None:
             kwargs.update(authenticator=self._authenticate, auth_require_tls=False)
+        if tls is not None:
+            assert cert is not None, "TLS needs cert=self_signed_cert(tmp_path)"
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(str(cert[0]), str(cert[1]))
+            if tls == "starttls":
+                kwargs.update(tls_context=context, require_starttls=True)
+            else:
+                kwargs.update(ssl_context=context)
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port, **kwargs)
 
     def _authenticate(

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 import time_machine
 
-from tests.fakesmtp import FakeSMTP
+from tests.fakesmtp import FakeSMTP, self_signed_cert
 from tests.notify.alerts import HOSTILE, make_alert
 from tradewatch.config import Settings
 from tradewatch.deadlines import Deadline
@@ -216,3 +217,20 @@ async def test_smtp_auth(redis: aioredis.Redis) -> None:
         await book.record(make_alert())
         assert await book.send_now(MORNING)
         assert smtp.logins == ["robot"]
+
+
+@pytest.mark.parametrize("mode", ["starttls", "implicit"])
+async def test_smtp_tls(
+    mode: str, redis: aioredis.Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """STARTTLS on a plain port, or implicit TLS, with the server's certificate verified."""
+    cert = self_signed_cert(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert[0]))
+    with FakeSMTP(tls=mode, cert=cert) as smtp:  # type: ignore[arg-type]
+        settings = Settings.model_validate({"notifiers": {"email": {
+            "host": "127.0.0.1", "port": smtp.port, "starttls": mode == "starttls", "tls": mode == "implicit",
+            "from": "tw@example.com", "to": ["b@example.com"]}}})
+        book = _book(redis, settings)
+        await book.record(make_alert())
+        assert await book.send_now(MORNING)
+        assert len(smtp.messages) == 1
