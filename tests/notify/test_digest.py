@@ -182,13 +182,16 @@ async def test_missed_slot_sent_once_at_start(redis: aioredis.Redis, smtp: FakeS
 
 
 async def test_failed_slot_is_retried(redis: aioredis.Redis, smtp: FakeSMTP) -> None:
-    """When mailing the slot fails, the claim is released so the next tick tries again."""
+    """When mailing the slot fails, the slot is tried again after a pause, not on every tick."""
     book = _book(redis, _settings(smtp))
     await book.record(make_alert())
     smtp.fail_next = 1
     with pytest.raises(DeliveryError):
         await book.send_due(MORNING)
-    assert await book.send_due(MORNING + timedelta(seconds=30))
+    assert not await book.send_due(MORNING + timedelta(seconds=30))
+    await redis.delete(Keys("t").digest_slot("20251103T0630Z"))  # the pause (a Redis TTL) is over
+    assert await book.send_due(MORNING + timedelta(minutes=6))
+    assert len(smtp.messages) == 1
 
 
 async def test_hostile_content_is_escaped_in_html(redis: aioredis.Redis, smtp: FakeSMTP) -> None:

@@ -2,7 +2,8 @@
 
 Once per period across workers: each scheduled slot (an instant computed the same
 way by every worker) is claimed with SET NX; the claim is short while mailing and
-long once sent, so a worker that dies mid-send lets another retry, and a slot missed
+long once sent, and DIGEST_RETRY_TTL after a failed mail, so a worker that dies mid-send
+lets another retry, a broken SMTP server is retried at a pace, and a slot missed
 while no worker ran is sent once by the first worker to start. A lock serialises
 build-send-trim so a manual `tradewatch digest` never mails the same alerts as the
 schedule; alerts are removed only after the mail was accepted.
@@ -26,7 +27,7 @@ from tradewatch.models import Alert
 from tradewatch.notify.digest import DEADLINE_HORIZON, Digest, make_digest
 from tradewatch.notify.email import EmailDigest, digest_message, render_digest
 from tradewatch.notify.schedule import latest_slot, next_slot
-from tradewatch.store.keys import DIGEST_CLAIM_TTL, DIGEST_SLOT_TTL, Keys
+from tradewatch.store.keys import DIGEST_CLAIM_TTL, DIGEST_RETRY_TTL, DIGEST_SLOT_TTL, Keys
 
 __all__ = ["DigestBook", "DigestRecorder"]
 
@@ -131,7 +132,8 @@ class DigestBook:
         try:
             sent = await self.send_now(now)
         except BaseException:
-            await self.redis.delete(key)
+            # Hold the claim a little so the retry is paced; then any worker may take the slot again.
+            await self.redis.set(key, "failed", ex=DIGEST_RETRY_TTL)
             raise
         await self.redis.set(key, "sent" if sent else "empty", ex=DIGEST_SLOT_TTL)
         if sent:

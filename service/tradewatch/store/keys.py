@@ -39,6 +39,9 @@ VALIDATORS_TTL = 30 * 86_400
 DIGEST_SLOT_TTL = 15 * 86_400
 # A worker that dies while mailing holds its claim only this long; then another one may retry.
 DIGEST_CLAIM_TTL = 10 * 60
+# After a failed mail the slot stays claimed this long: the next try waits for it instead of
+# hammering a broken SMTP server on every 30 s tick; the alerts wait in Redis meanwhile.
+DIGEST_RETRY_TTL = 5 * 60
 # Deadlines and their fired-reminder marks are kept this long after due: the calendar shows
 # deadlines of the last 30 days, and a re-plan within that time must not re-fire old reminders.
 DEADLINE_KEEP = 45 * 86_400
