@@ -181,7 +181,7 @@ def reminder_alert(reminder: Reminder, now: datetime, *, late: bool, tz: ZoneInf
         id=f"reminder-{key_hash}", kind="reminder", event_id=d.event_id, rule=d.rule or d.id,
         rule_title=d.title, severity=d.severity, tags=list(d.tags), title=d.title, url=d.url,
         source="deadlines", seen_at=now, summary=summary, notify=list(d.notify), late=late, due=d.due,
-        facts={"due": when, "reminder": format_duration(reminder.offset) + " before"},
+        facts={"reminder": format_duration(reminder.offset) + " before"},  # `due` is a field of its own
     )
 
 
