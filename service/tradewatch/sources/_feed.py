@@ -13,7 +13,7 @@ from typing import Any
 from xml.etree.ElementTree import Element
 
 from tradewatch.models import Document
-from tradewatch.sources._text import html_to_text, parse_feed_date
+from tradewatch.sources._text import guess_lang, html_to_text, parse_feed_date
 
 __all__ = ["parse_feed"]
 
@@ -144,6 +144,7 @@ def parse_feed(root: Element, *, source: str) -> list[Document]:
                 title=" ".join(title.split()),
                 text=text,
                 published_at=parse_feed_date(raw["date"]),
+                lang=guess_lang(title + " " + text),
                 extra=extra,
             )
         )

@@ -25,7 +25,7 @@ from tradewatch.durations import Duration
 from tradewatch.errors import SourceError
 from tradewatch.models import Document
 from tradewatch.sources._select import Selector, first_node, parse_html
-from tradewatch.sources._text import node_text, parse_date
+from tradewatch.sources._text import guess_lang, node_text, parse_date
 from tradewatch.sources.base import RequestOptions, SourceResult
 
 if TYPE_CHECKING:
@@ -279,5 +279,6 @@ class HtmlSource:
             title=title,
             text=detail.text if detail else "",
             published_at=published,
+            lang=guess_lang(title + " " + (detail.text if detail else "")),
             extra=extra,
         )

@@ -18,7 +18,7 @@ from tradewatch.config import SourceSpec
 from tradewatch.errors import SourceError
 from tradewatch.models import Document
 from tradewatch.sources._feed import parse_feed
-from tradewatch.sources._text import html_to_text
+from tradewatch.sources._text import guess_lang, html_to_text
 from tradewatch.sources.base import RequestOptions, SourceResult, result_of
 from tradewatch.sources.rss import FEED_ACCEPT
 
@@ -88,7 +88,7 @@ def status_document(status: dict[str, Any], *, source: str, base: str) -> Docume
         title=_title(text, f"[media] post of {when}".strip()),
         text=text,
         published_at=published,
-        lang=status.get("language") or None,
+        lang=guess_lang(text, status.get("language")),
         extra=extra,
     )
 
