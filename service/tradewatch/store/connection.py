@@ -11,13 +11,16 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import redis.asyncio as aioredis
 import structlog
+from redis.asyncio.sentinel import Sentinel
 
 from tradewatch.errors import StoreError
 
-__all__ = ["EmbeddedRedis", "RedisHandle", "open_redis", "redis_server_binary"]
+__all__ = ["EmbeddedRedis", "RedisHandle", "close_client", "connect", "open_redis", "redis_server_binary"]
 
 log = structlog.get_logger(__name__)
 
@@ -147,9 +150,59 @@ class RedisHandle:
     embedded: EmbeddedRedis | None = None
 
     async def close(self) -> None:
-        await self.client.aclose()
+        await close_client(self.client)
         if self.embedded is not None:
             await asyncio.to_thread(self.embedded.stop)
+
+
+_CLIENT_OPTIONS: dict[str, Any] = {
+    "decode_responses": True,
+    "socket_timeout": 10,
+    "socket_connect_timeout": 5,
+    "health_check_interval": 30,
+    "retry_on_timeout": False,
+}
+
+
+def connect(url: str) -> aioredis.Redis:
+    """A client for `redis://`, `rediss://`, `unix://` or `redis+sentinel://` URLs.
+
+    Sentinel form: `redis+sentinel://[:password@]host:port[,host:port…]/service_name[/db]`;
+    the client follows the master through failovers.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis+sentinel", "rediss+sentinel"):
+        return aioredis.from_url(url, **_CLIENT_OPTIONS)
+    netloc = parts.netloc.rsplit("@", 1)
+    password = unquote(netloc[0].split(":", 1)[-1]) if len(netloc) == 2 else None
+    hosts = []
+    for item in netloc[-1].split(","):
+        host, _, port = item.rpartition(":")
+        hosts.append((host or item, int(port) if port.isdigit() else 26379))
+    path = [p for p in parts.path.split("/") if p]
+    if not path:
+        raise StoreError(
+            "a redis+sentinel:// URL needs the service name: redis+sentinel://host:26379/mymaster"
+        )
+    db = int(path[1]) if len(path) > 1 and path[1].isdigit() else 0
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        hosts,
+        sentinel_kwargs={"password": password} if password else None,
+        password=password,
+        db=db,
+        ssl=parts.scheme.startswith("rediss"),
+        **_CLIENT_OPTIONS,
+    )
+    client: aioredis.Redis = sentinel.master_for(path[0])
+    return client
+
+
+async def close_client(client: aioredis.Redis) -> None:
+    """Close a client and, for a Sentinel URL, the connections to the sentinels too."""
+    manager = getattr(client.connection_pool, "sentinel_manager", None)
+    await client.aclose()
+    for sentinel in getattr(manager, "sentinels", []):
+        await sentinel.aclose()
 
 
 async def open_redis(redis_url: str | None, state_dir: Path) -> RedisHandle:
@@ -160,13 +213,6 @@ async def open_redis(redis_url: str | None, state_dir: Path) -> RedisHandle:
         embedded = EmbeddedRedis(await asyncio.to_thread(lambda: Path(state_dir).resolve() / "redis"))
         await asyncio.to_thread(embedded.start)
         url = embedded.url
-    client = aioredis.from_url(
-        url,
-        decode_responses=True,
-        socket_timeout=10,
-        socket_connect_timeout=5,
-        health_check_interval=30,
-        retry_on_timeout=False,
-    )
+    client = connect(url)
     log.debug("redis_client_created", embedded=embedded is not None, pid=os.getpid())
     return RedisHandle(client=client, url=url, embedded=embedded)

@@ -1,0 +1,97 @@
+"""Redis connections: the embedded server persists and stops; Sentinel URLs follow the master."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RedisServer
+from tradewatch.errors import StoreError
+from tradewatch.store.connection import EmbeddedRedis, close_client, connect, open_redis, redis_server_binary
+
+pytestmark = pytest.mark.integration
+
+
+async def test_embedded_redis_persists_across_restarts(tmp_path: Path) -> None:
+    """Data written through the embedded server is there after it stops and starts again."""
+    handle = await open_redis(None, tmp_path)
+    assert handle.embedded is not None
+    await handle.client.set("tradewatch:probe", "kept")
+    await handle.close()
+    assert handle.embedded.process is not None
+    assert handle.embedded.process.poll() is not None
+    again = await open_redis(None, tmp_path)
+    try:
+        assert await again.client.get("tradewatch:probe") == "kept"
+        assert (tmp_path / "redis").is_dir()
+    finally:
+        await again.close()
+
+
+def test_embedded_redis_reports_a_failed_start(tmp_path: Path) -> None:
+    """A server that cannot start raises StoreError with redis-server's own words."""
+    bad = tmp_path / "not-a-dir"
+    bad.write_text("x")
+    server = EmbeddedRedis(tmp_path / "redis", binary=redis_server_binary())
+    server.directory = tmp_path / "redis"
+    server.directory.mkdir()
+    (server.directory / "tradewatch.rdb").mkdir()  # the dump file path is a directory: redis refuses
+    (server.directory / "appendonlydir").write_text("not a dir")
+    with pytest.raises(StoreError):
+        server.start(timeout=5)
+    server.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def sentinel_port(tmp_path: Path, redis_server: RedisServer, redis_url: str) -> Iterator[int]:
+    """A real redis-server in Sentinel mode watching the test server as master `tw`."""
+    port = _free_port()
+    conf = tmp_path / "sentinel.conf"
+    conf.write_text(
+        f"port {port}\nbind 127.0.0.1\ndir {tmp_path}\nsentinel monitor tw 127.0.0.1 {redis_server.port} 1\n",
+        encoding="utf-8",
+    )
+    with subprocess.Popen(
+        [redis_server_binary(), str(conf), "--sentinel"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    ) as proc:
+        yield port
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+async def test_sentinel_url_reaches_the_master(sentinel_port: int, redis_url: str) -> None:
+    """redis+sentinel://host:port/service asks a real Sentinel for the master and talks to it."""
+    client = connect(f"redis+sentinel://127.0.0.1:{sentinel_port}/tw/0")
+    deadline = time.monotonic() + 10
+    try:
+        while True:
+            try:
+                await client.set("tradewatch:sentinel", "ok")
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
+        direct = connect(redis_url)
+        assert await direct.get("tradewatch:sentinel") == "ok"
+        await direct.aclose()
+    finally:
+        await close_client(client)
+
+
+def test_sentinel_url_needs_a_service_name() -> None:
+    """A Sentinel URL without the service name is a clear error."""
+    with pytest.raises(StoreError, match="service name"):
+        connect("redis+sentinel://127.0.0.1:26379")
