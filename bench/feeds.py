@@ -34,6 +34,7 @@ __all__ = [
     "ITEMS_PER_SOURCE",
     "feed_path",
     "host_of",
+    "item_body",
     "page_path",
     "render_feed",
     "render_page",
@@ -85,7 +86,7 @@ _WORDS_ZH = ["相关企业", "应按照规定", "办理手续", "具体事项", 
              "市场", "供应链", "稳定", "合作", "发展", "服务", "企业", "地区", "政策", "措施"]
 
 
-def _body(source: int, seq: int) -> str:
+def item_body(source: int, seq: int) -> str:
     """Forty-odd words that differ per item, as real bodies do (clustering compares them)."""
     rnd = random.Random(source * 7_000_003 + seq)
     words = [rnd.choice(_WORDS) for _ in range(36)] + [rnd.choice(_WORDS_ZH) for _ in range(6)]
@@ -148,7 +149,7 @@ def render_feed(source: int, version: int, base: str, t0: float, every: float = 
             f"<item><title>{escape(title)}</title><link>{link}</link>"
             f'<guid isPermaLink="false">bench-feed-{source}-{seq}</guid>'
             f"<pubDate>{format_datetime(published)}</pubDate>"
-            f"<description>{escape(title)}. {escape(_body(source, seq))}</description></item>"
+            f"<description>{escape(title)}. {escape(item_body(source, seq))}</description></item>"
         )
     parts.append("</channel></rss>\n")
     return "".join(parts).encode()
