@@ -307,6 +307,14 @@ def test_latin_header_loses_to_utf8_chinese() -> None:
     assert codec == "utf-8"
 
 
+def test_gbk_header_on_a_utf8_page() -> None:
+    """A UTF-8 page served as GBK (its meta says UTF-8) is not turned into mojibake."""
+    page = '<meta charset="utf-8"><p>公布《进口许可证管理货物目录（2026年）》</p>'.encode()
+    text, codec = decode_body(page, "text/html; charset=GBK")
+    assert "公布《进口许可证管理货物目录（2026年）》" in text
+    assert codec == "utf-8"
+
+
 def test_undeclared_gb18030_is_detected() -> None:
     """With no header and no meta, GB-encoded Chinese is detected, not read as Latin-1."""
     body = (

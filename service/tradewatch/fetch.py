@@ -314,25 +314,27 @@ class Fetcher:
         limit = opts.max_bytes or self.http.max_bytes
         client = self._client(opts.proxy or self.http.proxy)
         gate = self._gate(url.host)
-        async with self._global, gate.slots:
+        # The host slot first: waiting for a busy host must not hold one of the global slots.
+        async with gate.slots:
             await gate.wait_turn()
-            try:
-                async with asyncio.timeout(timeout):
-                    return await self._read(client, url, headers, timeout, limit, opts.source)
-            except TimeoutError:
-                raise _Transient(f"timed out after {timeout:g}s") from None
-            except httpx.TimeoutException:
-                raise _Transient(f"timed out after {timeout:g}s") from None
-            except httpx.ConnectError as exc:
-                raise _Transient(f"connection failed: {exc or type(exc).__name__}") from exc
-            except httpx.DecodingError as exc:
-                raise SourceError(
-                    f"cannot decode the response body: {exc} ({url})", source=opts.source
-                ) from exc
-            except httpx.RemoteProtocolError as exc:
-                raise _Transient(f"connection closed early, body truncated: {exc}") from exc
-            except httpx.TransportError as exc:
-                raise _Transient(f"transport error: {exc or type(exc).__name__}") from exc
+            async with self._global:
+                try:
+                    async with asyncio.timeout(timeout):
+                        return await self._read(client, url, headers, timeout, limit, opts.source)
+                except TimeoutError:
+                    raise _Transient(f"timed out after {timeout:g}s") from None
+                except httpx.TimeoutException:
+                    raise _Transient(f"timed out after {timeout:g}s") from None
+                except httpx.ConnectError as exc:
+                    raise _Transient(f"connection failed: {exc or type(exc).__name__}") from exc
+                except httpx.DecodingError as exc:
+                    raise SourceError(
+                        f"cannot decode the response body: {exc} ({url})", source=opts.source
+                    ) from exc
+                except httpx.RemoteProtocolError as exc:
+                    raise _Transient(f"connection closed early, body truncated: {exc}") from exc
+                except httpx.TransportError as exc:
+                    raise _Transient(f"transport error: {exc or type(exc).__name__}") from exc
 
     async def _read(
         self,

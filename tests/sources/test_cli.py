@@ -27,7 +27,8 @@ log_format: json
 http: {{allow_private: true, timeout: 5, retries: 0}}
 sources:
   - {{name: truth-mirror, kind: rss, url: "{base}/feed", every: 1m}}
-  - {{name: fr-presidential, kind: federal_register, url: "{base}/api/v1/documents.json?order=newest", every: 15m}}
+  - {{name: fr-presidential, kind: federal_register, every: 15m,
+      url: "{base}/api/v1/documents.json?order=newest"}}
   - {{name: exportcontrol, kind: mofcom, url: "{base}/articleList.shtml?columnID=14&num=1", every: 5m}}
   - {{name: broken, kind: rss, url: "{base}/broken", every: 5m}}
   - {{name: paused, kind: rss, url: "{base}/paused", enabled: false}}
@@ -38,11 +39,15 @@ sources:
 
 
 def _serve(server: LocalServer) -> None:
-    server.routes["/feed"] = Response(200, fixture_bytes("truthsocial/feed-trumpstruth-2026-08-25-truncated.xml"))
+    server.routes["/feed"] = Response(
+        200, fixture_bytes("truthsocial/feed-trumpstruth-2026-08-25-truncated.xml")
+    )
     server.routes["/api/v1/documents.json"] = Response(
         200, fixture_bytes("federal_register/documents-presdocu-newest-page1.json")
     )
-    server.routes["/articleList.shtml"] = Response(200, data_bytes("mofcom/exportcontrol-articleList-14.html"))
+    server.routes["/articleList.shtml"] = Response(
+        200, data_bytes("mofcom/exportcontrol-articleList-14.html")
+    )
     server.routes["/article/zcfg/gnzcfg/gzjgfxwj/202410/1057.html"] = Response(
         200, fixture_bytes("mofcom/prc-dual-use-regulation-792.html")
     )
@@ -54,7 +59,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_sources_test_prints_jsonl_per_kind(tmp_path: Path, server: LocalServer) -> None:
-    """Each kind prints one contract JSON document a line on stdout, with offsets in dates; logs go to stderr."""
+    """Each kind prints one contract JSON document a line, dates with offsets; logs go to stderr."""
     _serve(server)
     config = _config(tmp_path, server)
     expected = {"truth-mirror": 26, "fr-presidential": 2, "exportcontrol": 1}
@@ -67,7 +72,9 @@ def test_sources_test_prints_jsonl_per_kind(tmp_path: Path, server: LocalServer)
             assert doc["source"] == name
             assert doc["title"]
             assert doc["url"]
-            assert doc["published_at"][-6:] in ("+00:00", "-04:00", "+08:00") or doc["published_at"].endswith("Z")
+            assert doc["published_at"][-6:] in ("+00:00", "-04:00", "+08:00") or doc["published_at"].endswith(
+                "Z"
+            )
         assert "source_tested" in done.stderr
     mofcom = json.loads(_run("sources", "test", "exportcontrol", "--config", str(config)).stdout)
     assert mofcom["title"] == "中华人民共和国两用物项出口管制条例"

@@ -5,6 +5,8 @@ detection. A declared charset is only trusted when the bytes decode with it: Chi
 government servers often send `ISO-8859-1` or a wrong `UTF-8` header, so a Latin
 declaration loses to valid non-ASCII UTF-8, and GB2312/GBK are read as their
 superset GB18030 (pages labelled GB2312 use GBK-only characters all the time).
+Non-ASCII bytes that decode as UTF-8 are taken as UTF-8 whatever the label says: a
+GBK page served as UTF-8 fails that test, a UTF-8 page served as GBK passes it.
 """
 
 from __future__ import annotations
@@ -70,9 +72,10 @@ def decode_body(content: bytes, content_type: str | None = None) -> tuple[str, s
             declared.append(found)
     utf8 = _decodes(content, "utf-8")
     latin = {_codec(x) for x in _LATIN}
+    if utf8 is not None and not content.isascii() and not any(c.startswith("utf-16") for c in declared):
+        # Non-ASCII bytes that are valid UTF-8 are UTF-8: GBK or Latin text almost never is.
+        return utf8, "utf-8"
     for codec in declared:
-        if codec in latin and utf8 is not None and not content.isascii():
-            return utf8, "utf-8"
         text = _decodes(content, codec)
         if text is not None:
             return text, codec
