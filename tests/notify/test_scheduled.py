@@ -1,0 +1,62 @@
+"""The worker's timer hook: due reminders land in the outbox once, and the digest goes at its slot."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import redis.asyncio as aioredis
+
+from tests.fakesmtp import FakeSMTP
+from tests.notify.alerts import make_alert
+from tradewatch.config import Settings
+from tradewatch.matching import load_rulebook
+from tradewatch.models import Alert
+from tradewatch.notify.scheduled import tick
+from tradewatch.store.digest import DigestBook
+from tradewatch.store.keys import Keys
+
+RULES = """
+deadlines:
+  - id: truce-expiry
+    title: Truce expires
+    due: 2025-11-10T05:01:00+00:00
+    remind: [7d, 1d]
+    notify: [slack]
+"""
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    """An async client on the flushed test Redis."""
+    client = aioredis.from_url(redis_url, decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+async def test_tick_queues_reminders_and_mails_digest(redis: aioredis.Redis, tmp_path: Path) -> None:
+    """A tick 7 days before due queues the 7d reminder and mails the digest; the next adds nothing."""
+    (tmp_path / "d.yaml").write_text(RULES, encoding="utf-8")
+    with FakeSMTP() as smtp:
+        settings = Settings.model_validate({"notifiers": {"email": {
+            "host": "127.0.0.1", "port": smtp.port, "starttls": False, "from": "tw@example.com",
+            "to": ["b@example.com"], "digest": {"at": "05:00", "timezone": "UTC"}}}})
+        keys = Keys("tick")
+        worker = SimpleNamespace(redis=redis, keys=keys, settings=settings, rulebook=load_rulebook(tmp_path))
+        early = datetime(2025, 11, 3, 1, tzinfo=UTC)
+        await DigestBook(redis, keys, settings).record(make_alert(seen_at=early))
+        now = datetime(2025, 11, 3, 5, 2, tzinfo=UTC)
+        await tick(worker, now - timedelta(days=1))  # the worker ran the day before
+        await tick(worker, now)
+        await tick(worker, now + timedelta(seconds=30))
+    entries = await redis.xrange(keys.outbox())
+    alerts = [Alert.model_validate_json(fields["alert"]) for _, fields in entries]
+    assert [(a.kind, a.facts["reminder"]) for a in alerts] == [("reminder", "7d before")]
+    assert alerts[0].notify == ["slack"]
+    assert len(smtp.messages) == 1  # the day before had nothing to report: no mail
+    text = smtp.messages[0].get_body(("plain",))
+    assert text is not None
+    assert "Truce expires" in text.get_content()
