@@ -16,7 +16,7 @@ from icalendar import Calendar
 from tradewatch.config import Settings
 from tradewatch.deadlines import Deadline, format_listing, ics_calendar, reminders_of
 from tradewatch.matching import Rulebook, load_rulebook
-from tradewatch.models import Document, Match
+from tradewatch.models import Alert, Document, Match
 from tradewatch.store.keys import Keys
 from tradewatch.store.reminders import Reminders
 
@@ -245,3 +245,19 @@ def test_listing_shows_reminder_states() -> None:
     assert "remind   7d before  2025-11-03 05:01  sent" in text
     assert "remind   1d before  2025-11-09 05:01  planned" in text
 
+
+
+async def test_claim_and_queue_is_atomic(redis: aioredis.Redis, rulebook: Rulebook, redis_url: str) -> None:
+    """With the outbox stream given, five racing workers queue the reminder exactly once."""
+    now = DUE - timedelta(days=1)
+    stream = Keys("t").outbox()
+    clients = [aioredis.from_url(redis_url, decode_responses=True) for _ in range(5)]
+    try:
+        await _reminders(clients[0], rulebook).plan(now - timedelta(days=40))
+        results = await asyncio.gather(*(_reminders(c, rulebook).due(now, outbox=stream) for c in clients))
+    finally:
+        for c in clients:
+            await c.aclose()
+    [alert] = [a for r in results for a in r]
+    [(_, fields)] = await redis.xrange(stream)
+    assert Alert.model_validate_json(fields["alert"]) == alert

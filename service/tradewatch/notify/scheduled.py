@@ -14,7 +14,6 @@ import structlog
 
 from tradewatch.observe import METRICS
 from tradewatch.store.digest import DigestBook
-from tradewatch.store.outbox import Outbox
 from tradewatch.store.reminders import Reminders
 
 __all__ = ["tick"]
@@ -26,9 +25,9 @@ async def tick(worker: Any, now: datetime) -> None:
     """Queue due reminders, then mail the digest if its slot has come and no worker did yet."""
     reminders = Reminders(worker.redis, worker.keys, worker.settings, worker.rulebook)
     await reminders.plan(now)
-    outbox = Outbox(worker.redis, worker.keys)
-    for alert in await reminders.due(now):
-        await outbox.enqueue_operator(alert)  # the generic durable enqueue; kind stays "reminder"
+    queued = await reminders.due(now, outbox=worker.keys.outbox())  # claim + XADD, atomically
+    for alert in queued:
+        log.info("alert_enqueued", kind=alert.kind, rule=alert.rule, alert_id=alert.id)
         METRICS.reminders_sent.inc()
     if worker.settings.notifiers.email is not None:
         book = DigestBook(worker.redis, worker.keys, worker.settings, reminders=reminders)

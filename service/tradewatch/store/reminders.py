@@ -4,8 +4,8 @@ Rule-file deadlines come from the rulebook on every call (never copied into Redi
 so editing the file re-plans them); Redis holds only what the files cannot: derived
 deadlines, which deadlines a match resolved, when a file deadline was first seen,
 and which reminders fired. `HSETNX` on the reminder's key is the exactly-once claim
-across workers and restarts. The claim precedes the hand-off to the outbox: a worker
-that dies between the two loses that one reminder (the window is one Redis round-trip).
+across workers and restarts; given the outbox stream, `due()` claims and queues in one
+Lua script, so a crash can never claim a reminder without queueing it.
 """
 
 from __future__ import annotations
@@ -30,10 +30,18 @@ from tradewatch.deadlines import (
 )
 from tradewatch.models import Alert, Document, Match
 from tradewatch.store.keys import DEADLINE_KEEP, Keys
+from tradewatch.store.outbox import entry_fields
 
 __all__ = ["Reminders"]
 
 log = structlog.get_logger(__name__)
+
+# KEYS: fired hash, outbox stream. ARGV: reminder key, fired mark, then the entry's field/value pairs.
+_CLAIM_AND_QUEUE = """
+if redis.call('hsetnx', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('xadd', KEYS[2], '*', unpack(ARGV, 3))
+return 1
+"""
 
 
 class _RuleLike(Protocol):
@@ -167,13 +175,24 @@ class Reminders:
         found = await self.deadlines(now, include_resolved=False, past=timedelta(0))
         return [d for d in found if d.due >= now and (within is None or d.due <= now + within)]
 
+    async def _claim(self, fired_key: str, field: str, value: str, alert: Alert, outbox: str | None) -> bool:
+        if outbox is None:
+            return bool(await self.redis.hsetnx(fired_key, field, value))
+        fields = entry_fields(alert)
+        args = [field, value, *(x for kv in fields.items() for x in kv)]
+        return bool(await self.redis.eval(_CLAIM_AND_QUEUE, 2, fired_key, outbox, *args))
+
     async def fired(self) -> set[str]:
         """Keys of reminders already handled (fired or skipped), for listings."""
         return {str(k) for k in await self.redis.hkeys(self.keys.reminders_fired())}
 
-    async def due(self, now: datetime) -> list[Alert]:
+    async def due(self, now: datetime, *, outbox: str | None = None) -> list[Alert]:
         """Reminders whose time has come, claimed exactly once; several overdue ones of a deadline
-        collapse into the latest, which is marked late when a worker should have sent it earlier."""
+        collapse into the latest, which is marked late when a worker should have sent it earlier.
+
+        With `outbox` (the stream key), each claim and its XADD to that stream are one
+        atomic script, so no crash can claim a reminder without queueing it.
+        """
         await self._note_first_seen(now)
         fired_key = self.keys.reminders_fired()
         fired = await self.fired()
@@ -196,7 +215,8 @@ class Reminders:
                 await self.redis.hsetnx(fired_key, latest.key, f"skipped:{_epoch(now)}:before-planned")
                 continue
             late = latest.fire_at >= known_since and now - latest.fire_at > self.late_after
-            if await self.redis.hsetnx(fired_key, latest.key, f"fired:{_epoch(now)}"):
-                alerts.append(reminder_alert(latest, now, late=late, tz=self.tz))
+            alert = reminder_alert(latest, now, late=late, tz=self.tz)
+            if await self._claim(fired_key, latest.key, f"fired:{_epoch(now)}", alert, outbox):
+                alerts.append(alert)
                 log.info("reminder_due", deadline=d.id, offset=latest.offset.total_seconds(), late=late)
         return alerts
