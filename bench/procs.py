@@ -43,8 +43,15 @@ class FeedServer:
 
     def __enter__(self) -> FeedServer:
         cmd = [
-            sys.executable, "-m", "bench.feeds", "--sources", str(self.sources), "--hosts", str(self.hosts),
-            "--change-every", str(self.change_every),
+            sys.executable,
+            "-m",
+            "bench.feeds",
+            "--sources",
+            str(self.sources),
+            "--hosts",
+            str(self.hosts),
+            "--change-every",
+            str(self.change_every),
         ]
         self.process = subprocess.Popen(
             cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
@@ -106,8 +113,19 @@ class RedisServer:
             binary = redis_server_binary()
         self.directory.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            [binary, "--port", "0", "--unixsocket", str(self.socket), "--save", "", "--appendonly", "no",
-             "--dir", str(self.directory)],
+            [
+                binary,
+                "--port",
+                "0",
+                "--unixsocket",
+                str(self.socket),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.directory),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -120,6 +138,7 @@ class RedisServer:
                 except OSError:
                     pass
             time.sleep(0.02)
+        self.__exit__()
         raise RuntimeError("redis-server did not start")
 
     def __exit__(self, *exc: object) -> None:
