@@ -39,22 +39,43 @@ NAIVE_SAMPLE = {10: 2000, 100: 500, 1000: 100, 10_000: 20}
 SEED = 20251110
 REPEATS = 3
 
-_COMMON_EN = ["tariff", "tariffs", "export control*", "rare earth*", "trade", "china", "duties", "licen*",
-              "magnet*", "sanction*", "semiconductor*", "soybean*", "steel", "aluminium", "truce"]
+_COMMON_EN = [
+    "tariff",
+    "tariffs",
+    "export control*",
+    "rare earth*",
+    "trade",
+    "china",
+    "duties",
+    "licen*",
+    "magnet*",
+    "sanction*",
+    "semiconductor*",
+    "soybean*",
+    "steel",
+    "aluminium",
+    "truce",
+]
 _COMMON_ZH = ["关税", "出口管制", "稀土", "贸易", "许可", "磁体", "商务部", "反制", "加征", "芯片"]
-_FILLER_EN = ("the ministry said on monday that new measures on imports and exports would take effect next month "
-              "as officials in beijing and washington continue talks over tariffs trade and supply chains while "
-              "companies weigh costs of magnets chips steel and soybeans amid rising prices and slowing demand "
-              "analysts expect further announcements this week after a meeting of senior negotiators").split()
-_FILLER_ZH = list("商务部新闻发言人表示中方依法对相关物项实施出口管制维护国家安全和利益同时履行国际义务"
-                  "随着机器人新能源汽车等领域发展全球需求不断增长中方愿与各方加强沟通对话推动合规贸易便利化"
-                  "关税税则委员会公告自起对原产于美国的进口商品加征关税稀土永磁材料")
+_FILLER_TEXT = (
+    "the ministry said on monday that new measures on imports and exports would take effect next month "
+    "as officials in beijing and washington continue talks over tariffs trade and supply chains while "
+    "companies weigh costs of magnets chips steel and soybeans amid rising prices and slowing demand "
+    "analysts expect further announcements this week after a meeting of senior negotiators"
+)
+_FILLER_EN = _FILLER_TEXT.split()
+_FILLER_ZH = list(
+    "商务部新闻发言人表示中方依法对相关物项实施出口管制维护国家安全和利益同时履行国际义务"
+    "随着机器人新能源汽车等领域发展全球需求不断增长中方愿与各方加强沟通对话推动合规贸易便利化"
+    "关税税则委员会公告自起对原产于美国的进口商品加征关税稀土永磁材料"
+)
 
 
 def _rare_en(rng: random.Random) -> str:
     consonants, vowels = "bcdfghjklmnprstvz", "aeiou"
     return "".join(rng.choice(consonants) + rng.choice(vowels) for _ in range(rng.randint(3, 4))) + str(
-        rng.randint(10, 999))
+        rng.randint(10, 999)
+    )
 
 
 def _rare_zh(rng: random.Random) -> str:
@@ -74,12 +95,25 @@ def _rules(n: int, rng: random.Random) -> tuple[list[dict[str, Any]], list[str]]
         if kind == 1:
             match["none"] = ["draft", "征求意见稿"]
         elif kind == 2:
-            match["all"].append({"near": {"terms": [rng.choice(["export", "出口"]), rng.choice(["licen*", "许可"])],
-                                          "within": 8}})
+            match["all"].append(
+                {
+                    "near": {
+                        "terms": [rng.choice(["export", "出口"]), rng.choice(["licen*", "许可"])],
+                        "within": 8,
+                    }
+                }
+            )
         elif kind == 3:
             match["all"].append({"regex": r"\d+(\.\d+)?\s*%"})
-        rules.append({"id": f"gen-{i:05d}", "title": f"Generated rule {i}", "tags": ["generated"],
-                      "severity": "warning", "match": match})
+        rules.append(
+            {
+                "id": f"gen-{i:05d}",
+                "title": f"Generated rule {i}",
+                "tags": ["generated"],
+                "severity": "warning",
+                "match": match,
+            }
+        )
     return rules, rare_pool
 
 
@@ -111,8 +145,9 @@ _Pred = Callable[[str], bool]
 
 def _naive_term(term: str) -> _Pred:
     body, left, right = term_literal(term)
-    pattern = re.compile(("(?<![a-z0-9_])" if left else "") + re.escape(body.decode()) +
-                         ("(?![a-z0-9_])" if right else ""))
+    pattern = re.compile(
+        ("(?<![a-z0-9_])" if left else "") + re.escape(body.decode()) + ("(?![a-z0-9_])" if right else "")
+    )
     return lambda text: pattern.search(text) is not None
 
 
@@ -151,6 +186,7 @@ def _naive_rate(rules: list[dict[str, Any]], docs: list[Document]) -> float:
 
 # --- measurement ---------------------------------------------------------------------------------
 
+
 def _compiled_rate(rb: Rulebook, docs: list[Document], repeats: int = REPEATS) -> tuple[float, int]:
     """Best of `repeats` passes (the machine is shared; the best pass is the least disturbed)."""
     rb.match(docs[0])  # warm caches
@@ -164,7 +200,9 @@ def _compiled_rate(rb: Rulebook, docs: list[Document], repeats: int = REPEATS) -
 
 def _load(rules: list[dict[str, Any]], backend: str | None) -> Rulebook:
     with tempfile.TemporaryDirectory() as folder:
-        Path(folder, "rules.yaml").write_text(yaml.safe_dump({"rules": rules}, allow_unicode=True), encoding="utf-8")
+        Path(folder, "rules.yaml").write_text(
+            yaml.safe_dump({"rules": rules}, allow_unicode=True), encoding="utf-8"
+        )
         return load_rulebook(Path(folder), backend=backend)
 
 
@@ -186,31 +224,52 @@ def run(progress: bool = False, backend: str | None = None) -> dict[str, Any]:
         load_seconds = time.perf_counter() - load_start
         rate, fired = _compiled_rate(rb, docs)
         fallback = rate if rb.backend == "python" else _compiled_rate(_load(rules, "python"), docs, 1)[0]
-        sample = docs[:NAIVE_SAMPLE[count]]
+        sample = docs[: NAIVE_SAMPLE[count]]
         naive = _naive_rate(rules, sample)
-        row = {"rules": count, "backend": rb.backend, "docs_per_s": rate, "mb_per_s": rate * megabytes / len(docs),
-               "matches": fired, "python_docs_per_s": fallback, "naive_docs_per_s": naive, "speedup": rate / naive, "load_s": load_seconds}
+        row = {
+            "rules": count,
+            "backend": rb.backend,
+            "docs_per_s": rate,
+            "mb_per_s": rate * megabytes / len(docs),
+            "matches": fired,
+            "python_docs_per_s": fallback,
+            "naive_docs_per_s": naive,
+            "speedup": rate / naive,
+            "load_s": load_seconds,
+        }
         rows.append(row)
         if progress:
             print(f"  {count:>6} rules: {rate:,.0f} docs/s, naive {naive:,.1f} docs/s", file=sys.stderr)
     by_count = {r["rules"]: r for r in rows}
     ratio = by_count[10]["docs_per_s"] / by_count[10_000]["docs_per_s"]  # time(10k) / time(10)
-    return {"documents": len(docs), "megabytes": megabytes, "rows": rows, "time_ratio_10k_over_10": ratio,
-            "speedup_at_10k": by_count[10_000]["speedup"]}
+    return {
+        "documents": len(docs),
+        "megabytes": megabytes,
+        "rows": rows,
+        "time_ratio_10k_over_10": ratio,
+        "speedup_at_10k": by_count[10_000]["speedup"],
+    }
 
 
 def format_table(result: dict[str, Any]) -> str:
     """The scaling table and the two verdicts."""
-    lines = [f"rule matching: {result['documents']:,} mixed zh/en documents, {result['megabytes']:.1f} MB",
-             f"{'rules':>7} {'backend':>9} {'docs/s':>9} {'MB/s':>7} {'matches':>8} {'python docs/s':>14} "
-             f"{'naive docs/s':>13} {'speed-up':>9} {'load s':>7}"]
+    lines = [
+        f"rule matching: {result['documents']:,} mixed zh/en documents, {result['megabytes']:.1f} MB",
+        f"{'rules':>7} {'backend':>9} {'docs/s':>9} {'MB/s':>7} {'matches':>8} {'python docs/s':>14} "
+        f"{'naive docs/s':>13} {'speed-up':>9} {'load s':>7}",
+    ]
     for r in result["rows"]:
-        lines.append(f"{r['rules']:>7,} {r['backend']:>9} {r['docs_per_s']:>9,.0f} {r['mb_per_s']:>7.2f} "
-                     f"{r['matches']:>8,} {r['python_docs_per_s']:>14,.0f} {r['naive_docs_per_s']:>13,.1f} {r['speedup']:>8,.0f}× {r['load_s']:>7.2f}")
+        lines.append(
+            f"{r['rules']:>7,} {r['backend']:>9} {r['docs_per_s']:>9,.0f} {r['mb_per_s']:>7.2f} "
+            f"{r['matches']:>8,} {r['python_docs_per_s']:>14,.0f} {r['naive_docs_per_s']:>13,.1f} "
+            f"{r['speedup']:>8,.0f}× {r['load_s']:>7.2f}"
+        )
     ratio, speedup = result["time_ratio_10k_over_10"], result["speedup_at_10k"]
     lines.append(f"time 10,000 rules / 10 rules: {ratio:.2f} (limit 3) {'ok' if ratio <= 3 else 'FAILS'}")
-    lines.append(f"speed-up over the naive loop at 10,000 rules: {speedup:,.0f}× (need 100) "
-                 f"{'ok' if speedup >= 100 else 'FAILS'}")
+    lines.append(
+        f"speed-up over the naive loop at 10,000 rules: {speedup:,.0f}× (need 100) "
+        f"{'ok' if speedup >= 100 else 'FAILS'}"
+    )
     return "\n".join(lines)
 
 

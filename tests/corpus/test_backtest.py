@@ -31,17 +31,20 @@ def _read(path: Path) -> list[Document]:
     return list(read_documents(path.read_text(encoding="utf-8").splitlines()))
 
 
-def _check(rb: Rulebook, docs: list[Document], labels_path: Path,
-           floors: dict[str, tuple[float, float]]) -> None:
+def _check(
+    rb: Rulebook, docs: list[Document], labels_path: Path, floors: dict[str, tuple[float, float]]
+) -> None:
     labels = read_labels(labels_path.read_text(encoding="utf-8").splitlines())
     result, _ = score(rb, docs, labels)
     problems = []
     for tag, (precision, recall) in floors.items():
         ts = result.tags[tag]
         if ts.precision < precision or ts.recall < recall:
-            problems.append(f"{tag}: precision {ts.precision:.2f} (floor {precision}), "
-                            f"recall {ts.recall:.2f} (floor {recall}); misses {ts.misses}; "
-                            f"false alarms {ts.false_alarms}")
+            problems.append(
+                f"{tag}: precision {ts.precision:.2f} (floor {precision}), "
+                f"recall {ts.recall:.2f} (floor {recall}); misses {ts.misses}; "
+                f"false alarms {ts.false_alarms}"
+            )
     assert not problems, "\n".join(problems)
     assert not result.too_severe, result.too_severe
 

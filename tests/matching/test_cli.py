@@ -48,13 +48,15 @@ def test_rules_check_names_every_problem_without_traceback() -> None:
 
 def test_rules_check_with_config_checks_slack_routes(tmp_path: Path) -> None:
     """With a config, a slack:ROUTE the config does not define is an error."""
-    rules = _rule_dir(tmp_path, "rules:\n  - id: r\n    title: R\n    match: {any: [tariff]}\n"
-                                "    notify: [slack:urgent]\n")
+    rules = _rule_dir(
+        tmp_path, "rules:\n  - id: r\n    title: R\n    match: {any: [tariff]}\n    notify: [slack:urgent]\n"
+    )
     (tmp_path / "conf").mkdir()
     config = tmp_path / "conf" / "tradewatch.yaml"
     config.write_text(
         'notifiers:\n  slack: {token: "xoxb-test", routes: {default: "#a", critical: "#b"}}\n',
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     result = CliRunner().invoke(app, ["rules", "check", str(rules), "--config", str(config)])
     assert result.exit_code == 1
     assert f"{rules / 'r.yaml'}:5: rule r: slack route 'urgent' is not configured" in result.stderr
@@ -70,7 +72,9 @@ def test_rules_test_passes_on_the_shipped_rulebook() -> None:
 
 def test_rules_test_names_each_failing_example(tmp_path: Path) -> None:
     """A failing match, no_match and facts example are each named; exit 1."""
-    rules = _rule_dir(tmp_path, """rules:
+    rules = _rule_dir(
+        tmp_path,
+        """rules:
   - id: tariff-rule
     title: Tariffs
     match: {any: [tariff]}
@@ -78,7 +82,8 @@ def test_rules_test_names_each_failing_example(tmp_path: Path) -> None:
     examples:
       match: ["no such word", {title: "tariff of 10%", facts: {rates: [25]}}]
       no_match: ["tariff"]
-""")
+""",
+    )
     result = CliRunner().invoke(app, ["rules", "test", str(rules)])
     assert result.exit_code == 1
     lines = [line for line in result.stderr.splitlines() if "r.yaml" in line and "rules_loaded" not in line]
@@ -91,9 +96,15 @@ def test_rules_test_names_each_failing_example(tmp_path: Path) -> None:
 def test_replay_prints_one_match_record_a_line(tmp_path: Path) -> None:
     """Replay prints contract match records as JSONL on stdout, nothing else."""
     docs = tmp_path / "docs.jsonl"
-    docs.write_text(json.dumps({"id": "d1", "source": "news",
-                                "title": "China bans gallium exports to the US", "text": ""}) + "\n\n"
-                    + json.dumps({"id": "d2", "title": "Weather", "text": "sunny"}) + "\n", encoding="utf-8")
+    docs.write_text(
+        json.dumps(
+            {"id": "d1", "source": "news", "title": "China bans gallium exports to the US", "text": ""}
+        )
+        + "\n\n"
+        + json.dumps({"id": "d2", "title": "Weather", "text": "sunny"})
+        + "\n",
+        encoding="utf-8",
+    )
     result = CliRunner().invoke(app, ["replay", str(docs), "--rules", str(RULES)])
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in result.stdout.splitlines()]
@@ -113,8 +124,10 @@ def test_replay_reads_stdin() -> None:
 def test_replay_names_the_bad_line(tmp_path: Path) -> None:
     """Bad input exits 1 naming the line number."""
     docs = tmp_path / "docs.jsonl"
-    docs.write_text('{"id": "ok", "title": "x"}\n{"id": "bad", "published_at": "2025-01-01T00:00:00"}\n'
-                    "not json\n", encoding="utf-8")
+    docs.write_text(
+        '{"id": "ok", "title": "x"}\n{"id": "bad", "published_at": "2025-01-01T00:00:00"}\nnot json\n',
+        encoding="utf-8",
+    )
     result = CliRunner().invoke(app, ["replay", str(docs), "--rules", str(RULES)])
     assert result.exit_code == 1
     assert "line 2: " in result.stderr
@@ -123,8 +136,17 @@ def test_replay_names_the_bad_line(tmp_path: Path) -> None:
 
 def test_replay_with_labels_prints_precision_and_recall() -> None:
     """--labels prints per-tag precision/recall and lists misses and false alarms."""
-    result = CliRunner().invoke(app, ["replay", str(EDGE / "edge_documents.jsonl"), "--rules", str(RULES),
-                                      "--labels", str(EDGE / "edge_labels.jsonl")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "replay",
+            str(EDGE / "edge_documents.jsonl"),
+            "--rules",
+            str(RULES),
+            "--labels",
+            str(EDGE / "edge_labels.jsonl"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     header, *rows = result.stdout.splitlines()
     assert header.split()[:3] == ["tag", "precision", "recall"]

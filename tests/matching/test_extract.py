@@ -23,25 +23,28 @@ def glossary() -> Glossary:
     return _shipped_glossary()
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("本公告自2025年12月1日起正式实施。", "2025-12-01"),
-    ("自2025年4月10日12时01分起，对原产于美国的进口商品加征关税。", "2025-04-10"),
-    ("自2025年11月10日13时01分起，停止实施加征关税措施", "2025-11-10"),
-    ("The extra tariffs will be effective from April 10, 2025.", "2025-04-10"),
-    ("The rule takes effect on Nov. 1.", "2025-11-01"),
-    ("This order is effective at 12:01 a.m. eastern daylight time on May 14, 2025.", "2025-05-14"),
-    ("China will impose a 34% tariff on all U.S. goods beginning April 10.", "2025-04-10"),
-    ("本公告自公布之日起实施。", "2025-10-09"),
-    ("This announcement took effect upon its release.", "2025-10-09"),
-    ("The talks were held on May 10 and May 11.", None),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("本公告自2025年12月1日起正式实施。", "2025-12-01"),
+        ("自2025年4月10日12时01分起，对原产于美国的进口商品加征关税。", "2025-04-10"),
+        ("自2025年11月10日13时01分起，停止实施加征关税措施", "2025-11-10"),
+        ("The extra tariffs will be effective from April 10, 2025.", "2025-04-10"),
+        ("The rule takes effect on Nov. 1.", "2025-11-01"),
+        ("This order is effective at 12:01 a.m. eastern daylight time on May 14, 2025.", "2025-05-14"),
+        ("China will impose a 34% tariff on all U.S. goods beginning April 10.", "2025-04-10"),
+        ("本公告自公布之日起实施。", "2025-10-09"),
+        ("This announcement took effect upon its release.", "2025-10-09"),
+        ("The talks were held on May 10 and May 11.", None),
+    ],
+)
 def test_effective_date(text: str, expected: str | None) -> None:
     """The date a measure takes effect, resolved against the document's date and timezone."""
     assert effective_date(text, PUBLISHED) == expected
 
 
 def test_effective_date_uses_the_documents_own_timezone() -> None:
-    """"From the date of publication" is the publication date in the document's own timezone."""
+    """ "From the date of publication" is the publication date in the document's own timezone."""
     late_evening = datetime(2025, 4, 4, 23, 30, tzinfo=BEIJING)  # still 4 April in Beijing, 15:30 UTC
     assert effective_date("本公告自公布之日起施行。", late_evening) == "2025-04-04"
 
@@ -52,41 +55,63 @@ def test_all_dates_in_order_without_repeats() -> None:
     assert all_dates(text, PUBLISHED) == ["2025-04-04", "2025-04-10", "2025-10-09"]
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("三十四", 34), ("一百四十五", 145), ("十", 10), ("二〇二五", 2025), ("24", 24), ("abc", None),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("三十四", 34),
+        ("一百四十五", 145),
+        ("十", 10),
+        ("二〇二五", 2025),
+        ("24", 24),
+        ("abc", None),
+    ],
+)
 def test_chinese_number(text: str, expected: int | None) -> None:
     """Chinese numerals, positional and digit-by-digit."""
     assert chinese_number(text) == expected
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("在现行适用关税税率基础上加征34%关税", [34]),
-    ("US tariffs will be cut from 145% to 30%", [145, 30]),
-    ("an additional 25 per cent tariff; a 10 percent duty", [25, 10]),
-    ("加征税率由百分之八十四提高至百分之一百二十五", [84, 125]),
-    ("tariffs of 7.5% remain", [7.5]),
-    ("24 percentage points", []),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("在现行适用关税税率基础上加征34%关税", [34]),
+        ("US tariffs will be cut from 145% to 30%", [145, 30]),
+        ("an additional 25 per cent tariff; a 10 percent duty", [25, 10]),
+        ("加征税率由百分之八十四提高至百分之一百二十五", [84, 125]),
+        ("tariffs of 7.5% remain", [7.5]),
+        ("24 percentage points", []),
+    ],
+)
 def test_rates(text: str, expected: list[float]) -> None:
     """Percentages in order of mention, without repeats; percentage points are not rates."""
     assert rates(text) == expected
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("商务部 海关总署公告2025年第18号 关于对部分中重稀土相关物项实施出口管制的决定",
-     "MOFCOM Announcement No. 18 of 2025"),
-    ("商务部公告2025第61号 公布对境外相关稀土物项实施出口管制的决定", "MOFCOM Announcement No. 61 of 2025"),
-    ("MOFCOM Announcement No. 18 of 2025 on heavy rare earths", "MOFCOM Announcement No. 18 of 2025"),
-    ("税委会公告2025年第4号 国务院关税税则委员会关于对原产于美国的进口商品加征关税的公告",
-     "Tariff Commission Announcement No. 4 of 2025"),
-    ("中國商務部與海關總署7日聯合發布公告（2025）第70號", "MOFCOM Announcement No. 70 of 2025"),
-    ("Executive Order 14298 of May 12, 2025", "Executive Order 14298"),
-    ("no notice here", None),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "商务部 海关总署公告2025年第18号 关于对部分中重稀土相关物项实施出口管制的决定",
+            "MOFCOM Announcement No. 18 of 2025",
+        ),
+        (
+            "商务部公告2025第61号 公布对境外相关稀土物项实施出口管制的决定",
+            "MOFCOM Announcement No. 61 of 2025",
+        ),
+        ("MOFCOM Announcement No. 18 of 2025 on heavy rare earths", "MOFCOM Announcement No. 18 of 2025"),
+        (
+            "税委会公告2025年第4号 国务院关税税则委员会关于对原产于美国的进口商品加征关税的公告",
+            "Tariff Commission Announcement No. 4 of 2025",
+        ),
+        ("中國商務部與海關總署7日聯合發布公告（2025）第70號", "MOFCOM Announcement No. 70 of 2025"),
+        ("Executive Order 14298 of May 12, 2025", "Executive Order 14298"),
+        ("no notice here", None),
+    ],
+)
 def test_announcement_is_one_key_in_both_languages(text: str, expected: str | None) -> None:
     """Chinese and English spellings of a notice number normalise to the same key."""
     from tradewatch.matching.normalize import t2s
+
     assert announcement(t2s(text)) == expected
 
 
@@ -99,8 +124,10 @@ def test_hs_codes_after_an_anchor() -> None:
 
 def test_items_and_countries_from_the_glossary(glossary: Glossary) -> None:
     """Items and countries are the glossary labels found, in order of first mention."""
-    doc = Document(title="决定对钐、钆、铽相关物项实施出口管制",
-                   text="China bans gallium exports to the United States; 镝 and NdFeB magnets too.")
+    doc = Document(
+        title="决定对钐、钆、铽相关物项实施出口管制",
+        text="China bans gallium exports to the United States; 镝 and NdFeB magnets too.",
+    )
     facts = extract_facts(["items", "countries"], doc, glossary)
     assert facts["items"][:3] == ["samarium", "gadolinium", "terbium"]
     assert {"gallium", "dysprosium", "rare-earth magnets"} <= set(facts["items"])

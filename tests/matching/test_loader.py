@@ -37,8 +37,9 @@ def problems() -> list[str]:
 
 
 @pytest.mark.parametrize(("file", "line", "fragment"), EXPECTED, ids=[e[2][:40] for e in EXPECTED])
-def test_each_defect_is_named_with_file_and_line(problems: list[str], file: str, line: int,
-                                                 fragment: str) -> None:
+def test_each_defect_is_named_with_file_and_line(
+    problems: list[str], file: str, line: int, fragment: str
+) -> None:
     """Each planted defect appears as FILE:LINE: with a message naming it."""
     prefix = f"{BAD / file}:{line}: "
     hits = [p for p in problems if p.startswith(prefix) and fragment in p]

@@ -54,8 +54,8 @@ def test_only_official_sources_raise_critical_without_a_strong_signal(rulebook: 
         source="prnewswire",
         title="Rare Earth Magnets Market to Reach $30 Billion by 2032 amid China export controls: Research",
         text="The rare earth magnets market (NYSE: XYZ peers) is expected to grow as China's export controls "
-             "on rare earths and 145% US tariffs on Chinese goods reshape supply chains, analysts said. "
-             "Investors should watch the stock price of magnet makers.",
+        "on rare earths and 145% US tariffs on Chinese goods reshape supply chains, analysts said. "
+        "Investors should watch the stock price of magnet makers.",
         published_at=datetime(2025, 6, 1, tzinfo=UTC),
     )
     assert all(m.severity == "info" for m in rulebook.match(doc)), rulebook.match(doc)
@@ -64,7 +64,8 @@ def test_only_official_sources_raise_critical_without_a_strong_signal(rulebook: 
 def test_match_records_follow_the_contract(rulebook: Rulebook) -> None:
     """A match carries doc_id, rule, title, tags, severity and facts with contract keys."""
     doc = Document(
-        id="mofcom-61", source="mofcom-announcements",
+        id="mofcom-61",
+        source="mofcom-announcements",
         title="商务部公告2025年第61号 公布对境外相关稀土物项实施出口管制的决定",
         text="对钐、镝相关物项实施出口管制。本公告自2025年12月1日起正式实施。",
         published_at=datetime(2025, 10, 9, 12, tzinfo=UTC),

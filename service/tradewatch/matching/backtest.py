@@ -18,8 +18,15 @@ from tradewatch.matching.engine import Rulebook
 from tradewatch.models import Document, Match, Severity, severity_rank
 
 __all__ = [
-    "BadInput", "Label", "Score", "TagScore", "format_report", "read_documents", "read_labels",
-    "replay_lines", "score",
+    "BadInput",
+    "Label",
+    "Score",
+    "TagScore",
+    "format_report",
+    "read_documents",
+    "read_labels",
+    "replay_lines",
+    "score",
 ]
 
 
@@ -135,13 +142,15 @@ def score(rb: Rulebook, documents: Iterable[Document], labels: dict[str, Label])
                     ts.misses.append(f"{doc.id} ({label.why or doc.title[:60]})")
             elif tag in fired:
                 ts.false_positive += 1
-                ts.false_alarms.append(f"{doc.id} by {', '.join(sorted(set(fired[tag])))} "
-                                       f"({label.why or doc.title[:60]})")
+                ts.false_alarms.append(
+                    f"{doc.id} by {', '.join(sorted(set(fired[tag])))} ({label.why or doc.title[:60]})"
+                )
         if label.max_severity is not None:
             worst = [m for m in matches if severity_rank(m.severity) > severity_rank(label.max_severity)]
             if worst:
-                result.too_severe.append(f"{doc.id}: {worst[0].rule} is {worst[0].severity}, "
-                                         f"at most {label.max_severity} allowed")
+                result.too_severe.append(
+                    f"{doc.id}: {worst[0].rule} is {worst[0].severity}, at most {label.max_severity} allowed"
+                )
     return result, all_matches
 
 
@@ -150,8 +159,10 @@ def format_report(result: Score) -> str:
     lines = [f"{'tag':<16} {'precision':>9} {'recall':>7} {'tp':>4} {'fp':>4} {'fn':>4}"]
     for tag in sorted(result.tags):
         ts = result.tags[tag]
-        lines.append(f"{tag:<16} {ts.precision:>9.2f} {ts.recall:>7.2f} {ts.true_positive:>4} "
-                     f"{ts.false_positive:>4} {ts.false_negative:>4}")
+        lines.append(
+            f"{tag:<16} {ts.precision:>9.2f} {ts.recall:>7.2f} {ts.true_positive:>4} "
+            f"{ts.false_positive:>4} {ts.false_negative:>4}"
+        )
     for tag in sorted(result.tags):
         ts = result.tags[tag]
         lines.extend(f"miss        {tag}: {item}" for item in ts.misses)

@@ -23,10 +23,36 @@ __all__ = ["Compiled", "compile_rules", "term_literal"]
 
 # Words so frequent in trade news that a branch made of them is a poor index key.
 _COMMON = frozenset(
-    normalize(w) for w in (
-        "tariff", "tariffs", "trade", "china", "chinese", "us", "u.s.", "united states", "export", "exports",
-        "import", "imports", "beijing", "washington", "trump", "president", "said", "percent", "goods",
-        "关税", "贸易", "中国", "美国", "出口", "进口", "商务部", "公告", "政策",
+    normalize(w)
+    for w in (
+        "tariff",
+        "tariffs",
+        "trade",
+        "china",
+        "chinese",
+        "us",
+        "u.s.",
+        "united states",
+        "export",
+        "exports",
+        "import",
+        "imports",
+        "beijing",
+        "washington",
+        "trump",
+        "president",
+        "said",
+        "percent",
+        "goods",
+        "关税",
+        "贸易",
+        "中国",
+        "美国",
+        "出口",
+        "进口",
+        "商务部",
+        "公告",
+        "政策",
     )
 )
 

@@ -12,13 +12,47 @@ from datetime import date, datetime
 __all__ = ["all_dates", "chinese_number", "effective_date"]
 
 _MONTHS = {
-    "january": 1, "february": 2, "march": 3, "april": 4, "may": 5, "june": 6, "july": 7, "august": 8,
-    "september": 9, "october": 10, "november": 11, "december": 12, "jan": 1, "feb": 2, "mar": 3, "apr": 4,
-    "jun": 6, "jul": 7, "aug": 8, "sep": 9, "sept": 9, "oct": 10, "nov": 11, "dec": 12,
+    "january": 1,
+    "february": 2,
+    "march": 3,
+    "april": 4,
+    "may": 5,
+    "june": 6,
+    "july": 7,
+    "august": 8,
+    "september": 9,
+    "october": 10,
+    "november": 11,
+    "december": 12,
+    "jan": 1,
+    "feb": 2,
+    "mar": 3,
+    "apr": 4,
+    "jun": 6,
+    "jul": 7,
+    "aug": 8,
+    "sep": 9,
+    "sept": 9,
+    "oct": 10,
+    "nov": 11,
+    "dec": 12,
 }
 _MON = r"(?P<mon>" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
-_CN_DIGITS = {"〇": 0, "零": 0, "○": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6,
-              "七": 7, "八": 8, "九": 9}
+_CN_DIGITS = {
+    "〇": 0,
+    "零": 0,
+    "○": 0,
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
 _CN_NUM = "〇零○一二两三四五六七八九十百"
 _NUM = rf"(?:\d+|[{_CN_NUM}]+)"
 
@@ -28,25 +62,33 @@ _DATE_PATTERNS = [
     re.compile(rf"(?<![\d年])(?P<m>{_NUM})\s*月\s*(?P<d>{_NUM})\s*[日号]"),
     re.compile(r"(?<!\d)(?P<y>20\d{2})-(?P<m>\d{1,2})-(?P<d>\d{1,2})(?!\d)"),
     re.compile(rf"\b{_MON}\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s*(?P<y>\d{{4}})\b)?", re.IGNORECASE),
-    re.compile(rf"\b(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MON}\b(?:,?\s*(?P<y>\d{{4}})\b)?",
-               re.IGNORECASE),
+    re.compile(
+        rf"\b(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MON}\b(?:,?\s*(?P<y>\d{{4}})\b)?", re.IGNORECASE
+    ),
 ]
 
 _TODAY_ZH = re.compile(r"自?(?:公布|发布|印发|公告发布)之日起(?:施行|执行|实施|生效|实行)")
 _TODAY_EN = re.compile(
     r"\b(?:(?:effective|take[sn]? effect|took effect)\s+(?:immediately|upon (?:its |their )?"
     r"(?:publication|signing|release|issuance|announcement))|with immediate effect)\b",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 # (keyword before the date, how many characters may separate them)
 _EFFECTIVE_BEFORE = [
-    (re.compile(r"\beffective\b|\b(?:take|takes|took|taking|to take|go|goes|went|going) (?:into )?effect\b",
-                re.IGNORECASE), 40),
+    (
+        re.compile(
+            r"\beffective\b|\b(?:take|takes|took|taking|to take|go|goes|went|going) (?:into )?effect\b",
+            re.IGNORECASE,
+        ),
+        40,
+    ),
     (re.compile(r"\b(?:starting|beginning|commencing|as of|from)\b", re.IGNORECASE), 16),
 ]
 _SENTENCE_END = re.compile(r"[;。；]|\.\s+[A-Z]")
 # Chinese puts the verb after the date: 自2025年4月10日12时01分起施行.
 _EFFECTIVE_AFTER_ZH = re.compile(
-    r"\s*(?:\d{1,2}\s*[时点:]\s*(?:\d{1,2}\s*分?)?)?\s*(?:起|开始施行|施行|生效|实施)")
+    r"\s*(?:\d{1,2}\s*[时点:]\s*(?:\d{1,2}\s*分?)?)?\s*(?:起|开始施行|施行|生效|实施)"
+)
 
 
 def chinese_number(text: str) -> int | None:
@@ -110,11 +152,11 @@ def _is_effective(text: str, start: int, end: int) -> bool:
     if _EFFECTIVE_AFTER_ZH.match(text, end):
         return True
     for pattern, reach in _EFFECTIVE_BEFORE:
-        before = text[max(0, start - reach - 30):start]
+        before = text[max(0, start - reach - 30) : start]
         hits = list(pattern.finditer(before))
         if hits:
             last = hits[-1]
-            gap = before[last.end():]
+            gap = before[last.end() :]
             if len(gap) <= reach and not _SENTENCE_END.search(gap):
                 return True
     return False

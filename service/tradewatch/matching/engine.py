@@ -75,6 +75,7 @@ def prepare(doc: Document, compiled: Compiled, scanner: Scanner) -> Prepared:
 def _near(groups: tuple[frozenset[int], ...], within: int, p: Prepared, mask: int) -> bool:
     """True when one occurrence of each group lies within `within` words of one of the first group's,
     in the same field (a title's last word is not near the text's first)."""
+
     def positions(group: frozenset[int]) -> list[tuple[int, int]]:
         out = []
         for pid in group:
@@ -119,8 +120,15 @@ def evaluate(node: Node, p: Prepared, mask: int) -> bool:
 class Rulebook:
     """Loaded, validated and compiled rules and deadlines; `match` is pure."""
 
-    def __init__(self, rules: list[Rule], deadlines: list[DeadlineSpec], glossary: Glossary, *,
-                 backend: str | None = None, origins: dict[str, tuple[str, int]] | None = None) -> None:
+    def __init__(
+        self,
+        rules: list[Rule],
+        deadlines: list[DeadlineSpec],
+        glossary: Glossary,
+        *,
+        backend: str | None = None,
+        origins: dict[str, tuple[str, int]] | None = None,
+    ) -> None:
         self.rules = rules
         self.deadlines = deadlines
         self.glossary = glossary
@@ -137,12 +145,21 @@ class Rulebook:
     def stats(self) -> dict[str, Any]:
         """Sizes worth logging at start-up."""
         c = self._compiled
-        return {"rules": len(self.rules), "deadlines": len(self.deadlines), "patterns": c.pattern_count,
-                "literals": len(c.literals), "always_evaluated": len(c.always), "backend": self.backend}
+        return {
+            "rules": len(self.rules),
+            "deadlines": len(self.deadlines),
+            "patterns": c.pattern_count,
+            "literals": len(c.literals),
+            "always_evaluated": len(c.always),
+            "backend": self.backend,
+        }
 
     def _applies(self, rule: Rule, doc: Document, *, check_sources: bool = True) -> bool:
-        if check_sources and rule.sources and not any(fnmatch.fnmatchcase(doc.source, glob)
-                                                      for glob in rule.sources):
+        if (
+            check_sources
+            and rule.sources
+            and not any(fnmatch.fnmatchcase(doc.source, glob) for glob in rule.sources)
+        ):
             return False
         return not rule.lang or (doc.lang or "") in rule.lang
 
@@ -175,7 +192,13 @@ class Rulebook:
         """Every rule that fires on `doc`, with the facts each asked to extract."""
         fired, _ = self.matching_rules(doc)
         return [
-            Match(doc_id=doc.id, rule=rule.id, title=rule.title, tags=list(rule.tags), severity=rule.severity,
-                  facts=extract_facts(rule.wants(), doc, self.glossary))
+            Match(
+                doc_id=doc.id,
+                rule=rule.id,
+                title=rule.title,
+                tags=list(rule.tags),
+                severity=rule.severity,
+                facts=extract_facts(rule.wants(), doc, self.glossary),
+            )
             for rule in fired
         ]

@@ -19,8 +19,14 @@ def example_document(rule: Rule, example: str | Example) -> Document:
         if "title" in rule.fields:
             return Document(id="example", title=example)
         return Document(id="example", text=example)
-    return Document(id="example", title=example.title, text=example.text, source=example.source,
-                    lang=example.lang, published_at=example.published_at)
+    return Document(
+        id="example",
+        title=example.title,
+        text=example.text,
+        source=example.source,
+        lang=example.lang,
+        published_at=example.published_at,
+    )
 
 
 def _plain(value: Any) -> Any:
@@ -61,13 +67,16 @@ def run_examples(rb: Rulebook) -> list[str]:
             doc = example_document(rule, example)
             check_sources = isinstance(example, Example) and bool(example.source)
             if not rb.fires(rule.id, doc, check_sources=check_sources):
-                failures.append(f"{prefix}rule {rule.id}: match example {i} did not match: "
-                                f"{_short(example)!r}")
+                failures.append(
+                    f"{prefix}rule {rule.id}: match example {i} did not match: {_short(example)!r}"
+                )
                 continue
             if isinstance(example, Example) and example.facts:
                 facts = extract_facts(rule.wants(), doc, rb.glossary)
-                failures.extend(f"{prefix}rule {rule.id}: match example {i}: {problem}"
-                                for problem in _fact_problems(example.facts, facts))
+                failures.extend(
+                    f"{prefix}rule {rule.id}: match example {i}: {problem}"
+                    for problem in _fact_problems(example.facts, facts)
+                )
         for i, example in enumerate(rule.examples.no_match, 1):
             doc = example_document(rule, example)
             check_sources = isinstance(example, Example) and bool(example.source)

@@ -28,8 +28,9 @@ _ANN_ZH = [
     re.compile(r"(?P<y>\d{4})\s*年\s*第\s*(?P<n>\d+)\s*号\s*公告"),
 ]
 _ANN_EN = [
-    re.compile(r"\bannouncement\s+(?:no\.?|number|#)\s*(?P<n>\d+)\s*(?:of\s+|,\s*|\[|\()(?P<y>\d{4})",
-               re.IGNORECASE),
+    re.compile(
+        r"\bannouncement\s+(?:no\.?|number|#)\s*(?P<n>\d+)\s*(?:of\s+|,\s*|\[|\()(?P<y>\d{4})", re.IGNORECASE
+    ),
     re.compile(r"\bannouncement\s*[\[(]?(?P<y>\d{4})[\])]?\s*(?:no\.?|number)\s*(?P<n>\d+)", re.IGNORECASE),
     re.compile(r"\bannouncement\s+(?:no\.?|number)\s*(?P<y>\d{4})\s*/\s*(?P<n>\d+)", re.IGNORECASE),
 ]
@@ -39,8 +40,11 @@ _ISSUERS = [  # checked in order on the text just before the number
     (re.compile(r"商务部|mofcom|ministry of commerce|commerce ministry", re.IGNORECASE), "MOFCOM"),
     (re.compile(r"海关总署|general administration of customs|gacc?\b", re.IGNORECASE), "GACC"),
 ]
-_HS_ANCHOR = re.compile(r"(?:\bHTSUS\b|\bHTS\b|\bHS\b|海关商品编号|商品编号|税则号列|税则号|海关编码|税号)"
-                        r"\s*(?:codes?|subheadings?|headings?|numbers?|编码|为)?\s*[:：]?\s*", re.IGNORECASE)
+_HS_ANCHOR = re.compile(
+    r"(?:\bHTSUS\b|\bHTS\b|\bHS\b|海关商品编号|商品编号|税则号列|税则号|海关编码|税号)"
+    r"\s*(?:codes?|subheadings?|headings?|numbers?|编码|为)?\s*[:：]?\s*",
+    re.IGNORECASE,
+)
 _HS_CODE = re.compile(r"(?<![\d.])(\d{4}(?:\.\d{2}){1,3}|\d{4}\.\d{2}\.\d{4}|\d{6,10}|\d{4})(?![\d])")
 _HS_SEP = re.compile(r"\s*(?:[,，、;；/]|\band\b|\bor\b|和|及|或)?\s*", re.IGNORECASE)
 
@@ -84,7 +88,7 @@ def announcement(text: str) -> str | None:
     candidates: list[tuple[int, str]] = []
     for pattern in (*_ANN_ZH, *_ANN_EN):
         for m in pattern.finditer(text):
-            context = text[max(0, m.start() - 40):m.start() + 4]
+            context = text[max(0, m.start() - 40) : m.start() + 4]
             issuer = _issuer(context)
             label = f"{issuer} Announcement" if issuer else "Announcement"
             candidates.append((m.start(), f"{label} No. {int(m.group('n'))} of {m.group('y')}"))
@@ -116,8 +120,11 @@ def _label_finders(glossary: Glossary, kind: str) -> tuple[tuple[str, re.Pattern
         alternatives = []
         for term in entry.terms():
             body, left, right = term_literal(term)
-            alternatives.append(("(?<![a-z0-9_])" if left else "") + re.escape(body.decode("utf-8"))
-                                + ("(?![a-z0-9_])" if right else ""))
+            alternatives.append(
+                ("(?<![a-z0-9_])" if left else "")
+                + re.escape(body.decode("utf-8"))
+                + ("(?![a-z0-9_])" if right else "")
+            )
         finders.append((entry.label, re.compile("|".join(alternatives))))
     return tuple(finders)
 

@@ -72,8 +72,11 @@ def load_glossary(path: Path, problems: list[RuleError], *, display: str | None 
     if raw is None:
         return Glossary(entries)
     if not isinstance(raw, LineDict) or set(raw) != {"glossary"} or not isinstance(raw["glossary"], LineDict):
-        problems.append(RuleError("a glossary file holds one mapping `glossary:` of id → entry", file=file,
-                                  line=line_of(raw)))
+        problems.append(
+            RuleError(
+                "a glossary file holds one mapping `glossary:` of id → entry", file=file, line=line_of(raw)
+            )
+        )
         return Glossary(entries)
     table = raw["glossary"]
     for entry_id, body in table.items():
@@ -84,12 +87,16 @@ def load_glossary(path: Path, problems: list[RuleError], *, display: str | None 
             for err in exc.errors():
                 loc = [p for p in err["loc"] if isinstance(p, str | int)]
                 where = line_of(body, loc[0]) if loc and isinstance(body, LineDict) else line
-                problems.append(RuleError(f"glossary {entry_id}: {'.'.join(map(str, loc))}: {err['msg']}",
-                                          file=file, line=where))
+                problems.append(
+                    RuleError(
+                        f"glossary {entry_id}: {'.'.join(map(str, loc))}: {err['msg']}", file=file, line=where
+                    )
+                )
             continue
         if not entry.terms():
-            problems.append(RuleError(f"glossary {entry_id}: needs at least one en or zh term", file=file,
-                                      line=line))
+            problems.append(
+                RuleError(f"glossary {entry_id}: needs at least one en or zh term", file=file, line=line)
+            )
             continue
         entries[entry_id] = entry
     return Glossary(entries)

@@ -68,8 +68,9 @@ class _Checker:
     def error(self, message: str, file: str, line: int) -> None:
         self.problems.append(RuleError(message, file=file, line=line))
 
-    def validation(self, errors: list[ErrorDetails], raw: Any, kind: type[BaseModel], what: str,
-                   file: str) -> None:
+    def validation(
+        self, errors: list[ErrorDetails], raw: Any, kind: type[BaseModel], what: str, file: str
+    ) -> None:
         for err in errors:
             loc = tuple(err["loc"])
             line, node = line_of(raw), raw
@@ -108,8 +109,12 @@ class _Checker:
                 route = target.partition(":")[2]
                 if route and route not in self.slack_routes:
                     known = ", ".join(sorted(self.slack_routes)) or "none"
-                    self.error(f"{what}: slack route {route!r} is not configured (configured: {known})"
-                               f"{did_you_mean(route, self.slack_routes)}", file, line_of(targets, i))
+                    self.error(
+                        f"{what}: slack route {route!r} is not configured (configured: {known})"
+                        f"{did_you_mean(route, self.slack_routes)}",
+                        file,
+                        line_of(targets, i),
+                    )
 
     def rule(self, raw: Any, file: str, line: int) -> None:
         if not isinstance(raw, LineDict):
@@ -124,10 +129,12 @@ class _Checker:
             self.error(f"{what}: missing key 'match'", file, line)
             ok = False
         else:
-            tree, problems = parse_tree(raw["match"], file=file, line=line_of(raw, "match"),
-                                        glossary_ids=self.glossary.ids())
-            self.problems.extend(RuleError(f"{what}: match: {p.args[0]}", file=p.file, line=p.line)
-                                 for p in problems)
+            tree, problems = parse_tree(
+                raw["match"], file=file, line=line_of(raw, "match"), glossary_ids=self.glossary.ids()
+            )
+            self.problems.extend(
+                RuleError(f"{what}: match: {p.args[0]}", file=p.file, line=p.line) for p in problems
+            )
             ok = tree is not None
             data["match"] = tree
         self.routes(raw, what, file)
@@ -146,12 +153,19 @@ class _Checker:
                 continue
             for key in example.facts:
                 if key not in rule.wants():
-                    self.error(f"{what}: example {i + 1} expects fact {key!r} that the rule does not extract "
-                               f"(add it to extract)", file, line_of(raw, "examples"))
+                    self.error(
+                        f"{what}: example {i + 1} expects fact {key!r} that the rule does not extract "
+                        f"(add it to extract)",
+                        file,
+                        line_of(raw, "examples"),
+                    )
         if rule.id in self.origins:
             first = self.origins[rule.id]
-            self.error(f"duplicate rule id {rule.id!r} (first defined at {first[0]}:{first[1]})", file,
-                       line_of(raw, "id"))
+            self.error(
+                f"duplicate rule id {rule.id!r} (first defined at {first[0]}:{first[1]})",
+                file,
+                line_of(raw, "id"),
+            )
             return
         self.origins[rule.id] = (file, line)
         self.rules.append(rule)
@@ -171,8 +185,11 @@ class _Checker:
             return
         if spec.id in self.deadline_origins:
             first = self.deadline_origins[spec.id]
-            self.error(f"duplicate deadline id {spec.id!r} (first defined at {first[0]}:{first[1]})", file,
-                       line_of(raw, "id"))
+            self.error(
+                f"duplicate deadline id {spec.id!r} (first defined at {first[0]}:{first[1]})",
+                file,
+                line_of(raw, "id"),
+            )
             return
         refs = raw.get("cancelled_by")
         for i, ref in enumerate(spec.cancelled_by):
@@ -224,14 +241,16 @@ def check_rules(rules_dir: Path, *, slack_routes: set[str] | None = None) -> lis
     return checker.problems
 
 
-def load_rulebook(rules_dir: Path, *, slack_routes: set[str] | None = None,
-                  backend: str | None = None) -> Rulebook:
+def load_rulebook(
+    rules_dir: Path, *, slack_routes: set[str] | None = None, backend: str | None = None
+) -> Rulebook:
     """Validate and compile a rules directory; raises RuleProblems listing every defect."""
     checker = _Checker(slack_routes)
     checker.run(rules_dir)
     if checker.problems:
         raise RuleProblems(checker.problems)
-    book = Rulebook(checker.rules, checker.deadlines, checker.glossary, backend=backend,
-                    origins=checker.origins)
+    book = Rulebook(
+        checker.rules, checker.deadlines, checker.glossary, backend=backend, origins=checker.origins
+    )
     log.info("rules_loaded", directory=str(rules_dir), **book.stats())
     return book

@@ -41,8 +41,13 @@ class HyperscanScanner:
         self._scratch: Any = None
         if literals:
             db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-            db.compile(expressions=literals, ids=list(range(len(literals))), elements=len(literals),
-                       flags=0, literal=True)
+            db.compile(
+                expressions=literals,
+                ids=list(range(len(literals))),
+                elements=len(literals),
+                flags=0,
+                literal=True,
+            )
             self._db = db
             self._scratch = hyperscan.Scratch(db)
 
@@ -71,8 +76,9 @@ def _trie_regex(literals: list[bytes]) -> bytes:
         node[-1] = {}
 
     def render(node: dict[int, Any]) -> bytes:
-        branches = [re.escape(bytes([byte])) + render(child)
-                    for byte, child in sorted(node.items()) if byte >= 0]
+        branches = [
+            re.escape(bytes([byte])) + render(child) for byte, child in sorted(node.items()) if byte >= 0
+        ]
         if not branches:
             return b""
         optional = -1 in node

@@ -82,8 +82,9 @@ def _check_notify(values: list[str]) -> list[str]:
     for value in values:
         kind, _, route = value.partition(":")
         if kind not in NOTIFY_KINDS or (route and kind != "slack") or (":" in value and not route):
-            raise ValueError(f"{value!r} is not a notify target; use console, slack, slack:ROUTE, digest, "
-                             "email or webhook")
+            raise ValueError(
+                f"{value!r} is not a notify target; use console, slack, slack:ROUTE, digest, email or webhook"
+            )
     return values
 
 

@@ -76,8 +76,10 @@ class _Parser:
         if not items:
             self.error(f"{kind} needs at least one item", line)
             return None
-        children = [self.node(item, line_of(raw, i) if isinstance(raw, LineList) else line)
-                    for i, item in enumerate(items)]
+        children = [
+            self.node(item, line_of(raw, i) if isinstance(raw, LineList) else line)
+            for i, item in enumerate(items)
+        ]
         if any(child is None for child in children):
             return None
         kept = tuple(c for c in children if c is not None)
@@ -105,8 +107,9 @@ class _Parser:
                 self.error(f"bad regex {pattern!r}: {exc}", item_line)
                 continue
             if compiled.search("") is not None:
-                self.error(f"regex {pattern!r} matches the empty string, so it matches every document",
-                           item_line)
+                self.error(
+                    f"regex {pattern!r} matches the empty string, so it matches every document", item_line
+                )
                 continue
             leaves.append(MatchNode(kind="regex", value=pattern, line=item_line))
         return self.wrap(leaves, raw, line)
@@ -137,24 +140,28 @@ class _Parser:
                 ok = False
         within = raw.get("within", 5)
         if isinstance(within, bool) or not isinstance(within, int) or within < 1:
-            self.error(f"near.within must be a whole number of words ≥ 1, got {within!r}",
-                       line_of(raw, "within"))
+            self.error(
+                f"near.within must be a whole number of words ≥ 1, got {within!r}", line_of(raw, "within")
+            )
             ok = False
         terms = raw.get("terms")
         if not isinstance(terms, LineList) or len(terms) < 2:
-            self.error("near.terms needs a list of at least two terms",
-                       line_of(raw, "terms") if terms else line)
+            self.error(
+                "near.terms needs a list of at least two terms", line_of(raw, "terms") if terms else line
+            )
             return None
         children = [self.node(item, line_of(terms, i)) for i, item in enumerate(terms)]
         if not ok or any(child is None for child in children):
             return None
         for child in children:
             if child is not None and child.kind not in ("term", "glossary", "any"):
-                self.error("near.terms may hold terms, lists of terms and glossary references only",
-                           child.line)
+                self.error(
+                    "near.terms may hold terms, lists of terms and glossary references only", child.line
+                )
                 return None
-        return MatchNode(kind="near", children=tuple(c for c in children if c is not None), within=within,
-                         line=line)
+        return MatchNode(
+            kind="near", children=tuple(c for c in children if c is not None), within=within, line=line
+        )
 
     def mapping(self, raw: LineDict) -> MatchNode | None:
         parts: list[MatchNode] = []
@@ -201,14 +208,18 @@ class _Parser:
         names = list(value) if isinstance(value, LineList) else [value]
         bad = [n for n in names if n not in _FIELDS]
         if bad or not names:
-            self.error(f"in: expected title, lead or text, got {bad[0] if bad else value!r}"
-                       f"{did_you_mean(str(bad[0]), _FIELDS) if bad else ''}", line_of(raw, "in"))
+            self.error(
+                f"in: expected title, lead or text, got {bad[0] if bad else value!r}"
+                f"{did_you_mean(str(bad[0]), _FIELDS) if bad else ''}",
+                line_of(raw, "in"),
+            )
             return None
         return [str(n) for n in names]
 
 
-def parse_tree(raw: Any, *, file: str, line: int,
-               glossary_ids: Collection[str] | None) -> tuple[MatchNode | None, list[RuleError]]:
+def parse_tree(
+    raw: Any, *, file: str, line: int, glossary_ids: Collection[str] | None
+) -> tuple[MatchNode | None, list[RuleError]]:
     """The MatchNode for `raw`, or None with every problem found."""
     parser = _Parser(file, glossary_ids)
     node = parser.node(raw, line)

@@ -53,8 +53,13 @@ def _build(node: yaml.Node, loader: yaml.SafeLoader, problems: list[RuleError], 
             if not isinstance(key, str):
                 key = str(key)
             if key in out:
-                problems.append(RuleError(f"duplicate key {key!r} (first at line {out.key_lines[key]})",
-                                          file=file, line=key_line))
+                problems.append(
+                    RuleError(
+                        f"duplicate key {key!r} (first at line {out.key_lines[key]})",
+                        file=file,
+                        line=key_line,
+                    )
+                )
                 continue
             out[key] = _build(value_node, loader, problems, file)
             out.key_lines[key] = key_line
