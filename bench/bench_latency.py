@@ -41,14 +41,16 @@ POLL_EVERY = 1.0
 GAP = (0.2, 1.8)  # seconds between two publications, uniform: about one item per poll on average
 _TOKEN = re.compile(r"latencyprobe-(\d+)")
 _RULE = {
-    "rules": [{
-        "id": "bench-latency-probe",
-        "title": "Latency probe",
-        "tags": ["bench"],
-        "severity": "critical",
-        "match": {"any": ["latencyprobe"]},
-        "notify": ["slack"],
-    }]
+    "rules": [
+        {
+            "id": "bench-latency-probe",
+            "title": "Latency probe",
+            "tags": ["bench"],
+            "severity": "critical",
+            "match": {"any": ["latencyprobe"]},
+            "notify": ["slack"],
+        }
+    ]
 }
 
 
@@ -108,8 +110,10 @@ class _Feed:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}/feed.xml"
 
     def render(self, items: list[_Item]) -> bytes:
-        parts = ['<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>latency</title>'
-                 "<link>http://127.0.0.1/</link><description>bench</description>"]
+        parts = [
+            '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>latency</title>'
+            "<link>http://127.0.0.1/</link><description>bench</description>"
+        ]
         for item in reversed(items[-30:]):
             title = f"Bench notice latencyprobe-{item.number}"
             published = format_datetime(datetime.fromtimestamp(item.published, UTC))
@@ -187,8 +191,13 @@ def run(progress: bool) -> dict[str, Any]:
                 "sources": [
                     {"name": "latency-feed", "kind": "rss", "url": feed.url, "every": f"{POLL_EVERY:g}s"}
                 ],
-                "notifiers": {"slack": {"token": slack.token, "base_url": slack.base_url,
-                                        "routes": {"default": "#bench"}}},
+                "notifiers": {
+                    "slack": {
+                        "token": slack.token,
+                        "base_url": slack.base_url,
+                        "routes": {"default": "#bench"},
+                    }
+                },
             }
             (work / "tradewatch.yaml").write_text(yaml.safe_dump(config))
             env = {**os.environ, "TRADEWATCH_LOG_FORMAT": "json"}
@@ -196,7 +205,10 @@ def run(progress: bool) -> dict[str, Any]:
             log = (work / "worker.log").open("w")
             worker = subprocess.Popen(
                 [*tradewatch_cmd(), "run", "--config", str(work / "tradewatch.yaml")],
-                cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=log,
+                cwd=work,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
             )
             try:
                 deadline = time.monotonic() + 60
@@ -207,8 +219,10 @@ def run(progress: bool) -> dict[str, Any]:
                         break
                     time.sleep(rnd.uniform(*GAP))
                     feed.publish(number)
-                    progress_line(progress, f"latency: published {number + 1}/{ITEMS}, "
-                                            f"{len(slack.arrivals)} Slack calls so far")
+                    progress_line(
+                        progress,
+                        f"latency: published {number + 1}/{ITEMS}, {len(slack.arrivals)} Slack calls so far",
+                    )
                 deadline = time.monotonic() + 20
                 while len(slack.arrivals) < ITEMS and time.monotonic() < deadline and worker.poll() is None:
                     time.sleep(0.05)
@@ -230,7 +244,8 @@ def run(progress: bool) -> dict[str, Any]:
                         item.posted = arrived
             worker_rc = worker.returncode
             errors = [
-                line for line in (work / "worker.log").read_text(errors="replace").splitlines()
+                line
+                for line in (work / "worker.log").read_text(errors="replace").splitlines()
                 if '"level": "error"' in line or '"level": "warning"' in line or not line.startswith("{")
             ]
     delivered = [i for i in items.values() if i.posted is not None and i.served is not None]
@@ -245,6 +260,8 @@ def run(progress: bool) -> dict[str, Any]:
         "publication_to_slack_s": _percentiles(total),
         "poll_to_slack_s": _percentiles(after_poll),
         "publication_to_poll_s": _percentiles(waiting),
+        "samples_publication_to_slack_s": [round(v, 4) for v in total],
+        "samples_poll_to_slack_s": [round(v, 4) for v in after_poll],
         "worker_exit": worker_rc,
         "worker_warnings": errors[:5],
         "worker_warning_count": len(errors),
