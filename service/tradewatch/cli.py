@@ -28,7 +28,9 @@ app = typer.Typer(
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="config file (default: $TRADEWATCH_CONFIG, ./tradewatch.yaml, built-in)"),
+    typer.Option(
+        "--config", "-c", help="config file (else $TRADEWATCH_CONFIG, ./tradewatch.yaml, built-in)"
+    ),
 ]
 
 
@@ -52,10 +54,12 @@ def settings_or_exit(config: Path | None) -> Settings:
 @app.command()
 def run(
     config: ConfigOption = None,
-    once: Annotated[bool, typer.Option("--once", help="poll every enabled source once, deliver, exit")] = False,
+    once: Annotated[
+        bool, typer.Option("--once", help="poll every source once, deliver, exit")
+    ] = False,
 ) -> None:
     """Run the worker: poll sources on their schedules, match, deduplicate, deliver."""
-    from tradewatch.worker import run_worker  # noqa: PLC0415 - keep `--help` fast
+    from tradewatch.worker import run_worker
 
     settings = settings_or_exit(config)
     try:
@@ -181,6 +185,12 @@ def sources_test(
 
 # --- alerts commands (store/outbox) ----------------------------------------------------------
 
+# --- silences (notify/silence_cli.py) ---------------------------------------------------------
+
+from tradewatch.notify.silence_cli import silence_app  # noqa: E402 - grouped with its section
+
+app.add_typer(silence_app, name="silence")
+
 # --- deadlines and digest commands (deadlines.py, notify/) -----------------------------------
 
 
@@ -210,7 +220,9 @@ def deadlines(
 @app.command()
 def digest(
     config: ConfigOption = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the digest; send and move nothing")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="print it; send and move nothing")
+    ] = False,
     html: Annotated[bool, typer.Option("--html", help="with --dry-run: print the HTML part")] = False,
 ) -> None:
     """Mail the email digest of alerts since the last digest (`--dry-run`: print it)."""

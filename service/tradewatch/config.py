@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -176,6 +176,26 @@ class SilenceSpec(_Strict):
     source: str | None = None
     until: str
     reason: str = ""
+
+    @field_validator("until")
+    @classmethod
+    def _is_a_time(cls, value: str) -> str:
+        """A typo here would silently mute nothing, so check the date at load."""
+        text = value.strip()
+        try:
+            if len(text) == 10:
+                date.fromisoformat(text)
+            else:
+                datetime.fromisoformat(text)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a time; write 2025-12-01 or 2025-12-01T08:00+01:00") from exc
+        return text
+
+    @model_validator(mode="after")
+    def _says_what(self) -> SilenceSpec:
+        if not (self.rule or self.tag or self.source):
+            raise ValueError("a silence names a rule, a tag or a source")
+        return self
 
 
 class DeliverySettings(_Strict):

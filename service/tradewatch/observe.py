@@ -53,32 +53,51 @@ class Metrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.polls = Counter("tradewatch_polls", "Source polls by outcome", ["source", "status"], registry=r)
-        self.fetch_errors = Counter("tradewatch_fetch_errors", "Failed fetches by source", ["source"], registry=r)
+        self.fetch_errors = Counter(
+            "tradewatch_fetch_errors", "Failed fetches by source", ["source"], registry=r
+        )
         self.fetch_seconds = Histogram(
-            "tradewatch_fetch_seconds", "Duration of one source poll", ["source"], registry=r,
+            "tradewatch_fetch_seconds",
+            "Duration of one source poll",
+            ["source"],
+            registry=r,
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
         )
         self.documents = Counter(
-            "tradewatch_documents", "Documents seen by source and state (new, updated, unchanged)",
-            ["source", "state"], registry=r,
+            "tradewatch_documents",
+            "Documents seen by source and state (new, updated, unchanged)",
+            ["source", "state"],
+            registry=r,
         )
         self.matches = Counter("tradewatch_matches", "Rule matches", ["rule"], registry=r)
         self.alerts_sent = Counter("tradewatch_alerts_sent", "Alerts delivered", ["notifier"], registry=r)
-        self.alerts_failed = Counter("tradewatch_alerts_failed", "Failed delivery attempts", ["notifier"], registry=r)
-        self.alerts_pending = Gauge("tradewatch_alerts_pending", "Alerts waiting in the outbox", ["notifier"], registry=r)
+        self.alerts_failed = Counter(
+            "tradewatch_alerts_failed", "Failed delivery attempts", ["notifier"], registry=r
+        )
+        self.alerts_pending = Gauge(
+            "tradewatch_alerts_pending", "Alerts waiting in the outbox", ["notifier"], registry=r
+        )
         self.alerts_dead = Counter(
-            "tradewatch_alerts_dead_lettered", "Alerts parked after too many failures", ["notifier"], registry=r
+            "tradewatch_alerts_dead_lettered",
+            "Alerts parked after too many failures",
+            ["notifier"],
+            registry=r,
         )
         self.alerts_suppressed = Counter(
             "tradewatch_alerts_suppressed", "Alerts suppressed by reason", ["reason"], registry=r
         )
         self.delivery_latency = Histogram(
-            "tradewatch_delivery_latency_seconds", "From document seen to alert accepted by the receiver",
-            ["notifier"], registry=r, buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900),
+            "tradewatch_delivery_latency_seconds",
+            "From document seen to alert accepted by the receiver",
+            ["notifier"],
+            registry=r,
+            buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900),
         )
         self.reminders_sent = Counter("tradewatch_reminders_sent", "Deadline reminders queued", registry=r)
         self.redis_errors = Counter("tradewatch_redis_errors", "Redis operations that failed", registry=r)
-        self.source_up = Gauge("tradewatch_source_up", "1 when the last poll of the source succeeded", ["source"], registry=r)
+        self.source_up = Gauge(
+            "tradewatch_source_up", "1 when the last poll of the source succeeded", ["source"], registry=r
+        )
 
 
 METRICS = Metrics()

@@ -52,14 +52,17 @@ def load_rules_or_report(settings: Settings) -> Rulebook:
     return load_rulebook(settings.rules, slack_routes=routes)
 
 
-def build_notifiers(settings: Settings) -> dict[str, Notifier]:
-    """One instance per configured notifier that delivers per alert (the digest is scheduled)."""
+def build_notifiers(settings: Settings, redis: Any, keys: Keys) -> dict[str, Notifier]:
+    """One instance per configured notifier; `email` records into the digest, which mails on its schedule."""
+    from tradewatch.store.digest import DigestBook, DigestRecorder
+
     notifiers: dict[str, Notifier] = {}
     for name in settings.notifiers.configured():
         if name == "email":
+            notifiers[name] = DigestRecorder(DigestBook(redis, keys, settings))
             continue
         options = getattr(settings.notifiers, name)
-        notifiers[name] = NOTIFIERS[name](options)  # type: ignore[call-arg]
+        notifiers[name] = NOTIFIERS[name](options)
     return notifiers
 
 
@@ -113,7 +116,7 @@ class Worker:
         self._sources = {
             spec.name: SOURCES[spec.kind](spec) for spec in self.settings.sources if spec.enabled
         }
-        self.notifiers = build_notifiers(self.settings)
+        self.notifiers = build_notifiers(self.settings, redis, self.keys)
         self.pipeline = Pipeline(self.settings, redis, self.rulebook, keys=self.keys, now=utcnow)
         self.delivery = Delivery(self.settings, redis, self.notifiers, keys=self.keys, consumer=self.consumer)
         self.health = SourceHealth(redis, self.keys)
@@ -394,5 +397,3 @@ def run_worker(settings: Settings, *, once: bool) -> int:
         return 1
     except KeyboardInterrupt:
         return 0
-
-

@@ -13,7 +13,7 @@ recorded by `store.digest.DigestBook` and mailed on its schedule.
 
 from __future__ import annotations
 
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 from tradewatch.models import Alert
 
@@ -26,6 +26,8 @@ class Notifier(Protocol):
     """What the outbox consumer calls; each kind is constructed with its settings section."""
 
     name: ClassVar[str]
+
+    def __init__(self, settings: Any, /) -> None: ...
 
     async def send(
         self, alert: Alert, thread: Receipt | None = None, *, redelivery: bool = False

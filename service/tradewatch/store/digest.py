@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from typing import Protocol
+from typing import ClassVar, Protocol
 from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
@@ -152,7 +152,7 @@ class DigestRecorder:
     `record` is idempotent per alert id, so a redelivery adds nothing.
     """
 
-    name = "email"
+    name: ClassVar[str] = "email"
 
     def __init__(self, book: DigestBook) -> None:
         self.book = book
