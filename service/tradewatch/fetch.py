@@ -244,7 +244,7 @@ class Fetcher:
         except _Transient as exc:
             raise SourceError(f"{exc} ({url})", source=opts.source, retry_after=exc.retry_after) from exc
         resp.elapsed = time.monotonic() - started
-        if conditional and resp.status != 304:
+        if resp.status != 304:
             resp.validators = Validators.from_headers(resp.headers)
         return resp
 

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from tests.servers import LocalServer, Response
+from tests.servers import LocalServer, Request, Response
 from tests.sources.helpers import data_bytes, fixture_bytes, spec
 from tradewatch.errors import SourceError
 from tradewatch.fetch import Fetcher
@@ -143,3 +143,32 @@ async def test_detail_pages_are_not_refetched_every_poll(server: LocalServer, fe
     assert again.not_modified
     assert again.documents == []
     assert server.hits(EC_DETAIL) == 1
+
+
+async def test_revised_notice_surfaces_after_detail_refresh(server: LocalServer, fetcher: Fetcher) -> None:
+    """With detail_refresh 0s the list is read in full each poll, so a notice revised in place is seen."""
+    server.routes["/articleList.shtml"] = conditional_list = _ConditionalList()
+    body = fixture_bytes("mofcom/prc-dual-use-regulation-792.html")
+    server.routes[EC_DETAIL] = Response(200, body, HTML)
+    url = server.url("/articleList.shtml?columnID=14&num=1")
+    source = MofcomSource(spec("mofcom", url=url, detail_refresh="0s"))
+    await fetcher.commit(await source.fetch(fetcher))
+    server.routes[EC_DETAIL] = Response(
+        200, body.replace("自2024年12月1日起施行".encode(), "自2025年1月1日起施行".encode())
+    )
+    (doc,) = (await source.fetch(fetcher)).documents
+    assert "自2025年1月1日起施行" in doc.text
+    assert conditional_list.conditional_hits == 0
+
+
+class _ConditionalList:
+    """The hand-made export-control list with an ETag; counts conditional requests."""
+
+    def __init__(self) -> None:
+        self.conditional_hits = 0
+
+    def __call__(self, req: Request) -> Response:
+        if "if-none-match" in req.headers:
+            self.conditional_hits += 1
+            return Response(304)
+        return Response(200, data_bytes("mofcom/exportcontrol-articleList-14.html"), {**HTML, "ETag": '"l1"'})

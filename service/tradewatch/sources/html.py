@@ -132,6 +132,7 @@ class HtmlSource:
         self.sel_body = Selector.parse(sel.body) if sel.body else None
         self.tz = ZoneInfo(self.options.timezone)
         self._details: dict[str, tuple[float, Detail]] = {}
+        self._full_read_at: float | None = None
 
     @property
     def list_urls(self) -> list[str]:
@@ -146,8 +147,16 @@ class HtmlSource:
             raise SourceError("no list URL configured (url or list_urls)", source=name)
         items: list[ListItem] = []
         result = SourceResult(status=304, not_modified=True, requests=0)
+        # A notice revised in place leaves its list unchanged (304): with detail pages, read
+        # the list in full every detail_refresh so revisions surface as updates.
+        refresh = self.options.detail_refresh.total_seconds()
+        conditional = self.sel_body is None or (
+            self._full_read_at is not None and time.monotonic() - self._full_read_at < refresh
+        )
+        if not conditional:
+            self._full_read_at = time.monotonic()
         for list_url in self.list_urls:
-            page = await fetcher.get(list_url, opts, conditional=True, accept="text/html,*/*;q=0.8")
+            page = await fetcher.get(list_url, opts, conditional=conditional, accept="text/html,*/*;q=0.8")
             result.requests += 1
             if page.validators is not None:
                 result.validators[page.requested_url] = page.validators
