@@ -26,6 +26,8 @@ EXPECTED = [
     ("a.yaml", 50, "cancelled_by names unknown rule 'good-rul' (did you mean 'good-rule'?)"),
     ("b.yaml", 2, "duplicate rule id 'good-rule' (first defined at"),
     ("b.yaml", 8, "unknown key 'dedup.windw'"),
+    ("b.yaml", 13, "dedup key uses {announcement} but the rule does not extract it"),
+    ("b.yaml", 13, "dedup key uses unknown {rats} (did you mean 'rates'?)"),
     ("c.yaml", 4, "YAML error"),
 ]
 

@@ -11,6 +11,7 @@ from typing import Any
 from tradewatch.matching.compiler import Compiled, Node, compile_rules
 from tradewatch.matching.extract import extract_facts
 from tradewatch.matching.glossary import Glossary
+from tradewatch.matching.lead import lead_line
 from tradewatch.matching.normalize import normalize
 from tradewatch.matching.scan import Scanner, make_scanner
 from tradewatch.matching.schema import LEAD_CHARS, DeadlineSpec, Rule
@@ -191,6 +192,7 @@ class Rulebook:
     def match(self, doc: Document) -> list[Match]:
         """Every rule that fires on `doc`, with the facts each asked to extract."""
         fired, _ = self.matching_rules(doc)
+        cache: dict[str, Any] = {}
         return [
             Match(
                 doc_id=doc.id,
@@ -198,7 +200,11 @@ class Rulebook:
                 title=rule.title,
                 tags=list(rule.tags),
                 severity=rule.severity,
-                facts=extract_facts(rule.wants(), doc, self.glossary),
+                facts=extract_facts(rule.wants(), doc, self.glossary, cache),
             )
             for rule in fired
         ]
+
+    def lead_line(self, doc: Document, facts: dict[str, Any]) -> str:
+        """The English lead line for a (Chinese) document, from this rulebook's glossary."""
+        return lead_line(doc, facts, self.glossary)

@@ -6,6 +6,7 @@ numbers and dates written in full-width or traditional characters are found too.
 
 from __future__ import annotations
 
+import copy
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
@@ -155,16 +156,23 @@ EXTRACTORS: dict[str, _Extractor] = {
 }
 
 
-def extract_facts(names: Iterable[str], doc: Document, glossary: Glossary) -> dict[str, Any]:
-    """The facts a rule asked for; empty findings are left out, so `facts` only says what is known."""
-    names = list(names)
-    if not names:
-        return {}
-    plain = plain_text(doc)
-    norm = normalize(plain)
+def extract_facts(
+    names: Iterable[str], doc: Document, glossary: Glossary, cache: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The facts a rule asked for; empty findings are left out, so `facts` only says what is known.
+
+    `cache` (one dict per document) shares extractions between the rules that fired on it.
+    """
+    cache = {} if cache is None else cache
     facts: dict[str, Any] = {}
     for name in names:
-        value = EXTRACTORS[name](doc, plain, norm, glossary)
+        if name not in cache:
+            if "" not in cache:
+                plain = plain_text(doc)
+                cache[""] = (plain, normalize(plain))
+            plain, norm = cache[""]
+            cache[name] = EXTRACTORS[name](doc, plain, norm, glossary)
+        value = cache[name]
         if value:
-            facts[name] = value
+            facts[name] = copy.copy(value)
     return facts

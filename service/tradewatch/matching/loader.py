@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from pydantic_core import ErrorDetails
 from tradewatch.errors import RuleError
 from tradewatch.matching.engine import Rulebook
 from tradewatch.matching.glossary import GLOSSARY_FILE, Glossary, default_glossary_path, load_glossary
-from tradewatch.matching.schema import DeadlineSpec, Dedup, Example, Examples, Rule
+from tradewatch.matching.schema import EXTRACTORS, DeadlineSpec, Dedup, Example, Examples, Rule
 from tradewatch.matching.tree import did_you_mean, parse_tree
 from tradewatch.matching.yamlfile import LineDict, LineList, line_of, read_yaml
 
@@ -25,6 +26,9 @@ __all__ = ["RuleProblems", "check_rules", "load_rulebook", "rule_files"]
 log = structlog.get_logger(__name__)
 
 _TOP_KEYS = ("rules", "deadlines")
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+# Document and rule fields a dedup key may use besides the rule's facts.
+DEDUP_FIELDS = ("rule", "source", "doc_id", "url", "title", "published_at")
 
 
 class RuleProblems(RuleError):
@@ -148,6 +152,20 @@ class _Checker:
             return
         if not ok:
             return
+        self.rule_consistency(rule, raw, what, file)
+        if rule.id in self.origins:
+            first = self.origins[rule.id]
+            self.error(
+                f"duplicate rule id {rule.id!r} (first defined at {first[0]}:{first[1]})",
+                file,
+                line_of(raw, "id"),
+            )
+            return
+        self.origins[rule.id] = (file, line)
+        self.rules.append(rule)
+
+    def rule_consistency(self, rule: Rule, raw: LineDict, what: str, file: str) -> None:
+        """Checks across fields: example facts and dedup placeholders must be facts the rule extracts."""
         for i, example in enumerate([*rule.examples.match, *rule.examples.no_match]):
             if not isinstance(example, Example):
                 continue
@@ -159,16 +177,18 @@ class _Checker:
                         file,
                         line_of(raw, "examples"),
                     )
-        if rule.id in self.origins:
-            first = self.origins[rule.id]
-            self.error(
-                f"duplicate rule id {rule.id!r} (first defined at {first[0]}:{first[1]})",
-                file,
-                line_of(raw, "id"),
-            )
+        if rule.dedup is None:
             return
-        self.origins[rule.id] = (file, line)
-        self.rules.append(rule)
+        dedup_raw = raw.get("dedup")
+        line = line_of(dedup_raw, "key") if isinstance(dedup_raw, LineDict) else line_of(raw, "dedup")
+        for name in _PLACEHOLDER.findall(rule.dedup.key):
+            if name in EXTRACTORS and name not in rule.wants():
+                self.error(f"{what}: dedup key uses {{{name}}} but the rule does not extract it", file, line)
+            elif name not in EXTRACTORS and name not in DEDUP_FIELDS:
+                known = (*EXTRACTORS, *DEDUP_FIELDS)
+                self.error(
+                    f"{what}: dedup key uses unknown {{{name}}}{did_you_mean(name, known)}", file, line
+                )
 
     def deadline(self, raw: Any, file: str, line: int) -> None:
         if not isinstance(raw, LineDict):
