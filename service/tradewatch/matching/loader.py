@@ -27,8 +27,8 @@ log = structlog.get_logger(__name__)
 
 _TOP_KEYS = ("rules", "deadlines")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
-# Document and rule fields a dedup key may use besides the rule's facts.
-DEDUP_FIELDS = ("rule", "source", "doc_id", "url", "title", "published_at")
+# What a dedup key may name besides the rule's facts (pipeline._render fills these).
+DEDUP_FIELDS = ("rule",)
 
 
 class RuleProblems(RuleError):
