@@ -237,6 +237,25 @@ async def test_redirect_to_localhost_by_name_is_refused(server: LocalServer) -> 
     assert server.hits("/secret") == 0
 
 
+async def test_dns_rebinding_is_caught_at_connect_time(
+    server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A name that looked public at the check but resolves to loopback when connecting is refused."""
+    port = server.url("/").rsplit(":", 1)[1].rstrip("/")
+    server.routes["/secret"] = Response(200, b"internal")
+
+    async def first_answer_public(self: Fetcher, host: str, port: int, proxied: bool) -> list[str]:
+        return ["93.184.216.34"]  # the attacker's DNS answers public first, loopback next
+
+    monkeypatch.setattr(Fetcher, "_resolve", first_answer_public)
+    async with Fetcher(http_settings()) as f:
+        with pytest.raises(
+            SourceError, match=r"refused: localhost resolves to non-public address .* at connect time"
+        ):
+            await f.get(f"http://localhost:{port}/secret", OPTS)
+    assert server.hits("/secret") == 0
+
+
 async def test_private_host_refused_without_allow_private(server: LocalServer) -> None:
     """Without allow_private even the configured URL may not be private."""
     server.routes["/p"] = Response(200, b"x")

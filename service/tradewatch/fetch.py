@@ -9,9 +9,10 @@ Private addresses: a request whose host resolves into a private, loopback,
 link-local or otherwise non-public range is refused, unless the source allows
 private addresses (`allow_private`) *and* the host is one the operator wrote in
 that source's config. A redirect or a link to any other host is checked strictly,
-so a public page can never bounce the worker into the local network. (The check
-resolves the name before httpx connects; a DNS answer that changes in between is
-not caught.)
+so a public page can never bounce the worker into the local network. A DNS answer
+that changes between that check and the connection (DNS rebinding) is caught by
+`sources/_netguard.py`, which resolves again at connect time and connects to the
+address it checked.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import structlog
 from tradewatch.config import HttpSettings
 from tradewatch.errors import SourceError
 from tradewatch.sources._decode import decode_body, parse_json, parse_xml
+from tradewatch.sources._netguard import ALLOWED_PRIVATE, GuardedBackend, RefusedAddress, is_public
 from tradewatch.sources.base import RequestOptions, SourceResult
 from tradewatch.store.validators import MemoryValidatorCache, ValidatorCache, Validators
 
@@ -105,20 +107,6 @@ class _HostGate:
             await asyncio.sleep(start - now)
 
 
-def _is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not (
-        ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
-        or not ip.is_global
-    )
-
-
 def _retry_after(value: str | None) -> float | None:
     """Seconds from a Retry-After header (delta-seconds or HTTP date)."""
     if not value:
@@ -179,8 +167,17 @@ class Fetcher:
                 max_keepalive_connections=min(self.http.concurrency, 2 * self.http.per_host * 8),
                 keepalive_expiry=30.0,
             )
+            transport = None
+            if proxy is None:  # through a proxy, the proxy connects; nothing to guard here
+                transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=True)
+                pool = getattr(transport, "_pool", None)
+                if pool is not None and hasattr(pool, "_network_backend"):
+                    pool._network_backend = GuardedBackend()
+                else:  # pragma: no cover - httpx internals moved; the pre-request check still holds
+                    log.warning("connect_guard_unavailable", httpx=httpx.__version__)
             client = httpx.AsyncClient(
                 proxy=proxy,
+                transport=transport,
                 limits=limits,
                 follow_redirects=False,
                 trust_env=proxy is None,
@@ -277,7 +274,7 @@ class Fetcher:
             url.host, url.port or (443 if url.scheme == "https" else 80), proxied
         ):
             ip = ipaddress.ip_address(address.split("%", 1)[0])
-            if not _is_public(ip):
+            if not is_public(ip):
                 why = "not a configured host of this source" if allow else "allow_private is off"
                 raise SourceError(
                     f"refused: {url.host} resolves to non-public address {ip} ({why}) ({url})",
@@ -314,10 +311,12 @@ class Fetcher:
         limit = opts.max_bytes or self.http.max_bytes
         client = self._client(opts.proxy or self.http.proxy)
         gate = self._gate(url.host)
+        allow = self.http.allow_private if opts.allow_private is None else opts.allow_private
         # The host slot first: waiting for a busy host must not hold one of the global slots.
         async with gate.slots:
             await gate.wait_turn()
             async with self._global:
+                token = ALLOWED_PRIVATE.set(opts.trusted_hosts if allow else frozenset())
                 try:
                     async with asyncio.timeout(timeout):
                         return await self._read(client, url, headers, timeout, limit, opts.source)
@@ -335,6 +334,10 @@ class Fetcher:
                     raise _Transient(f"connection closed early, body truncated: {exc}") from exc
                 except httpx.TransportError as exc:
                     raise _Transient(f"transport error: {exc or type(exc).__name__}") from exc
+                except RefusedAddress as exc:
+                    raise SourceError(f"{exc} at connect time ({url})", source=opts.source) from exc
+                finally:
+                    ALLOWED_PRIVATE.reset(token)
 
     async def _read(
         self,
