@@ -41,3 +41,25 @@ def test_case(case: dict[str, Any], backend: str, tmp_path: Path) -> None:
         assert rb.match(_doc(spec)), f"should match: {spec!r}"
     for spec in case.get("no_match_docs", []):
         assert not rb.match(_doc(spec)), f"should not match: {spec!r}"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_matching_from_several_threads(backend: str, tmp_path: Path) -> None:
+    """A rulebook can be shared by threads (hyperscan scratch space is per thread)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rb = _book(tmp_path, {"match": {"all": ["tariff", {"any": ["china", "中国"]}]}}, backend)
+    docs = [_doc("China raises tariff"), _doc("关税 中国 tariff"), _doc("nothing here")] * 50
+    expected = [bool(rb.match(d)) for d in docs]
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(lambda d: bool(rb.match(d)), docs)) == expected
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_empty_rulebook_and_empty_documents(backend: str, tmp_path: Path) -> None:
+    """No rule files, or an empty document, simply match nothing."""
+    rb = load_rulebook(tmp_path, backend=backend)
+    assert rb.rules == []
+    assert rb.match(Document(title="tariff")) == []
+    book = _book(tmp_path, {"match": {"any": ["tariff"]}}, backend)
+    assert book.match(Document()) == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,21 +77,29 @@ def _near(groups: tuple[frozenset[int], ...], within: int, p: Prepared, mask: in
     """True when one occurrence of each group lies within `within` words of one of the first group's,
     in the same field (a title's last word is not near the text's first)."""
 
-    def positions(group: frozenset[int]) -> list[tuple[int, int]]:
-        out = []
+    def positions(group: frozenset[int]) -> dict[int, list[int]]:
+        out: dict[int, list[int]] = {}
         for pid in group:
             for start in p.starts.get(pid, ()):
                 zone = 1 if start < p.sep else 2
                 if mask & (zone if zone == 1 else (6 if start < p.lead_end else 2)):
-                    out.append((zone, p.token_at(start)))
+                    out.setdefault(zone, []).append(p.token_at(start))
+        for spots in out.values():
+            spots.sort()
         return out
 
-    spots = [positions(g) for g in groups]
-    if any(not s for s in spots):
+    first, *others = [positions(g) for g in groups]
+    if not first or any(not o for o in others):
         return False
+
+    def close(spots: list[int], word: int) -> bool:
+        i = bisect_left(spots, word - within)
+        return i < len(spots) and spots[i] <= word + within
+
     return any(
-        all(any(fb == fa and abs(a - b) <= within for fb, b in other) for other in spots[1:])
-        for fa, a in spots[0]
+        all(close(other.get(zone, []), word) for other in others)
+        for zone, words in first.items()
+        for word in words
     )
 
 

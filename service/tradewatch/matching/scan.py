@@ -9,6 +9,7 @@ by the same code for both, so the backends cannot drift apart.
 from __future__ import annotations
 
 import re
+import threading
 from typing import Any, Protocol
 
 import structlog
@@ -39,6 +40,8 @@ class HyperscanScanner:
         self._lengths = [len(lit) for lit in literals]
         self._db: Any = None
         self._scratch: Any = None
+        self._owner = threading.get_ident()
+        self._local = threading.local()
         if literals:
             db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
             db.compile(
@@ -51,6 +54,15 @@ class HyperscanScanner:
             self._db = db
             self._scratch = hyperscan.Scratch(db)
 
+    def _thread_scratch(self) -> Any:
+        """Hyperscan scratch space is per thread: the first scan on another thread clones it."""
+        if threading.get_ident() == self._owner:
+            return self._scratch
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            scratch = self._local.scratch = self._scratch.clone()
+        return scratch
+
     def scan(self, data: bytes) -> list[tuple[int, int]]:
         """Every `(literal_id, start)`; hyperscan reports ends, lengths give the starts."""
         if self._db is None or not data:
@@ -62,7 +74,7 @@ class HyperscanScanner:
         def on_match(lid: int, _start: int, end: int, _flags: int, _ctx: object) -> None:
             append((lid, end - lengths[lid]))
 
-        self._db.scan(data, match_event_handler=on_match, scratch=self._scratch)
+        self._db.scan(data, match_event_handler=on_match, scratch=self._thread_scratch())
         return found
 
 
