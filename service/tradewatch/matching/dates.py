@@ -67,7 +67,9 @@ _DATE_PATTERNS = [
     ),
 ]
 
-_TODAY_ZH = re.compile(r"自?(?:公布|发布|印发|公告发布)之日起(?:施行|执行|实施|生效|实行)")
+_TODAY_ZH = re.compile(
+    r"自?(?:公布|发布|印发|公告发布|签署)之日起(?:正式)?(?:施行|执行|实施|生效|实行)|自即日起"
+)
 _TODAY_EN = re.compile(
     r"\b(?:(?:effective|take[sn]? effect|took effect)\s+(?:immediately|upon (?:its |their )?"
     r"(?:publication|signing|release|issuance|announcement))|with immediate effect)\b",
