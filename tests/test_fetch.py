@@ -309,6 +309,16 @@ async def test_per_source_proxy_is_used() -> None:
     assert proxy.requests[0].headers["host"] == "feeds.example"
 
 
+async def test_environment_proxy_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no proxy configured, HTTP_PROXY from the environment is used and resolves the host itself."""
+    with LocalServer() as proxy:
+        proxy.routes["http://feeds.example/feed"] = Response(200, b"via env proxy")
+        monkeypatch.setenv("HTTP_PROXY", proxy.base_url)
+        async with Fetcher(http_settings(allow_private=False)) as f:
+            resp = await f.get("http://feeds.example/feed", RequestOptions(source="s"))
+    assert resp.content == b"via env proxy"
+
+
 def test_wrong_charset_header_gbk_body() -> None:
     """A GBK page served as UTF-8 is still read right (the header cannot decode it)."""
     page = '<html><head><meta charset="gb2312"></head><body>商务部公告2025年第18号 稀土</body></html>'

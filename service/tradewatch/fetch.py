@@ -22,6 +22,7 @@ import email.utils
 import ipaddress
 import socket
 import time
+import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
@@ -123,6 +124,26 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
+def _guard(client: httpx.AsyncClient) -> None:
+    """Put the connect-time address check under the client's direct (unproxied) transport.
+
+    httpx has no public hook for its network backend, and passing our own transport
+    would switch off the environment's proxies, hence the two private attributes.
+    """
+    pool = getattr(getattr(client, "_transport", None), "_pool", None)
+    if pool is not None and hasattr(pool, "_network_backend"):
+        pool._network_backend = GuardedBackend()
+    else:  # pragma: no cover - httpx internals moved; the pre-request check still holds
+        log.warning("connect_guard_unavailable", httpx=httpx.__version__)
+
+
+def _env_proxied(url: httpx.URL) -> bool:
+    """Whether httpx sends `url` through an HTTP(S)_PROXY from the environment (the proxy resolves it)."""
+    if url.scheme not in urllib.request.getproxies():
+        return False
+    return not urllib.request.proxy_bypass(url.host)
+
+
 def _retry_hook(exc: Exception) -> bool | float:
     """Retry transient failures; wait what Retry-After asks when that fits in a poll."""
     if not isinstance(exc, _Transient):
@@ -167,23 +188,16 @@ class Fetcher:
                 max_keepalive_connections=min(self.http.concurrency, 2 * self.http.per_host * 8),
                 keepalive_expiry=30.0,
             )
-            transport = None
-            if proxy is None:  # through a proxy, the proxy connects; nothing to guard here
-                transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=True)
-                pool = getattr(transport, "_pool", None)
-                if pool is not None and hasattr(pool, "_network_backend"):
-                    pool._network_backend = GuardedBackend()
-                else:  # pragma: no cover - httpx internals moved; the pre-request check still holds
-                    log.warning("connect_guard_unavailable", httpx=httpx.__version__)
             client = httpx.AsyncClient(
                 proxy=proxy,
-                transport=transport,
                 limits=limits,
                 follow_redirects=False,
                 trust_env=proxy is None,
                 timeout=httpx.Timeout(self.http.timeout),
                 headers={"User-Agent": self.http.user_agent},
             )
+            if proxy is None:  # direct connections get the connect-time address check
+                _guard(client)
             self._clients[proxy] = client
         return client
 
@@ -269,7 +283,8 @@ class Fetcher:
         allow = self.http.allow_private if opts.allow_private is None else opts.allow_private
         if allow and url.host in opts.trusted_hosts:
             return
-        proxied = (opts.proxy or self.http.proxy) is not None
+        proxy = opts.proxy or self.http.proxy
+        proxied = proxy is not None or _env_proxied(url)
         for address in await self._resolve(
             url.host, url.port or (443 if url.scheme == "https" else 80), proxied
         ):
