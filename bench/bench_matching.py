@@ -131,7 +131,9 @@ def _documents(rng: random.Random, rare_pool: list[str]) -> list[Document]:
             title = "".join(rng.choice(_FILLER_ZH) for _ in range(20))
             lang = "zh"
         if rare_pool and i % 4 == 0:
-            words.insert(rng.randrange(len(words)), rng.choice(rare_pool))
+            # log-uniform over the pool, so the first rules' terms (the small rule sets) occur too
+            pick = min(len(rare_pool) - 1, int(len(rare_pool) ** rng.random()) - 1)
+            words.insert(rng.randrange(len(words)), rare_pool[pick])
         rng.shuffle(words)
         sep = " " if lang == "en" else "，"
         docs.append(Document(id=f"doc-{i}", source="bench", title=title, text=sep.join(words), lang=lang))
