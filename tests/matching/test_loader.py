@@ -72,3 +72,23 @@ def test_missing_directory_is_a_problem(tmp_path: Path) -> None:
     problems = check_rules(tmp_path / "nope")
     assert len(problems) == 1
     assert "not a directory" in str(problems[0])
+
+
+def test_glossary_defects_are_named(tmp_path: Path) -> None:
+    """A rules directory's own glossary is checked too: unknown keys and empty entries, with lines."""
+    (tmp_path / "glossary.yaml").write_text(
+        "glossary:\n  tungsten:\n    label: tungsten\n    kindd: item\n    en: [tungsten]\n"
+        "  empty:\n    label: nothing\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "r.yaml").write_text(
+        "rules:\n  - id: r\n    title: R\n    match: {glossary: rare-earths}\n", encoding="utf-8"
+    )
+    problems = [str(p) for p in check_rules(tmp_path)]
+    glossary = tmp_path / "glossary.yaml"
+    assert any(p.startswith(f"{glossary}:4: ") and "kindd" in p for p in problems), problems
+    assert any(p.startswith(f"{glossary}:6: ") and "needs at least one en or zh term" in p for p in problems)
+    assert any(
+        p.startswith(f"{tmp_path / 'r.yaml'}:4: ") and "unknown glossary entry 'rare-earths'" in p
+        for p in problems
+    ), problems

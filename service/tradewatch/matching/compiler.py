@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tradewatch.matching.glossary import Glossary
-from tradewatch.matching.normalize import normalize
+from tradewatch.matching.normalize import normalize, term_literal
 from tradewatch.matching.schema import MatchNode, Rule, field_mask
 from tradewatch.matching.tree import compile_regex
 
@@ -60,16 +60,6 @@ _COMMON = frozenset(
 #   ("t", pid) | ("any", children) | ("all", children) | ("none", children)
 #   | ("re", pattern) | ("near", groups: tuple[frozenset[pid], ...], within) | ("in", mask, child)
 Node = tuple[Any, ...]
-
-
-def term_literal(term: str) -> tuple[bytes, bool, bool]:
-    """A term's normalised bytes and whether it needs a word boundary on the left and right."""
-    text = term.strip()
-    prefix = text.endswith("*")
-    body = normalize(text[:-1] if prefix else text)
-    left = body[:1].isascii() and body[:1].isalnum()
-    right = not prefix and body[-1:].isascii() and body[-1:].isalnum()
-    return body.encode("utf-8"), left, right
 
 
 @dataclass

@@ -16,7 +16,7 @@ import unicodedata
 from functools import lru_cache
 from importlib import resources
 
-__all__ = ["has_cjk", "normalize", "t2s"]
+__all__ = ["has_cjk", "normalize", "t2s", "term_literal"]
 
 # A space between two Chinese characters is layout (a wrapped line), not a word gap.
 # Patterns start with the literal character so the regex engine can skip ahead fast.
@@ -80,3 +80,14 @@ def normalize(text: str) -> str:
     if any(h in text for h in _HYPHENS):
         text = _LETTER_HYPHEN.sub(" ", text)
     return text
+
+
+@lru_cache(maxsize=65536)  # rulebooks repeat their common terms thousands of times
+def term_literal(term: str) -> tuple[bytes, bool, bool]:
+    """A term's normalised bytes and whether it needs a word boundary on the left and right."""
+    text = term.strip()
+    prefix = text.endswith("*")
+    body = normalize(text[:-1] if prefix else text)
+    left = body[:1].isascii() and body[:1].isalnum()
+    right = not prefix and body[-1:].isascii() and body[-1:].isalnum()
+    return body.encode("utf-8"), left, right

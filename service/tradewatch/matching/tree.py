@@ -16,7 +16,7 @@ from collections.abc import Collection
 from typing import Any
 
 from tradewatch.errors import RuleError
-from tradewatch.matching.normalize import normalize, t2s
+from tradewatch.matching.normalize import t2s, term_literal
 from tradewatch.matching.schema import MatchNode
 from tradewatch.matching.yamlfile import LineDict, LineList, line_of
 
@@ -66,7 +66,7 @@ class _Parser:
         if "*" in body:
             self.error(f"term {raw!r}: '*' is only allowed at the end (prefix)", line)
             return None
-        if not normalize(body):
+        if not term_literal(text)[0]:
             self.error(f"empty term {raw!r}", line)
             return None
         return MatchNode(kind="term", value=text, line=line)

@@ -48,7 +48,7 @@ def _build(node: yaml.Node, loader: yaml.SafeLoader, problems: list[RuleError], 
         out.line = line
         out.key_lines = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
+            key = key_node.value if key_node.tag == _STR_TAG else loader.construct_object(key_node, deep=True)
             key_line = key_node.start_mark.line + 1
             if not isinstance(key, str):
                 key = str(key)
