@@ -170,7 +170,8 @@ class Rulebook:
             and not any(fnmatch.fnmatchcase(doc.source, glob) for glob in rule.sources)
         ):
             return False
-        return not rule.lang or (doc.lang or "") in rule.lang
+        # "zh-CN" is Chinese for a rule that says `lang: [zh]`
+        return not rule.lang or (doc.lang or "").lower().split("-")[0] in rule.lang
 
     def matching_rules(self, doc: Document) -> tuple[list[Rule], Prepared]:
         """The rules whose trees hold for `doc`, in rulebook order, and the prepared document."""

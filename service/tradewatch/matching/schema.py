@@ -157,6 +157,11 @@ class Rule(BaseModel):
     def _one_or_many(cls, value: Any) -> Any:
         return _as_list(value)
 
+    @field_validator("lang")
+    @classmethod
+    def _lower_lang(cls, values: list[str]) -> list[str]:
+        return [v.lower() for v in values]
+
     @field_validator("fields")
     @classmethod
     def _fields_nonempty(cls, values: list[str]) -> list[str]:
