@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 from redis.asyncio import Redis
+from typer.testing import CliRunner
 
 from tests.store.helpers import Recorder, settings, wait_for
+from tradewatch.cli import app
 from tradewatch.delivery import Delivery
 from tradewatch.models import Alert
 from tradewatch.notify import Notifier
@@ -166,3 +169,37 @@ async def test_dead_consumer_entries_are_claimed_without_resending(client: Redis
     await asyncio.wait_for(task, 5)
     assert rec.ids() == ["a0", "a1"]
     assert (await client.xpending(KEYS.outbox(), "console"))["pending"] == 0
+
+
+async def test_unreadable_entry_is_parked_not_fatal(client: Redis, redis_url: str) -> None:
+    """A corrupt outbox entry goes to the dead-letter stream and the alerts after it still go out."""
+    outbox = Outbox(client, KEYS)
+    await client.xadd(KEYS.outbox(), {"alert": "{not json", "to": ""})
+    await outbox.enqueue_operator(alert(1))
+    rec = Recorder()
+    result = await delivery(client, redis_url, {"console": rec}).drain(5)
+    assert (rec.ids(), result.pending) == (["a1"], 0)
+    [letter] = await outbox.dead()
+    assert letter.alert.id.startswith("unreadable:")
+
+
+def test_alerts_cli_lists_and_retries(redis_url: str, tmp_path: Path) -> None:
+    """`alerts list` shows a dead letter; `alerts retry --all` puts it back in the outbox."""
+    import redis
+
+    config = tmp_path / "tradewatch.yaml"
+    config.write_text(f"redis_url: {redis_url}\nkey_prefix: tw-test\n", encoding="utf-8")
+    sync = redis.Redis.from_url(redis_url, decode_responses=True)
+    dead_id = sync.xadd(KEYS.dead_letters(), {"alert": alert(7).model_dump_json(), "notifier": "console",
+                                              "error": "boom", "attempts": "8", "entry": "1-0"})
+    runner = CliRunner()
+    listed = runner.invoke(app, ["alerts", "list", "--config", str(config)])
+    assert listed.exit_code == 0, listed.output
+    assert f"{dead_id}\tconsole\tattempts=8" in listed.stdout
+    assert runner.invoke(app, ["alerts", "retry", "--config", str(config)]).exit_code == 1
+    retried = runner.invoke(app, ["alerts", "retry", "--all", "--config", str(config)])
+    assert retried.exit_code == 0, retried.output
+    assert sync.xlen(KEYS.dead_letters()) == 0
+    [(_, fields)] = sync.xrange(KEYS.outbox())
+    assert fields["to"] == "console"
+    sync.close()

@@ -185,6 +185,49 @@ def sources_test(
 
 # --- alerts commands (store/outbox) ----------------------------------------------------------
 
+alerts_app = typer.Typer(help="Inspect the outbox and re-drive dead-lettered alerts.", no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts")
+
+
+@alerts_app.command("list")
+def alerts_list(
+    config: ConfigOption = None,
+    limit: Annotated[int, typer.Option("--limit", help="recent alerts and suppressions shown")] = 20,
+) -> None:
+    """Pending alerts per notifier, dead letters, recent alerts and suppressions (tab-separated)."""
+    import asyncio  # keep `--help` fast
+
+    from tradewatch.delivery import alerts_listing
+
+    settings = settings_or_exit(config)
+    try:
+        lines = asyncio.run(alerts_listing(settings, limit=limit))
+    except TradewatchError as exc:
+        fail(str(exc))
+    for line in lines:
+        typer.echo(line)
+
+
+@alerts_app.command("retry")
+def alerts_retry(
+    ids: Annotated[list[str] | None, typer.Argument(help="dead-letter ids (from `alerts list`)")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="re-drive every dead-lettered alert")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Put dead-lettered alerts back in the outbox for the notifier that gave up on them."""
+    import asyncio  # keep `--help` fast
+
+    from tradewatch.delivery import requeue_dead
+
+    if not ids and not all_:
+        fail("name dead-letter ids (see `tradewatch alerts list`) or pass --all")
+    settings = settings_or_exit(config)
+    try:
+        count = asyncio.run(requeue_dead(settings, None if all_ else list(ids or [])))
+    except TradewatchError as exc:
+        fail(str(exc))
+    typer.echo(f"requeued {count}", err=True)
+
 # --- silences (notify/silence_cli.py) ---------------------------------------------------------
 
 from tradewatch.notify.silence_cli import silence_app  # noqa: E402 - grouped with its section

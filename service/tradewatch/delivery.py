@@ -29,10 +29,12 @@ from tradewatch.config import Settings
 from tradewatch.errors import DeliveryError, StoreError
 from tradewatch.notify import Notifier, Receipt
 from tradewatch.observe import METRICS, Metrics
+from tradewatch.store.connection import open_redis
 from tradewatch.store.keys import Keys
 from tradewatch.store.outbox import DEAD, Entry, Outbox
+from tradewatch.store.suppressions import Suppressions
 
-__all__ = ["Delivery", "DrainResult"]
+__all__ = ["Delivery", "DrainResult", "alerts_listing", "requeue_dead"]
 
 log = structlog.get_logger(__name__)
 
@@ -100,9 +102,15 @@ class Delivery:
 
     async def _consume(self, name: str, stop: asyncio.Event) -> None:
         last_claim = 0.0
+        resumed = False
         while not stop.is_set():
             try:
                 await self._ensure(name)
+                if not resumed:  # entries this consumer name read before a restart come first
+                    for entry in await self.outbox.read_own_pending(name, self.consumer, 1000):
+                        if not await self.outbox.scheduled_later(name, entry.id, self._now_ms()):
+                            await self._deliver(name, entry)
+                    resumed = True
                 worked = await self._due(name)
                 if time.monotonic() - last_claim >= self.claim_idle_ms / 2000:
                     last_claim = time.monotonic()
@@ -117,19 +125,27 @@ class Delivery:
             except (StoreError, RedisError, OSError) as exc:
                 self.metrics.redis_errors.inc()
                 log.warning("delivery_store_unavailable", notifier=name, error=str(exc))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=STORE_RETRY)
+                await self._pause(stop)
+            except Exception as exc:  # a bug must not silently end delivery for this notifier
+                log.exception("delivery_loop_error", notifier=name, error=str(exc))
+                await self._pause(stop)
+
+    @staticmethod
+    async def _pause(stop: asyncio.Event, seconds: float | None = None) -> None:
+        """Sleep until `stop` or the time is up; asyncio.timeout, as 3.11's wait_for can swallow a cancel."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(STORE_RETRY if seconds is None else seconds):
+                await stop.wait()
 
     async def _housekeeping(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=TRIM_EVERY)
+            await self._pause(stop, TRIM_EVERY)
             try:
                 await self.outbox.trim()
                 for name in self.notifiers:
                     self.metrics.alerts_pending.labels(name).set(await self.outbox.pending_count(name))
-            except (StoreError, RedisError, OSError) as exc:
-                log.warning("outbox_housekeeping_failed", error=str(exc))
+            except Exception as exc:  # housekeeping must never stop delivery
+                log.warning("outbox_housekeeping_failed", error=str(exc), error_type=type(exc).__name__)
 
     # --- one-shot -------------------------------------------------------------------------------
 
@@ -287,3 +303,40 @@ class Delivery:
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
+
+
+# --- operator commands (`tradewatch alerts list|retry`) ------------------------------------------
+
+
+async def alerts_listing(settings: Settings, *, limit: int = 20) -> list[str]:
+    """Pending counts per notifier, dead letters, recent alerts and suppressions, one line each."""
+    handle = await open_redis(settings.redis_url, settings.state_dir)
+    keys = Keys(settings.key_prefix)
+    outbox = Outbox(handle.client, keys)
+    try:
+        lines = ["# pending (per notifier)"]
+        for name in settings.notifiers.configured():
+            lines.append(f"{name}\t{await outbox.pending_count(name)}")
+        lines.append("# dead letters (re-drive with: tradewatch alerts retry ID | --all)")
+        for d in await outbox.dead(count=1000):
+            lines.append(f"{d.id}\t{d.notifier}\tattempts={d.attempts}\t{d.alert.rule}\t{d.alert.title[:80]}"
+                         f"\t{d.error[:120]}")
+        lines.append("# recent alerts (newest first)")
+        for entry_id, alert in await outbox.recent(limit):
+            lines.append(f"{entry_id}\t{alert.kind}\t{alert.severity}\t{alert.rule}\t{alert.source}"
+                         f"\t{alert.title[:80]}")
+        lines.append("# recent suppressions (newest first)")
+        for s in await Suppressions(handle.client, keys).recent(limit):
+            lines.append(f"{s.at}\t{s.reason}\t{s.rule}\t{s.source}\t{s.title[:80]}\t{s.detail[:80]}")
+        return lines
+    finally:
+        await handle.close()
+
+
+async def requeue_dead(settings: Settings, ids: list[str] | None) -> int:
+    """Put parked alerts back in the outbox for the notifier that gave up; None means all."""
+    handle = await open_redis(settings.redis_url, settings.state_dir)
+    try:
+        return await Outbox(handle.client, Keys(settings.key_prefix)).retry_dead(ids)
+    finally:
+        await handle.close()

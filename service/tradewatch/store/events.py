@@ -16,6 +16,7 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -23,7 +24,7 @@ import redis.asyncio as aioredis
 
 from tradewatch.errors import StoreError
 from tradewatch.matching.normalize import normalize
-from tradewatch.models import Document, Match
+from tradewatch.models import Document, Match, SourceRef
 from tradewatch.store.commit import redis_errors
 from tradewatch.store.keys import Keys
 
@@ -162,6 +163,11 @@ class EventSource:
     official: bool = False
     published_at: str | None = None
 
+    @classmethod
+    def of(cls, source: str, doc: Document, *, official: bool) -> EventSource:
+        return cls(source=source, url=doc.url, title=doc.title[:300], official=official,
+                   published_at=doc.published_at.isoformat() if doc.published_at else None)
+
 
 @dataclass
 class Event:
@@ -180,6 +186,12 @@ class Event:
     @property
     def official(self) -> bool:
         return any(s.official for s in self.sources)
+
+    def refs(self) -> list[SourceRef]:
+        """The sources as alerts list them."""
+        return [SourceRef(source=s.source, url=s.url, title=s.title, official=s.official,
+                          published_at=datetime.fromisoformat(s.published_at) if s.published_at else None)
+                for s in self.sources]
 
     def dump(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))

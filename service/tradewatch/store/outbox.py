@@ -62,6 +62,9 @@ def _entry(entry_id: str, fields: dict[str, str], *, redelivery: bool) -> Entry:
     return Entry(entry_id, Alert.model_validate_json(fields["alert"]), to, redelivery)
 
 
+_POISON = (KeyError, ValueError)  # pydantic's ValidationError is a ValueError
+
+
 def _next_id(entry_id: str) -> str:
     ms, _, seq = entry_id.partition("-")
     return f"{ms}-{int(seq or 0) + 1}"
@@ -108,17 +111,14 @@ class Outbox:
 
     async def read_new(self, group: str, consumer: str, count: int, block_ms: int | None) -> list[Entry]:
         reply = await self.redis.xreadgroup(group, consumer, {self.stream: ">"}, count=count, block=block_ms)
-        entries: list[Entry] = []
-        for _stream, items in reply or []:
-            for entry_id, fields in items:
-                if fields:
-                    entries.append(_entry(entry_id, fields, redelivery=False))
-        return entries
+        items = [item for _stream, found in reply or [] for item in found]
+        return await self._parse(group, items, redelivery=False)
 
     async def read_own_pending(self, group: str, consumer: str, count: int) -> list[Entry]:
         """Entries this consumer read but never settled (e.g. the process restarted under one name)."""
         reply = await self.redis.xreadgroup(group, consumer, {self.stream: "0"}, count=count)
-        return [_entry(i, f, redelivery=True) for _s, items in reply or [] for i, f in items if f]
+        items = [item for _stream, found in reply or [] for item in found]
+        return await self._parse(group, items, redelivery=True)
 
     async def claim_idle(self, group: str, consumer: str, min_idle_ms: int, count: int = 50) -> list[Entry]:
         """XAUTOCLAIM a dead consumer's pending entries; trimmed-away ones are acknowledged."""
@@ -128,21 +128,34 @@ class Outbox:
             reply = await self.redis.xautoclaim(
                 self.stream, group, consumer, min_idle_time=min_idle_ms, start_id=start, count=count)
             start, items = reply[0], reply[1]
-            for entry_id, fields in items:
-                if fields:
-                    entries.append(_entry(entry_id, fields, redelivery=True))
-                else:
-                    await self.redis.xack(self.stream, group, entry_id)
+            entries += await self._parse(group, items, redelivery=True)
             if start == "0-0" or len(entries) >= count:
                 return entries
 
     async def claim(self, group: str, consumer: str, entry_id: str) -> Entry | None:
         """Take over one pending entry (a due retry) whoever held it."""
         items = await self.redis.xclaim(self.stream, group, consumer, min_idle_time=0, message_ids=[entry_id])
-        for claimed_id, fields in items or []:
-            if fields:
-                return _entry(claimed_id, fields, redelivery=True)
-        return None
+        entries = await self._parse(group, items or [], redelivery=True)
+        return entries[0] if entries else None
+
+    async def _parse(self, group: str, items: list[Any], *, redelivery: bool) -> list[Entry]:
+        """Entries as objects; a trimmed-away one is acknowledged, an unreadable one parked."""
+        entries = []
+        for entry_id, fields in items:
+            if not fields:
+                await self.redis.xack(self.stream, group, entry_id)
+                continue
+            try:
+                entries.append(_entry(entry_id, fields, redelivery=redelivery))
+            except _POISON as exc:
+                log.error("outbox_entry_unreadable", notifier=group, entry=entry_id, error=str(exc)[:300])
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    pipe.xadd(self.keys.dead_letters(), {
+                        "alert": fields.get("alert", ""), "notifier": group,
+                        "error": f"unreadable: {exc}"[:2000], "attempts": "0", "entry": entry_id})
+                    pipe.xack(self.stream, group, entry_id)
+                    await pipe.execute()
+        return entries
 
     async def receipt(self, notifier: str, alert_id: str) -> str | None:
         value = await self.redis.get(self.keys.receipt(notifier, alert_id))
@@ -224,12 +237,17 @@ class Outbox:
     # --- operators ------------------------------------------------------------------------------
 
     async def dead(self, count: int = 100) -> list[DeadLetter]:
+        """Parked alerts, oldest first; an unreadable one shows as an operator alert naming its entry."""
         items = await self.redis.xrange(self.keys.dead_letters(), count=count)
-        return [
-            DeadLetter(i, Alert.model_validate_json(f["alert"]), f["notifier"], f.get("error", ""),
-                       int(f.get("attempts", 0)), f.get("entry", ""))
-            for i, f in items
-        ]
+        letters = []
+        for i, f in items:
+            try:
+                alert = Alert.model_validate_json(f["alert"])
+            except _POISON:
+                alert = Alert(id=f"unreadable:{i}", kind="operator", title=str(f.get("alert", ""))[:200])
+            letters.append(DeadLetter(i, alert, f.get("notifier", ""), f.get("error", ""),
+                                      int(f.get("attempts", 0)), f.get("entry", "")))
+        return letters
 
     async def recent(self, count: int = 50) -> list[tuple[str, Alert]]:
         items = await self.redis.xrevrange(self.stream, count=count)
@@ -262,7 +280,8 @@ class Outbox:
             keep = _next_id(str(group["last-delivered-id"]))
             if int(group["pending"]):
                 summary = await self.redis.xpending(self.stream, name)
-                keep = min(keep, str(summary["min"]), key=_id_key)
+                if summary["min"] is not None:  # None: settled since XINFO looked
+                    keep = min(keep, str(summary["min"]), key=_id_key)
             floor = _id_key(keep) if floor is None else min(floor, _id_key(keep))
         assert floor is not None
         removed = await self.redis.execute_command("XTRIM", self.stream, "MINID", f"{floor[0]}-{floor[1]}")

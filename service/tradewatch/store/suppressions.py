@@ -1,4 +1,4 @@
-"""Suppressed alerts: why a match did not alert (silenced, duplicate, baseline), kept for operators.
+"""Suppressed alerts: why a match did not alert (silenced, duplicate), kept for operators.
 
 Every suppression is logged as an event and appended to a capped stream that the
 status page reads; the write rides in the pipeline's atomic batch, so the record
@@ -7,47 +7,28 @@ exists exactly when the suppression took effect.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import redis.asyncio as aioredis
 
-from tradewatch.config import SilenceSpec
 from tradewatch.errors import StoreError
+from tradewatch.models import Match
 from tradewatch.store.commit import Batch, redis_errors
 from tradewatch.store.keys import SUPPRESSIONS_MAXLEN, Keys
 
-__all__ = ["Suppression", "Suppressions", "active_silence", "silence_until"]
+__all__ = ["Suppression", "Suppressions", "dedup_value"]
 
 
-def silence_until(spec: SilenceSpec) -> datetime:
-    """`until` as an aware instant (a date or naive time is taken as UTC)."""
-    value = datetime.fromisoformat(spec.until.strip())
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def active_silence(
-    silences: Sequence[SilenceSpec], *, rule: str, tags: Sequence[str], source: str, now: datetime,
-) -> SilenceSpec | None:
-    """The first silence covering this rule/tag/source now; every field it sets must fit."""
-    for spec in silences:
-        try:
-            if silence_until(spec) <= now:
-                continue
-        except ValueError:
-            continue  # config validation reports the bad date; an unreadable silence mutes nothing
-        if spec.rule is not None and spec.rule != rule:
-            continue
-        if spec.tag is not None and spec.tag not in tags:
-            continue
-        if spec.source is not None and spec.source != source:
-            continue
-        if spec.rule is None and spec.tag is None and spec.source is None:
-            continue
-        return spec
-    return None
+def dedup_value(template: str, match: Match) -> str | None:
+    """A rule's dedup key (`{announcement}`, `{rule}`…) from the match's facts; None if a fact is missing."""
+    values: dict[str, Any] = {"rule": match.rule, **match.facts}
+    flat = {k: ",".join(map(str, v)) if isinstance(v, list) else v for k, v in values.items()}
+    try:
+        return template.format_map(flat)
+    except (KeyError, IndexError, ValueError, AttributeError):
+        return None
 
 
 @dataclass(frozen=True)

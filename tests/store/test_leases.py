@@ -1,0 +1,54 @@
+"""Per-source leases: one holder, renewal and release only by the holder, expiry frees it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+
+from tests.store.helpers import wait_for
+from tradewatch.store.keys import Keys
+from tradewatch.store.leases import Leases
+
+KEYS = Keys("tw-test")
+
+
+@pytest.fixture
+async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    c = aioredis.from_url(redis_url, decode_responses=True)
+    yield c
+    await c.aclose()
+
+
+async def test_one_holder_at_a_time(client: aioredis.Redis) -> None:
+    """A second worker gets no lease while the first holds it, and gets it after release."""
+    a, b = Leases(client, KEYS), Leases(client, KEYS)
+    lease = await a.acquire("feed", 10_000)
+    assert lease is not None
+    assert await b.acquire("feed", 10_000) is None
+    assert await a.acquire("other", 10_000) is not None
+    assert await lease.release()
+    assert await b.acquire("feed", 10_000) is not None
+
+
+async def test_expired_lease_is_taken_and_old_holder_cannot_touch_it(client: aioredis.Redis) -> None:
+    """After expiry another worker takes over; the stale holder can neither renew nor release it."""
+    leases = Leases(client, KEYS)
+    old = await leases.acquire("feed", 50)
+    assert old is not None
+    async def taken() -> bool:
+        return await leases.acquire("feed", 10_000) is not None
+    await wait_for(taken)
+    assert not await old.renew()
+    assert not await old.release()
+    assert await leases.holder("feed") not in (None, old.token)
+
+
+async def test_renew_extends(client: aioredis.Redis) -> None:
+    """Renewing resets the TTL to the lease's length."""
+    lease = await Leases(client, KEYS).acquire("feed", 1_000)
+    assert lease is not None
+    await client.pexpire(KEYS.lease("feed"), 10)
+    assert await lease.renew()
+    assert await client.pttl(KEYS.lease("feed")) > 500
