@@ -105,6 +105,10 @@ def test_rates(text: str, expected: list[float]) -> None:
         ),
         ("中國商務部與海關總署7日聯合發布公告（2025）第70號", "MOFCOM Announcement No. 70 of 2025"),
         ("Executive Order 14298 of May 12, 2025", "Executive Order 14298"),
+        (
+            "as in Announcement No. 4 of the Customs Tariff Commission of the State Council for 2025",
+            "Tariff Commission Announcement No. 4 of 2025",
+        ),
         ("no notice here", None),
     ],
 )
@@ -150,3 +154,9 @@ def test_lead_line_for_a_chinese_notice(glossary: Glossary) -> None:
     assert lead_line(doc, facts) == (
         "MOFCOM Announcement No. 61 of 2025 — export controls on samarium, dysprosium — effective 2025-12-01"
     )
+
+
+def test_numeric_date_formats() -> None:
+    """ISO, slashed and dotted dates are read; version-like numbers are not."""
+    text = "on 2025/11/10, 2025.5.14 and 2025-05-12, not 1.2025.3"
+    assert all_dates(text, None) == ["2025-11-10", "2025-05-14", "2025-05-12"]

@@ -34,6 +34,12 @@ _ANN_EN = [
     ),
     re.compile(r"\bannouncement\s*[\[(]?(?P<y>\d{4})[\])]?\s*(?:no\.?|number)\s*(?P<n>\d+)", re.IGNORECASE),
     re.compile(r"\bannouncement\s+(?:no\.?|number)\s*(?P<y>\d{4})\s*/\s*(?P<n>\d+)", re.IGNORECASE),
+    # "Announcement No. 4 of the Customs Tariff Commission of the State Council for 2025"
+    re.compile(
+        r"\bannouncement\s+(?:no\.?|number)\s*(?P<n>\d+)\s+of\s+the\s+[a-z ,]{3,80}?"
+        r"\s(?:for|of|in)\s+(?P<y>\d{4})",
+        re.IGNORECASE,
+    ),
 ]
 _EXEC_ORDER = re.compile(r"\bexecutive order\s+(?:no\.?\s*)?(\d{5})\b", re.IGNORECASE)
 _ISSUERS = [  # checked in order on the text just before the number
@@ -89,7 +95,7 @@ def announcement(text: str) -> str | None:
     candidates: list[tuple[int, str]] = []
     for pattern in (*_ANN_ZH, *_ANN_EN):
         for m in pattern.finditer(text):
-            context = text[max(0, m.start() - 40) : m.start() + 4]
+            context = text[max(0, m.start() - 40) : m.end()]
             issuer = _issuer(context)
             label = f"{issuer} Announcement" if issuer else "Announcement"
             candidates.append((m.start(), f"{label} No. {int(m.group('n'))} of {m.group('y')}"))
