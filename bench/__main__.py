@@ -43,7 +43,7 @@ BENCHMARKS: dict[str, tuple[str, str, float]] = {
     "matching": ("bench.bench_matching", "rule matching scaling", 240.0),
     "parse": ("bench.bench_parse", "feed and list-page parsing", 120.0),
     "dedup": ("bench.bench_dedup", "dedup and clustering against redis-server", 120.0),
-    "poll": ("bench.bench_poll", "poll cycle beside urlwatch", 300.0),
+    "poll": ("bench.bench_poll", "poll cycle beside urlwatch", 420.0),
     "latency": ("bench.bench_latency", "end-to-end latency to Slack", 150.0),
 }
 

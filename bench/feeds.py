@@ -62,8 +62,20 @@ _ROUTINE = [
     "Commerce official visits logistics hub",
 ]
 _ITEMS_ZH = ["稀土", "镓", "锗", "锑", "石墨", "钨", "钼", "铟", "钐", "钆", "铽", "镝", "锂电池", "超硬材料"]
-_ITEMS_EN = ["rare earth", "gallium", "germanium", "antimony", "graphite", "tungsten", "indium",
-             "samarium", "terbium", "dysprosium", "lithium battery", "superhard material"]
+_ITEMS_EN = [
+    "rare earth",
+    "gallium",
+    "germanium",
+    "antimony",
+    "graphite",
+    "tungsten",
+    "indium",
+    "samarium",
+    "terbium",
+    "dysprosium",
+    "lithium battery",
+    "superhard material",
+]
 _RELEVANT = [
     "商务部 海关总署公告{y}年第{n}号 关于对{zh}相关物项实施出口管制的决定",
     "商务部公告{y}年第{n}号 关于{zh}出口许可管理的公告",
@@ -72,18 +84,101 @@ _RELEVANT = [
     "China suspends additional {r}% tariff on US {en} for one year from {d}",
 ]
 _WORDS = [
-    "ministry", "said", "measure", "follows", "consultations", "industry", "will", "reviewed",
-    "exporters", "should", "consult", "published", "list", "items", "apply", "through", "usual",
-    "channels", "officials", "noted", "demand", "supply", "chain", "firms", "customs", "quarterly",
-    "data", "port", "shipping", "freight", "contract", "buyers", "sellers", "volume", "prices", "rose",
-    "fell", "steady", "outlook", "analysts", "expect", "talks", "delegation", "meeting", "statement",
-    "policy", "review", "framework", "agreement", "partners", "markets", "investment", "growth",
-    "factory", "output", "orders", "inventory", "logistics", "warehouse", "regional", "provincial",
-    "national", "council", "committee", "notice", "guidance", "procedure", "application", "licence",
-    "permit", "quota", "registration", "compliance", "inspection",
+    "ministry",
+    "said",
+    "measure",
+    "follows",
+    "consultations",
+    "industry",
+    "will",
+    "reviewed",
+    "exporters",
+    "should",
+    "consult",
+    "published",
+    "list",
+    "items",
+    "apply",
+    "through",
+    "usual",
+    "channels",
+    "officials",
+    "noted",
+    "demand",
+    "supply",
+    "chain",
+    "firms",
+    "customs",
+    "quarterly",
+    "data",
+    "port",
+    "shipping",
+    "freight",
+    "contract",
+    "buyers",
+    "sellers",
+    "volume",
+    "prices",
+    "rose",
+    "fell",
+    "steady",
+    "outlook",
+    "analysts",
+    "expect",
+    "talks",
+    "delegation",
+    "meeting",
+    "statement",
+    "policy",
+    "review",
+    "framework",
+    "agreement",
+    "partners",
+    "markets",
+    "investment",
+    "growth",
+    "factory",
+    "output",
+    "orders",
+    "inventory",
+    "logistics",
+    "warehouse",
+    "regional",
+    "provincial",
+    "national",
+    "council",
+    "committee",
+    "notice",
+    "guidance",
+    "procedure",
+    "application",
+    "licence",
+    "permit",
+    "quota",
+    "registration",
+    "compliance",
+    "inspection",
 ]
-_WORDS_ZH = ["相关企业", "应按照规定", "办理手续", "具体事项", "以正式文件为准", "进一步", "加强", "管理",
-             "市场", "供应链", "稳定", "合作", "发展", "服务", "企业", "地区", "政策", "措施"]
+_WORDS_ZH = [
+    "相关企业",
+    "应按照规定",
+    "办理手续",
+    "具体事项",
+    "以正式文件为准",
+    "进一步",
+    "加强",
+    "管理",
+    "市场",
+    "供应链",
+    "稳定",
+    "合作",
+    "发展",
+    "服务",
+    "企业",
+    "地区",
+    "政策",
+    "措施",
+]
 
 
 def item_body(source: int, seq: int) -> str:
@@ -245,7 +340,11 @@ class _Http(asyncio.Protocol):
             body = json.dumps(self.stats).encode()
             self.transport.write(
                 b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
-                + str(len(body)).encode() + b"\r\nConnection: " + keep + b"\r\n\r\n" + body
+                + str(len(body)).encode()
+                + b"\r\nConnection: "
+                + keep
+                + b"\r\n\r\n"
+                + body
             )
         elif found is None:
             self.stats["404"] += 1
@@ -261,9 +360,16 @@ class _Http(asyncio.Protocol):
             self.stats["200"] += 1
             body, etag, ctype = found
             self.transport.write(
-                b"HTTP/1.1 200 OK\r\nContent-Type: " + ctype + b"\r\nContent-Length: "
-                + str(len(body)).encode() + b"\r\nETag: " + etag + b"\r\nConnection: " + keep
-                + b"\r\n\r\n" + body
+                b"HTTP/1.1 200 OK\r\nContent-Type: "
+                + ctype
+                + b"\r\nContent-Length: "
+                + str(len(body)).encode()
+                + b"\r\nETag: "
+                + etag
+                + b"\r\nConnection: "
+                + keep
+                + b"\r\n\r\n"
+                + body
             )
         if close:
             self.transport.close()
