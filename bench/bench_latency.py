@@ -143,7 +143,7 @@ def _slack_class() -> Any:
     sys.path.insert(0, str(REPO))
     from tests.fakeslack import FakeSlack
 
-    class StampedSlack(FakeSlack):  # type: ignore[misc]
+    class StampedSlack(FakeSlack):
         def __init__(self) -> None:
             super().__init__()
             self.arrivals: list[tuple[float, str]] = []

@@ -152,7 +152,7 @@ class RedisServer:
 
         client = redis.Redis(unix_socket_path=str(self.socket), decode_responses=True)
         try:
-            return client.execute_command(*args)
+            return client.execute_command(*args)  # type: ignore[no-untyped-call]
         finally:
             client.close()
 

@@ -39,10 +39,10 @@ def _matching(d: dict[str, Any]) -> list[Row]:
     b = "matching"
     rows: list[Row] = []
     docs = d.get("documents")
-    by_count = {r.get("rules"): r for r in d.get("rows", []) if isinstance(r, dict)}
+    by_count = {int(r["rules"]): r for r in d.get("rows", []) if isinstance(r, dict) and "rules" in r}
     for count, r in sorted(by_count.items()):
         goal, verdict = "", ""
-        rate = r.get("docs_per_s")
+        rate = float(r.get("docs_per_s") or 0.0)
         if count == 1000:
             goal, verdict = "aim ≥ 10,000 docs/s", _verdict(rate >= 10_000)
         elif count == 10_000:
