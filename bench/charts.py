@@ -65,7 +65,7 @@ def _poll(data: dict[str, Any], path: Path) -> bool:
     if not all(isinstance(data.get(k), dict) for k in keys):
         return False
     plt = _plt()
-    labels = ["tradewatch\ncold", "urlwatch\ncold", "tradewatch\nall-304", "urlwatch\nwarm"]
+    labels = ["tradewatch\ncold", "urlwatch\ncold", "tradewatch\nwarm", "urlwatch\nwarm"]
     colors = ["tab:blue", "tab:gray", "tab:blue", "tab:gray"]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.3))
     walls = [data[k]["cycle_wall_s"] for k in keys]
@@ -94,7 +94,8 @@ def _poll(data: dict[str, Any], path: Path) -> bool:
         ax.grid(True, axis="y", alpha=0.3)
     warm = data.get("warm_304s")
     fig.suptitle(
-        f"Poll cycle, start-up removed ({data.get('kinds')}; 304s served in the warm run: {warm})",
+        f"Poll cycle, start-up removed ({data.get('kinds')}; "
+        f"304 answers to tradewatch's warm cycle: {warm} of {data.get('sources')})",
         fontsize=10,
     )
     fig.tight_layout()
