@@ -109,6 +109,11 @@ def test_rates(text: str, expected: list[float]) -> None:
             "as in Announcement No. 4 of the Customs Tariff Commission of the State Council for 2025",
             "Tariff Commission Announcement No. 4 of 2025",
         ),
+        ("停止实施《关于对原产于美国的部分进口商品加征关税的公告》（税委会公告2025年第2号）", None),
+        (
+            "税委会公告2025年第8号 停止实施《加征关税的公告》（税委会公告2025年第2号）",
+            "Tariff Commission Announcement No. 8 of 2025",
+        ),
         ("no notice here", None),
     ],
 )

@@ -41,6 +41,7 @@ _ANN_EN = [
         re.IGNORECASE,
     ),
 ]
+_CITED = re.compile(r"》\s*[（(][^）)》]{0,12}$")
 _EXEC_ORDER = re.compile(r"\bexecutive order\s+(?:no\.?\s*)?(\d{5})\b", re.IGNORECASE)
 _ISSUERS = [  # checked in order on the text just before the number
     (re.compile(r"税则委员会|税委会|tariff commission", re.IGNORECASE), "Tariff Commission"),
@@ -91,10 +92,16 @@ def _issuer(context: str) -> str:
 
 
 def announcement(text: str) -> str | None:
-    """The first official notice number, one key in both languages: `MOFCOM Announcement No. 18 of 2025`."""
+    """The first notice number not merely cited, one key in both languages.
+
+    `商务部 海关总署公告2025年第18号` and "MOFCOM Announcement No. 18 of 2025" both give
+    `MOFCOM Announcement No. 18 of 2025`; a US executive order number when no notice is named.
+    """
     candidates: list[tuple[int, str]] = []
     for pattern in (*_ANN_ZH, *_ANN_EN):
         for m in pattern.finditer(text):
+            if _CITED.search(text, max(0, m.start() - 20), m.start()):
+                continue  # 《…》（税委会公告2025年第2号）: an earlier notice cited, not this one
             context = text[max(0, m.start() - 40) : m.end()]
             issuer = _issuer(context)
             label = f"{issuer} Announcement" if issuer else "Announcement"

@@ -18,6 +18,7 @@ from tradewatch.models import Document
 __all__ = ["lead_line"]
 
 _MAX_ITEMS = 6
+_TARIFF_LABELS = ("tariffs", "reciprocal tariffs")
 
 
 @lru_cache(maxsize=1)
@@ -54,7 +55,7 @@ def lead_line(doc: Document, facts: dict[str, Any], glossary: Glossary | None = 
     if what:
         parts.append(what)
     rates = facts.get("rates")
-    if rates:
+    if rates and (not measures or measures[0] in _TARIFF_LABELS):  # a rate in an export notice is noise
         parts.append("rates " + ", ".join(_fmt_rate(r) for r in rates[:4]))
     if facts.get("effective_date"):
         parts.append(f"effective {facts['effective_date']}")
