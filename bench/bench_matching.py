@@ -150,30 +150,42 @@ def _naive_term(term: str) -> _Pred:
     pattern = re.compile(
         ("(?<![a-z0-9_])" if left else "") + re.escape(body.decode()) + ("(?![a-z0-9_])" if right else "")
     )
+    return _search(pattern)
+
+
+def _any(kids: list[_Pred]) -> _Pred:
+    return lambda text: any(k(text) for k in kids)
+
+
+def _all(kids: list[_Pred]) -> _Pred:
+    return lambda text: all(k(text) for k in kids)
+
+
+def _not(pred: _Pred) -> _Pred:
+    return lambda text: not pred(text)
+
+
+def _search(pattern: re.Pattern[str]) -> _Pred:
     return lambda text: pattern.search(text) is not None
 
 
 def _naive_node(node: Any) -> _Pred:
+    """The rule's tree as nested predicates, each term a regex search of its own."""
     if isinstance(node, str):
         return _naive_term(node)
     parts: list[_Pred] = []
     for key, value in node.items():
         if key == "any":
-            kids = [_naive_node(v) for v in value]
-            parts.append(lambda t, kids=kids: any(k(t) for k in kids))
+            parts.append(_any([_naive_node(v) for v in value]))
         elif key == "all":
-            kids = [_naive_node(v) for v in value]
-            parts.append(lambda t, kids=kids: all(k(t) for k in kids))
+            parts.append(_all([_naive_node(v) for v in value]))
         elif key == "none":
-            kids = [_naive_node(v) for v in value]
-            parts.append(lambda t, kids=kids: not any(k(t) for k in kids))
+            parts.append(_not(_any([_naive_node(v) for v in value])))
         elif key == "regex":
-            pattern = re.compile(value, re.IGNORECASE)
-            parts.append(lambda t, pattern=pattern: pattern.search(t) is not None)
+            parts.append(_search(re.compile(value, re.IGNORECASE)))
         elif key == "near":  # naive: both terms present (a cheaper test than the real one)
-            kids = [_naive_node(v) for v in value["terms"]]
-            parts.append(lambda t, kids=kids: all(k(t) for k in kids))
-    return lambda t: all(p(t) for p in parts)
+            parts.append(_all([_naive_node(v) for v in value["terms"]]))
+    return _all(parts)
 
 
 def _naive_rate(rules: list[dict[str, Any]], docs: list[Document]) -> float:
@@ -223,7 +235,7 @@ def run(
     all_rules, rare_pool = _rules(max(rule_counts), rng)
     docs = _documents(rng, rare_pool, documents)
     megabytes = sum(len(d.title.encode()) + len(d.text.encode()) for d in docs) / 1e6
-    rows = []
+    rows: list[dict[str, Any]] = []
     for count in rule_counts:
         rules = all_rules[:count]
         load_start = time.perf_counter()
@@ -233,7 +245,7 @@ def run(
         fallback = rate if rb.backend == "python" else _compiled_rate(_load(rules, "python"), docs, 1)[0]
         sample = docs[: NAIVE_SAMPLE.get(count, max(10, 20_000 // count))]
         naive = _naive_rate(rules, sample)
-        row = {
+        row: dict[str, Any] = {
             "rules": count,
             "backend": rb.backend,
             "docs_per_s": rate,
