@@ -92,3 +92,15 @@ def test_glossary_defects_are_named(tmp_path: Path) -> None:
         p.startswith(f"{tmp_path / 'r.yaml'}:4: ") and "unknown glossary entry 'rare-earths'" in p
         for p in problems
     ), problems
+
+
+def test_rule_model_accepts_a_plain_tree() -> None:
+    """Rule.model_validate parses a YAML-shaped match tree, and rejects a bad one naming the key."""
+    from pydantic import ValidationError
+
+    from tradewatch.matching import Rule
+
+    rule = Rule.model_validate({"id": "r", "title": "R", "match": {"all": [["a", "b"], {"none": ["c"]}]}})
+    assert rule.match.describe() == "all[any[a, b], none[c]]"
+    with pytest.raises(ValidationError, match="did you mean 'all'"):
+        Rule.model_validate({"id": "r", "title": "R", "match": {"al": ["a"]}})

@@ -145,6 +145,19 @@ class Rule(BaseModel):
 
     _v_id = field_validator("id")(_check_id)
 
+    @field_validator("match", mode="before")
+    @classmethod
+    def _parse_match(cls, value: Any) -> Any:
+        """A plain tree (as in YAML) is parsed here, so `Rule.model_validate` works on raw data too."""
+        if value is None or isinstance(value, MatchNode):
+            return value
+        from tradewatch.matching.tree import parse_tree  # the parser builds MatchNodes: import late
+
+        node, problems = parse_tree(value, file="<rule>", line=0, glossary_ids=None)
+        if node is None:
+            raise ValueError("; ".join(str(p.args[0]) for p in problems))
+        return node
+
     @field_validator("tags")
     @classmethod
     def _tags_kebab(cls, values: list[str]) -> list[str]:

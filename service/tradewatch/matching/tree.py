@@ -18,7 +18,7 @@ from typing import Any
 from tradewatch.errors import RuleError
 from tradewatch.matching.normalize import t2s, term_literal
 from tradewatch.matching.schema import MatchNode
-from tradewatch.matching.yamlfile import LineDict, LineList, line_of
+from tradewatch.matching.yamlfile import line_of
 
 __all__ = ["NODE_KEYS", "compile_regex", "did_you_mean", "parse_tree"]
 
@@ -53,9 +53,9 @@ class _Parser:
             return None
         if isinstance(raw, str | int | float):
             return self.term(str(raw), line)
-        if isinstance(raw, LineList):
+        if isinstance(raw, list):
             return self.group("any", raw, line)
-        if isinstance(raw, LineDict):
+        if isinstance(raw, dict):
             return self.mapping(raw)
         self.error(f"expected a term, a list or a mapping, got {type(raw).__name__}", line)
         return None
@@ -72,12 +72,12 @@ class _Parser:
         return MatchNode(kind="term", value=text, line=line)
 
     def group(self, kind: str, raw: Any, line: int) -> MatchNode | None:
-        items = raw if isinstance(raw, LineList) else [raw]
+        items = raw if isinstance(raw, list) else [raw]
         if not items:
             self.error(f"{kind} needs at least one item", line)
             return None
         children = [
-            self.node(item, line_of(raw, i) if isinstance(raw, LineList) else line)
+            self.node(item, line_of(raw, i) if isinstance(raw, list) else line)
             for i, item in enumerate(items)
         ]
         if any(child is None for child in children):
@@ -86,12 +86,12 @@ class _Parser:
         return MatchNode(kind=kind, children=kept, line=line)
 
     def strings(self, kind: str, raw: Any, line: int) -> list[tuple[str, int]]:
-        items = raw if isinstance(raw, LineList) else [raw]
+        items = raw if isinstance(raw, list) else [raw]
         out: list[tuple[str, int]] = []
         if not items:
             self.error(f"{kind} needs at least one item", line)
         for i, item in enumerate(items):
-            item_line = line_of(raw, i) if isinstance(raw, LineList) else line
+            item_line = line_of(raw, i) if isinstance(raw, list) else line
             if not isinstance(item, str) or not item:
                 self.error(f"{kind}: expected a string, got {item!r}", item_line)
             else:
@@ -124,13 +124,13 @@ class _Parser:
         return self.wrap(leaves, raw, line)
 
     def wrap(self, leaves: list[MatchNode], raw: Any, line: int) -> MatchNode | None:
-        expected = len(raw) if isinstance(raw, LineList) else 1
+        expected = len(raw) if isinstance(raw, list) else 1
         if len(leaves) != expected or not leaves:
             return None
         return leaves[0] if len(leaves) == 1 else MatchNode(kind="any", children=tuple(leaves), line=line)
 
     def near(self, raw: Any, line: int) -> MatchNode | None:
-        if not isinstance(raw, LineDict):
+        if not isinstance(raw, dict):
             self.error("near needs a mapping: {terms: [...], within: N}", line)
             return None
         ok = True
@@ -145,7 +145,7 @@ class _Parser:
             )
             ok = False
         terms = raw.get("terms")
-        if not isinstance(terms, LineList) or len(terms) < 2:
+        if not isinstance(terms, list) or len(terms) < 2:
             self.error(
                 "near.terms needs a list of at least two terms", line_of(raw, "terms") if terms else line
             )
@@ -163,11 +163,11 @@ class _Parser:
             kind="near", children=tuple(c for c in children if c is not None), within=within, line=line
         )
 
-    def mapping(self, raw: LineDict) -> MatchNode | None:
+    def mapping(self, raw: dict[str, Any]) -> MatchNode | None:
         parts: list[MatchNode] = []
         ok = True
         if not raw:
-            self.error("empty match mapping; use any, all, none, regex, glossary or near", raw.line)
+            self.error("empty match mapping; use any, all, none, regex, glossary or near", line_of(raw))
             return None
         fields = self.fields(raw)
         for key, value in raw.items():
@@ -193,19 +193,23 @@ class _Parser:
         if not ok or fields is None:
             return None
         if not parts:
-            self.error("`in` needs a condition beside it (any, all, none, regex, glossary or near)", raw.line)
+            self.error(
+                "`in` needs a condition beside it (any, all, none, regex, glossary or near)", line_of(raw)
+            )
             return None
-        node = parts[0] if len(parts) == 1 else MatchNode(kind="all", children=tuple(parts), line=raw.line)
+        node = (
+            parts[0] if len(parts) == 1 else MatchNode(kind="all", children=tuple(parts), line=line_of(raw))
+        )
         if fields:
             node = MatchNode(kind="in", value=",".join(fields), children=(node,), line=line_of(raw, "in"))
         return node
 
-    def fields(self, raw: LineDict) -> list[str] | None:
+    def fields(self, raw: dict[str, Any]) -> list[str] | None:
         """The `in:` fields of a mapping ([] when absent), None when they are wrong."""
         if "in" not in raw:
             return []
         value = raw["in"]
-        names = list(value) if isinstance(value, LineList) else [value]
+        names = list(value) if isinstance(value, list) else [value]
         bad = [n for n in names if n not in _FIELDS]
         if bad or not names:
             self.error(
