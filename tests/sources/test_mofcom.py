@@ -11,7 +11,7 @@ from tests.sources.helpers import data_bytes, fixture_bytes, spec
 from tradewatch.errors import SourceError
 from tradewatch.fetch import Fetcher
 from tradewatch.sources._text import SHANGHAI
-from tradewatch.sources.mofcom import MofcomSource
+from tradewatch.sources.mofcom import MofcomSource, announcement_number
 
 EC_DETAIL = "/article/zcfg/gnzcfg/gzjgfxwj/202410/1057.html"
 XKZJ_DETAIL = "/tzgg/art/2026/art_7ad4508a20f04807b4926134a6f9d10c.html"
@@ -172,3 +172,25 @@ class _ConditionalList:
             self.conditional_hits += 1
             return Response(304)
         return Response(200, data_bytes("mofcom/exportcontrol-articleList-14.html"), {**HTML, "ETag": '"l1"'})
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        (
+            "【发布单位】外贸司\n【发布文号】商务部 海关总署公告2025年第88号\n【发文日期】2025年12月30日",
+            "商务部 海关总署公告2025年第88号",
+        ),
+        ("税委会公告2025年第12号\n根据《中华人民共和国关税法》", "税委会公告2025年第12号"),
+        ("商务部令2024年第3号 公布《两用物项出口管制条例》", "商务部令2024年第3号"),
+        ("商贸函〔2025〕18号 关于……的通知", "商贸函〔2025〕18号"),
+        (
+            "MOFCOM Announcement No. 18 of 2025 on export control of medium and heavy rare earths",
+            "Announcement No. 18 of 2025",
+        ),
+        ("商务部召开例行新闻发布会", None),
+    ],
+)
+def test_announcement_numbers(text: str, number: str | None) -> None:
+    """Announcement numbers are found in the forms MOFCOM, MOF and the English site write them."""
+    assert announcement_number(text) == number

@@ -114,3 +114,12 @@ async def test_bad_feeds_fail_only_their_source(
     assert err.value.source == "broken"
     good = await RssSource(spec("rss", name="fine", url=server.url("/good"))).fetch(fetcher)
     assert good.documents
+
+
+async def test_relative_links_are_resolved(server: LocalServer, fetcher: Fetcher) -> None:
+    """A relative item link becomes absolute against the feed URL, and is the id without a guid."""
+    feed = b"""<rss version="2.0"><channel><title>t</title>
+<item><title>Notice</title><link>/news/2026/notice-1.html</link></item></channel></rss>"""
+    server.routes["/agency/feed.xml"] = Response(200, feed)
+    (doc,) = (await RssSource(spec("rss", url=server.url("/agency/feed.xml"))).fetch(fetcher)).documents
+    assert doc.url == doc.id == server.url("/news/2026/notice-1.html")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from typing import Any
+from urllib.parse import urljoin
 from xml.etree.ElementTree import Element
 
 from tradewatch.models import Document
@@ -122,10 +123,15 @@ def _items(root: Element) -> list[dict[str, Any]]:
     raise ValueError(f"not an RSS or Atom feed (root element <{_local(tag)}>)")
 
 
-def parse_feed(root: Element, *, source: str) -> list[Document]:
-    """Documents in feed order; id is guid/id, else link, else a hash of title and date."""
+def parse_feed(root: Element, *, source: str, base: str = "") -> list[Document]:
+    """Documents in feed order; id is guid/id, else link, else a hash of title and date.
+
+    Relative links (some agency feeds write `/news/…`) are resolved against `base`.
+    """
     docs: list[Document] = []
     for raw in _items(root):
+        if raw["link"] and base and "://" not in raw["link"]:
+            raw["link"] = urljoin(base, raw["link"])
         title = html_to_text(raw["title"]) if "<" in raw["title"] or "&" in raw["title"] else raw["title"]
         text = html_to_text(raw["body"])
         ident = raw["guid"] or raw["link"]

@@ -45,7 +45,7 @@ class RssSource:
         if resp.not_modified:
             return result_of(resp, [])
         try:
-            docs = parse_feed(resp.xml(), source=self.options.name)
+            docs = parse_feed(resp.xml(), source=self.options.name, base=resp.url)
         except ValueError as exc:
             raise SourceError(f"{exc} ({resp.url})", source=self.options.name) from exc
         if self.options.max_items:

@@ -119,7 +119,7 @@ class TruthSocialSource:
         if resp.not_modified:
             return result_of(resp, [])
         try:
-            docs = parse_feed(resp.xml(), source=self.options.name)
+            docs = parse_feed(resp.xml(), source=self.options.name, base=resp.url)
         except ValueError as exc:
             raise SourceError(f"{exc} ({resp.url})", source=self.options.name) from exc
         return result_of(resp, self._keep(docs))
