@@ -7,6 +7,7 @@ The JSON shapes of `Document` (replay input, `sources test` output) and `Match`
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import datetime
 from typing import Any, Literal
 
@@ -89,13 +90,15 @@ class Document(BaseModel):
         return data
 
 
+_CJK = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")
+_LATIN = re.compile(r"[A-Za-z]")
+
+
 def detect_lang(text: str) -> str:
-    """Chinese when CJK ideographs are a real share of the letters, else English."""
-    cjk = sum(1 for ch in text if "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf")
-    latin = sum(1 for ch in text if ch.isascii() and ch.isalpha())
-    if cjk and cjk * 3 >= latin:
-        return "zh"
-    return "en"
+    """Chinese when CJK ideographs are a real share of the letters, else English (regex: fast)."""
+    sample = text[:600]
+    cjk = len(_CJK.findall(sample))
+    return "zh" if cjk and cjk * 3 >= len(_LATIN.findall(sample)) else "en"
 
 
 class Match(BaseModel):

@@ -275,6 +275,7 @@ class Worker:
         self.metrics.fetch_seconds.labels(spec.name).observe(duration)
         try:
             counts = await self.pipeline.process(spec, result)
+            await self.fetcher.commit(result)  # validators only after the documents are safe
             transition = await self.health.record_success(
                 spec.name,
                 status=result.status,
