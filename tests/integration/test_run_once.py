@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import pytest
 
 from tests.conftest import RedisServer
 from tests.fakeslack import FakeSlack
-from tests.servers import LocalServer, Response
+from tests.servers import LocalServer, Request, Response
 
 pytestmark = pytest.mark.integration
 
@@ -192,3 +193,28 @@ def test_broken_rule_file_is_file_line_and_exit_1(tmp_path: Path, redis_url: str
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "export.yaml:6:" in result.stderr
+
+
+def test_second_run_is_a_conditional_get_answered_304(tmp_path: Path, redis_url: str) -> None:
+    """The worker stores the ETag after processing; the next run sends it and a 304 yields no documents."""
+    now = datetime.now(UTC)
+    body = rss([("e1", "Rare earth export control tightened", now)])
+    seen_etags: list[str | None] = []
+
+    def handler(request: Request) -> Response:
+        seen_etags.append(request.headers.get("if-none-match"))
+        if request.headers.get("if-none-match") == '"v1"':
+            return Response(304, b"", {"ETag": '"v1"'})
+        return Response(200, body, {"Content-Type": "application/rss+xml", "ETag": '"v1"'})
+
+    with LocalServer() as server, FakeSlack() as slack:
+        server.routes["/feed"] = handler
+        config = write_config(tmp_path, redis_url=redis_url, feed_url=server.url("/feed"), slack=slack)
+        assert run_once(config).returncode == 0
+        second = run_once(config)
+        assert second.returncode == 0
+    assert seen_etags == [None, '"v1"']
+    polled = [json.loads(line) for line in second.stderr.splitlines() if '"source_polled"' in line]
+    assert polled[0]["status"] == 304
+    assert polled[0]["documents"] == 0
+    assert len(slack.top_level()) == 1
