@@ -36,6 +36,8 @@ def glossary() -> Glossary:
         ("本公告自公布之日起实施。", "2025-10-09"),
         ("This announcement took effect upon its release.", "2025-10-09"),
         ("The talks were held on May 10 and May 11.", None),
+        ("The suspension takes effect from Sunday until Nov 27, 2026.", "2025-10-12"),
+        ("The new rates are effective tomorrow.", "2025-10-10"),
     ],
 )
 def test_effective_date(text: str, expected: str | None) -> None:

@@ -7,7 +7,7 @@ A date without a year takes the document's year (in the document's timezone);
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 __all__ = ["all_dates", "chinese_number", "effective_date"]
 
@@ -86,6 +86,15 @@ _EFFECTIVE_BEFORE = [
     ),
     (re.compile(r"\b(?:starting|beginning|commencing|as of|from)\b", re.IGNORECASE), 16),
 ]
+# "takes effect from Sunday until Nov 27, 2026": the date after "until" is when it ends
+_UNTIL = re.compile(r"\b(?:until|till|through|to|expir\w*)\b|至|截至|到", re.IGNORECASE)
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_RELATIVE_DAY = re.compile(
+    r"\b(?:effective|take[sn]? effect|took effect|starting|beginning|from|as of)\s+"
+    r"(?:on\s+)?(?:this\s+|next\s+)?"
+    r"(monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|tomorrow)\b",
+    re.IGNORECASE,
+)
 _SENTENCE_END = re.compile(r"[;。；]|\.\s+[A-Z]")
 # Chinese puts the verb after the date: 自2025年4月10日12时01分起施行.
 _EFFECTIVE_AFTER_ZH = re.compile(
@@ -159,9 +168,24 @@ def _is_effective(text: str, start: int, end: int) -> bool:
         if hits:
             last = hits[-1]
             gap = before[last.end() :]
-            if len(gap) <= reach and not _SENTENCE_END.search(gap):
+            if len(gap) <= reach and not _SENTENCE_END.search(gap) and not _UNTIL.search(gap):
                 return True
     return False
+
+
+def _weekday_effective(text: str, published: datetime) -> str | None:
+    """ "Takes effect from Sunday", "effective tomorrow": the next such day on or after publication."""
+    m = _RELATIVE_DAY.search(text)
+    if m is None:
+        return None
+    day = m.group(1).lower()
+    today = published.date()
+    if day == "today":
+        return today.isoformat()
+    if day == "tomorrow":
+        return (today + timedelta(days=1)).isoformat()
+    ahead = (_WEEKDAYS.index(day) - today.weekday()) % 7
+    return (today + timedelta(days=ahead)).isoformat()
 
 
 def effective_date(text: str, published: datetime | None) -> str | None:
@@ -169,6 +193,8 @@ def effective_date(text: str, published: datetime | None) -> str | None:
     for start, end, found in _found(text, published):
         if _is_effective(text, start, end):
             return found.isoformat()
-    if published is not None and (_TODAY_ZH.search(text) or _TODAY_EN.search(text)):
+    if published is None:
+        return None
+    if _TODAY_ZH.search(text) or _TODAY_EN.search(text):
         return published.date().isoformat()
-    return None
+    return _weekday_effective(text, published)
