@@ -106,6 +106,11 @@ def test_rates(text: str, expected: list[float]) -> None:
             "Tariff Commission Announcement No. 4 of 2025",
         ),
         ("中國商務部與海關總署7日聯合發布公告（2025）第70號", "MOFCOM Announcement No. 70 of 2025"),
+        (
+            "China's Ministry of Commerce and the General Administration of Customs jointly issued "
+            "Announcement No. 70 of 2025",
+            "MOFCOM Announcement No. 70 of 2025",
+        ),
         ("Executive Order 14298 of May 12, 2025", "Executive Order 14298"),
         (
             "as in Announcement No. 4 of the Customs Tariff Commission of the State Council for 2025",

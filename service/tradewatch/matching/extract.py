@@ -102,7 +102,8 @@ def announcement(text: str) -> str | None:
         for m in pattern.finditer(text):
             if _CITED.search(text, max(0, m.start() - 20), m.start()):
                 continue  # 《…》（税委会公告2025年第2号）: an earlier notice cited, not this one
-            context = text[max(0, m.start() - 40) : m.end()]
+            # the issuer is named just before ("MOFCOM and GACC jointly issued Announcement …")
+            context = text[max(0, m.start() - 80) : m.end()]
             issuer = _issuer(context)
             label = f"{issuer} Announcement" if issuer else "Announcement"
             candidates.append((m.start(), f"{label} No. {int(m.group('n'))} of {m.group('y')}"))
