@@ -34,8 +34,9 @@ def alert(n: int, **over: Any) -> Alert:
     return Alert.model_validate({"id": f"a{n}", "rule": "r", "title": f"T{n}", "event_id": f"e{n}", **over})
 
 
-def delivery(client: Redis, redis_url: str, notifiers: dict[str, Any], consumer: str = "w1",
-             **over: Any) -> Delivery:
+def delivery(
+    client: Redis, redis_url: str, notifiers: dict[str, Any], consumer: str = "w1", **over: Any
+) -> Delivery:
     named: dict[str, Notifier] = notifiers
     return Delivery(settings(redis_url, **over), client, named, keys=KEYS, consumer=consumer)
 
@@ -76,8 +77,10 @@ async def test_failure_beyond_drain_budget_stays_queued(client: Redis, redis_url
     rec = Recorder(fail_next=1, retry_after=0.5)
     first = await delivery(client, redis_url, {"console": rec}).drain(0.1)
     assert (first.delivered, first.pending) == (0, 1)
+
     async def due() -> bool:
         return bool((await delivery(client, redis_url, {"console": rec}, consumer="w2").drain(0.1)).delivered)
+
     await wait_for(due)
     assert rec.ids() == ["a1"]
 
@@ -117,6 +120,14 @@ async def test_routing_by_notify(client: Redis, redis_url: str) -> None:
     assert (slack.ids(), console.ids()) == (["a1", "a2"], ["a2"])
 
 
+async def test_digest_target_goes_to_the_email_recorder(client: Redis, redis_url: str) -> None:
+    """`notify: [digest]` is delivered to the `email` notifier (which records the digest)."""
+    await Outbox(client, KEYS).enqueue_operator(alert(1, notify=["digest"]))
+    email, console = Recorder(), Recorder()
+    await delivery(client, redis_url, {"email": email, "console": console}).drain(5)
+    assert (email.ids(), console.ids()) == (["a1"], [])
+
+
 async def test_replies_thread_on_the_root_receipt(client: Redis, redis_url: str) -> None:
     """An `also` reply is sent with the root alert's receipt as its thread."""
     outbox = Outbox(client, KEYS)
@@ -152,8 +163,7 @@ async def test_run_delivers_until_stopped(client: Redis, redis_url: str) -> None
     assert rec.ids() == ["a0", "a1", "a2"]
 
 
-async def test_dead_consumer_entries_are_claimed_without_resending(client: Redis,
-                                                                   redis_url: str) -> None:
+async def test_dead_consumer_entries_are_claimed_without_resending(client: Redis, redis_url: str) -> None:
     """Entries a dead worker read (one sent, not acked) are claimed; the sent one is not sent twice."""
     outbox = Outbox(client, KEYS)
     await outbox.ensure_group("console")
@@ -190,8 +200,16 @@ def test_alerts_cli_lists_and_retries(redis_url: str, tmp_path: Path) -> None:
     config = tmp_path / "tradewatch.yaml"
     config.write_text(f"redis_url: {redis_url}\nkey_prefix: tw-test\n", encoding="utf-8")
     sync = redis.Redis.from_url(redis_url, decode_responses=True)
-    dead_id = sync.xadd(KEYS.dead_letters(), {"alert": alert(7).model_dump_json(), "notifier": "console",
-                                              "error": "boom", "attempts": "8", "entry": "1-0"})
+    dead_id = sync.xadd(
+        KEYS.dead_letters(),
+        {
+            "alert": alert(7).model_dump_json(),
+            "notifier": "console",
+            "error": "boom",
+            "attempts": "8",
+            "entry": "1-0",
+        },
+    )
     runner = CliRunner()
     listed = runner.invoke(app, ["alerts", "list", "--config", str(config)])
     assert listed.exit_code == 0, listed.output

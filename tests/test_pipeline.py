@@ -36,8 +36,9 @@ def book(tmp_path: Path) -> Rulebook:
     return rulebook(tmp_path)
 
 
-def make(client: Redis, book: Rulebook, redis_url: str, clock: Clock | None = None,
-         **over: object) -> Pipeline:
+def make(
+    client: Redis, book: Rulebook, redis_url: str, clock: Clock | None = None, **over: object
+) -> Pipeline:
     return Pipeline(settings(redis_url, **over), client, book, keys=KEYS, now=clock or Clock())
 
 
@@ -48,30 +49,36 @@ async def queued(client: Redis) -> list[Alert]:
 async def test_first_poll_alerts_only_within_window(client: Redis, book: Rulebook, redis_url: str) -> None:
     """The first poll records old items silently and alerts recent and undated ones."""
     pipe = make(client, book, redis_url)
-    counts = await pipe.process(spec(), result(
-        doc("old", "Tariff hike announced", published_at=NOW - timedelta(days=10)),
-        doc("recent", "New tariff schedule", published_at=NOW - timedelta(days=1)),
-        doc("undated", "Tariff exemptions listed", published_at=None),
-        doc("other", "Weather report"),
-    ))
+    counts = await pipe.process(
+        spec(),
+        result(
+            doc("old", "Tariff hike announced", published_at=NOW - timedelta(days=10)),
+            doc("recent", "New tariff schedule", published_at=NOW - timedelta(days=1)),
+            doc("undated", "Tariff exemptions listed", published_at=None),
+            doc("other", "Weather report"),
+        ),
+    )
     assert (counts.new, counts.baseline, counts.alerts, counts.matched) == (4, 1, 2, 3)
     titles = sorted(a.title for a in await queued(client))
     assert titles == ["New tariff schedule", "Tariff exemptions listed"]
 
 
-async def test_zero_window_alerts_nothing_on_first_poll(client: aioredis.Redis, book: Rulebook,
-                                                        redis_url: str) -> None:
+async def test_zero_window_alerts_nothing_on_first_poll(
+    client: aioredis.Redis, book: Rulebook, redis_url: str
+) -> None:
     """first_poll_window 0 records the first poll without alerting; later items alert."""
     pipe = make(client, book, redis_url)
     await pipe.process(spec(first_poll_window="0s"), result(doc("a", "Tariff hike"), doc("b", "Tariff cut")))
     assert await queued(client) == []
-    counts = await pipe.process(spec(first_poll_window="0s"),
-                                result(doc("a", "Tariff hike"), doc("c", "Tariffs")))
+    counts = await pipe.process(
+        spec(first_poll_window="0s"), result(doc("a", "Tariff hike"), doc("c", "Tariffs"))
+    )
     assert (counts.unchanged, counts.new, counts.alerts) == (1, 1, 1)
 
 
-async def test_seen_item_never_alerts_again_across_restart(client: aioredis.Redis, book: Rulebook,
-                                                           redis_url: str) -> None:
+async def test_seen_item_never_alerts_again_across_restart(
+    client: aioredis.Redis, book: Rulebook, redis_url: str
+) -> None:
     """An item alerts once; a new Pipeline on a new connection (a restart) sees it as known."""
     await make(client, book, redis_url).process(spec(), result(doc("a", "Tariff hike")))
     other = aioredis.from_url(redis_url, decode_responses=True)
@@ -83,8 +90,9 @@ async def test_seen_item_never_alerts_again_across_restart(client: aioredis.Redi
     assert len(await queued(client)) == 1
 
 
-async def test_changed_item_is_an_update_in_the_thread(client: aioredis.Redis, book: Rulebook,
-                                                       redis_url: str) -> None:
+async def test_changed_item_is_an_update_in_the_thread(
+    client: aioredis.Redis, book: Rulebook, redis_url: str
+) -> None:
     """Changed content of an alerted item queues an `update` threaded on the first alert."""
     pipe = make(client, book, redis_url)
     await pipe.process(spec(), result(doc("a", "Tariff hike", text="25%")))
@@ -97,8 +105,9 @@ async def test_changed_item_is_an_update_in_the_thread(client: aioredis.Redis, b
     assert again.alerts == 0
 
 
-async def test_three_sources_one_alert_two_replies(client: aioredis.Redis, book: Rulebook,
-                                                   redis_url: str) -> None:
+async def test_three_sources_one_alert_two_replies(
+    client: aioredis.Redis, book: Rulebook, redis_url: str
+) -> None:
     """One announcement from three sources: one alert, two `also` replies; the official one confirms."""
     pipe = make(client, book, redis_url)
     await pipe.process(spec("wire"), result(doc("w1", RARE_EN, source="wire")))
@@ -118,29 +127,47 @@ async def test_same_url_from_another_source_joins(client: Redis, book: Rulebook,
     pipe = make(client, book, redis_url)
     url = "https://www.federalregister.gov/documents/2025/04/09/2025-06063/tariffs?utm_source=x"
     await pipe.process(spec("a"), result(doc("1", "Tariff notice", source="a", url=url)))
-    await pipe.process(spec("b"), result(doc("2", "Notice of tariff action", source="b",
-                                             url="http://federalregister.gov/documents/2025/04/09/2025-06063/tariffs/")))
+    await pipe.process(
+        spec("b"),
+        result(
+            doc(
+                "2",
+                "Notice of tariff action",
+                source="b",
+                url="http://federalregister.gov/documents/2025/04/09/2025-06063/tariffs/",
+            )
+        ),
+    )
     new, also = await queued(client)
     assert (new.kind, also.kind, also.thread_of) == ("new", "also", new.id)
 
 
 async def test_near_duplicate_text_joins(client: Redis, book: Rulebook, redis_url: str) -> None:
     """A lightly edited copy of a story (SimHash close) from another source joins the event."""
-    text = ("The United States will raise tariffs on Chinese electric vehicles, semiconductors, solar cells "
-            "and batteries next month, the trade representative said on Tuesday, citing unfair practices "
-            "and overcapacity in several industries that threaten American producers and workers.")
+    text = (
+        "The United States will raise tariffs on Chinese electric vehicles, semiconductors, solar cells "
+        "and batteries next month, the trade representative said on Tuesday, citing unfair practices "
+        "and overcapacity in several industries that threaten American producers and workers."
+    )
     pipe = make(client, book, redis_url)
     await pipe.process(spec("a"), result(doc("1", "US raises tariffs", source="a", text=text)))
     edited = text.replace("Tuesday", "Monday")
     await pipe.process(spec("b"), result(doc("2", "US to raise tariffs", source="b", text=edited)))
-    await pipe.process(spec("c"), result(doc("3", "Tariff on steel", source="c",
-                                             text="Steel tariffs were unchanged today in a quiet week.")))
+    await pipe.process(
+        spec("c"),
+        result(
+            doc(
+                "3", "Tariff on steel", source="c", text="Steel tariffs were unchanged today in a quiet week."
+            )
+        ),
+    )
     kinds = [a.kind for a in await queued(client)]
     assert kinds == ["new", "also", "new"]
 
 
-async def test_rule_dedup_window_suppresses_and_records(client: aioredis.Redis, book: Rulebook,
-                                                        redis_url: str) -> None:
+async def test_rule_dedup_window_suppresses_and_records(
+    client: aioredis.Redis, book: Rulebook, redis_url: str
+) -> None:
     """Within a rule's dedup window a second alert is suppressed with its reason; after it, it alerts."""
     clock = Clock()
     pipe = make(client, book, redis_url, clock)
@@ -158,8 +185,14 @@ async def test_rule_dedup_window_suppresses_and_records(client: aioredis.Redis, 
 
 async def test_silence_suppresses_and_records(client: Redis, book: Rulebook, redis_url: str) -> None:
     """A silence on a tag mutes matching alerts until its end, with the reason recorded."""
-    pipe = make(client, book, redis_url, silences=[
-        {"tag": "tariff-change", "until": (NOW + timedelta(hours=1)).isoformat(), "reason": "maintenance"}])
+    pipe = make(
+        client,
+        book,
+        redis_url,
+        silences=[
+            {"tag": "tariff-change", "until": (NOW + timedelta(hours=1)).isoformat(), "reason": "maintenance"}
+        ],
+    )
     counts = await pipe.process(spec(), result(doc("a", "Tariff hike"), doc("b", RARE)))
     assert (counts.alerts, counts.suppressed) == (1, 1)
     [record] = await Suppressions(client, KEYS).recent()
@@ -197,10 +230,53 @@ async def test_concurrent_sources_share_one_event(client: Redis, book: Rulebook,
     clients = [aioredis.from_url(redis_url, decode_responses=True) for _ in range(2)]
     try:
         a, b = (make(c, book, redis_url) for c in clients)
-        await asyncio.gather(a.process(spec("x"), result(doc("1", RARE, source="x"))),
-                             b.process(spec("y"), result(doc("2", RARE_EN, source="y"))))
+        await asyncio.gather(
+            a.process(spec("x"), result(doc("1", RARE, source="x"))),
+            b.process(spec("y"), result(doc("2", RARE_EN, source="y"))),
+        )
     finally:
         for c in clients:
             await c.aclose()
     kinds = sorted(a.kind for a in await queued(client))
     assert kinds == ["also", "new"]
+
+
+async def test_similar_text_with_different_numbers_stays_apart(
+    client: Redis, book: Rulebook, redis_url: str
+) -> None:
+    """Two announcements sharing boilerplate but with different numbers are two events."""
+    body = (
+        "Officials said the measure takes effect immediately and covers several product groups including "
+        "magnets, alloys and oxides, with licences required for each shipment of rare earth items."
+    )
+    pipe = make(client, book, redis_url)
+    await pipe.process(
+        spec("a"),
+        result(
+            doc(
+                "1", "MOFCOM Announcement No. 18 of 2025 on rare earth export controls", source="a", text=body
+            )
+        ),
+    )
+    await pipe.process(
+        spec("b"),
+        result(
+            doc(
+                "2", "MOFCOM Announcement No. 19 of 2025 on rare earth export controls", source="b", text=body
+            )
+        ),
+    )
+    assert [a.kind for a in await queued(client)] == ["new", "new"]
+
+
+async def test_replies_per_event_are_capped(client: Redis, book: Rulebook, redis_url: str) -> None:
+    """A story repeated by very many sources raises at most MAX_REPLIES replies; the rest are recorded."""
+    from tradewatch.store.events import MAX_REPLIES
+
+    pipe = make(client, book, redis_url)
+    for n in range(MAX_REPLIES + 3):
+        await pipe.process(spec(f"s{n}"), result(doc(str(n), RARE_EN, source=f"s{n}")))
+    kinds = [a.kind for a in await queued(client)]
+    assert (kinds.count("new"), kinds.count("also")) == (1, MAX_REPLIES)
+    reasons = {r.reason for r in await Suppressions(client, KEYS).recent()}
+    assert reasons == {"thread_full"}

@@ -110,7 +110,11 @@ class Decider:
     """Decides each document of a plan, staging its writes."""
 
     def __init__(
-        self, rulebook: RulebookLike, keys: Keys, outbox: Outbox, suppressions: Suppressions,
+        self,
+        rulebook: RulebookLike,
+        keys: Keys,
+        outbox: Outbox,
+        suppressions: Suppressions,
     ) -> None:
         self.rulebook = rulebook
         self.keys = keys
@@ -159,8 +163,16 @@ class Decider:
     def _suppress(self, plan: Plan, doc: Document, rule: str, reason: str, detail: str) -> None:
         plan.counts.suppressed += 1
         plan.suppressed.append((reason, rule, doc.id))
-        self.suppressions.stage(plan.batch, reason=reason, rule=rule, source=plan.spec.name,
-                                title=doc.title, url=doc.url, detail=detail, at=plan.now)
+        self.suppressions.stage(
+            plan.batch,
+            reason=reason,
+            rule=rule,
+            source=plan.spec.name,
+            title=doc.title,
+            url=doc.url,
+            detail=detail,
+            at=plan.now,
+        )
 
     def _open(self, plan: Plan, item: Work, active: list[Match]) -> str:
         """The first report of an event: a `new` alert, the event, its index and dedup keys."""
@@ -170,14 +182,28 @@ class Decider:
         alert_id = digest("alert", event_id, "new")
         signature = item.probe.signature if item.probe else None
         event = Event(
-            id=event_id, root=alert_id, rule=lead.rule, severity=lead.severity,
+            id=event_id,
+            root=alert_id,
+            rule=lead.rule,
+            severity=lead.severity,
             notify=_notify([self.rulebook.rule(m.rule).notify for m in active]),
             rules=[m.rule for m in active],
-            created=plan.now.isoformat(), sources=[EventSource.of(spec.name, doc, official=spec.official)],
+            created=plan.now.isoformat(),
+            sources=[EventSource.of(spec.name, doc, official=spec.official)],
             signature=ev.dump_signature(signature) if signature else None,
+            anns=list(item.probe.by_rule) if item.probe else [],
+            docnums=list(item.probe.docnums) if item.probe else [],
         )
-        alert = self._alert(plan, doc, event, "new", alert_id, facts=_facts(active),
-                            tags=sorted({t for m in active for t in m.tags}), rule_title=lead.title)
+        alert = self._alert(
+            plan,
+            doc,
+            event,
+            "new",
+            alert_id,
+            facts=_facts(active),
+            tags=sorted({t for m in active for t in m.tags}),
+            rule_title=lead.title,
+        )
         alert.late = plan.first_poll
         plan.events[event_id] = event
         self._write_event(plan, item, event)
@@ -198,13 +224,19 @@ class Decider:
             self._write_event(plan, item, event)  # the same page listed twice by one source
             return
         confirmation = spec.official and not event.official
-        event.sources.append(EventSource.of(spec.name, doc, official=spec.official))
-        self._write_event(plan, item, event)
+        event.add_report(EventSource.of(spec.name, doc, official=spec.official), item.probe)
         tags = sorted({t for m in item.matches for t in m.tags})
         silence = _silence(plan, event.rule, tags)
+        if silence is None and event.replies >= ev.MAX_REPLIES:
+            silence = f"thread of event {event.id} has {ev.MAX_REPLIES} replies already"
         if silence is not None:
-            self._suppress(plan, doc, event.rule, "silenced", silence)
+            self._write_event(plan, item, event)
+            self._suppress(
+                plan, doc, event.rule, "silenced" if "thread" not in silence else "thread_full", silence
+            )
             return
+        event.replies += 1
+        self._write_event(plan, item, event)
         facts = _facts(item.matches)
         if confirmation:
             facts["confirmation"] = True
@@ -225,16 +257,36 @@ class Decider:
         self._queue(plan, self._alert(plan, item.doc, event, "update", alert_id, facts={}, tags=[]))
 
     def _alert(
-        self, plan: Plan, doc: Document, event: Event, kind: AlertKind, alert_id: str, *,
-        facts: dict[str, Any], tags: list[str], rule_title: str = "",
+        self,
+        plan: Plan,
+        doc: Document,
+        event: Event,
+        kind: AlertKind,
+        alert_id: str,
+        *,
+        facts: dict[str, Any],
+        tags: list[str],
+        rule_title: str = "",
     ) -> Alert:
         if not rule_title:
             rule_title = str(getattr(self.rulebook.rule(event.rule), "title", "") or event.rule)
         return Alert(
-            id=alert_id, kind=kind, event_id=event.id, rule=event.rule, rule_title=rule_title,
-            severity=_severity(event.severity), tags=tags, title=doc.title, url=doc.url,
-            source=plan.spec.name, lang=doc.lang, published_at=doc.published_at, seen_at=plan.now,
-            facts=facts, sources=event.refs(), notify=list(event.notify),
+            id=alert_id,
+            kind=kind,
+            event_id=event.id,
+            rule=event.rule,
+            rule_title=rule_title,
+            severity=_severity(event.severity),
+            tags=tags,
+            title=doc.title,
+            url=doc.url,
+            source=plan.spec.name,
+            lang=doc.lang,
+            published_at=doc.published_at,
+            seen_at=plan.now,
+            facts=facts,
+            sources=event.refs(),
+            notify=list(event.notify),
             thread_of=None if kind == "new" else event.root,
         )
 
@@ -249,7 +301,7 @@ class Decider:
         probe = item.probe
         if probe is None:
             return
-        for key in probe.exact + probe.by_rule + probe.bands:
+        for key in probe.all_keys():
             plan.batch.expect(key, plan.index.get(key))
             plan.batch.set(key, event.id, CLUSTER_WINDOW_MS)
             plan.index[key] = event.id

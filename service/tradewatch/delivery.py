@@ -42,6 +42,7 @@ BATCH = 20  # entries read per XREADGROUP
 BLOCK_MS = 1000  # how long one read waits for new alerts; bounds how late `stop` is noticed
 TRIM_EVERY = 60.0  # seconds between outbox trims (and pending gauges)
 STORE_RETRY = 2.0  # seconds to wait after a Redis error before trying again
+_ALIASES = {"digest": "email"}  # rules say `digest`; the email notifier records the digest
 
 
 @dataclass
@@ -89,8 +90,9 @@ class Delivery:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set; Redis outages are waited out, never fatal."""
-        tasks = [asyncio.create_task(self._consume(name, stop), name=f"deliver:{name}")
-                 for name in self.notifiers]
+        tasks = [
+            asyncio.create_task(self._consume(name, stop), name=f"deliver:{name}") for name in self.notifiers
+        ]
         tasks.append(asyncio.create_task(self._housekeeping(stop), name="outbox-housekeeping"))
         try:
             await asyncio.gather(*tasks)
@@ -228,11 +230,13 @@ class Delivery:
         return done
 
     def _targets(self, name: str, entry: Entry) -> bool:
+        """Is this notifier meant: a re-drive names it, else the alert's `notify` (empty: all)."""
         if entry.to:
             return name in entry.to
         if not entry.alert.notify:
             return True
-        return any(t.partition(":")[0] == name for t in entry.alert.notify)
+        bases = {t.partition(":")[0] for t in entry.alert.notify}
+        return name in {_ALIASES.get(base, base) for base in bases}
 
     async def _deliver(self, name: str, entry: Entry) -> str:
         """Deliver one entry to one notifier; returns delivered, failed, dead or skipped."""
@@ -272,7 +276,12 @@ class Delivery:
         return "delivered"
 
     async def _send(
-        self, name: str, entry: Entry, thread: Receipt | None, *, redelivery: bool,
+        self,
+        name: str,
+        entry: Entry,
+        thread: Receipt | None,
+        *,
+        redelivery: bool,
     ) -> Receipt | None:
         notifier = self.notifiers[name]
         if self._redelivery_kw.get(name):
@@ -319,12 +328,16 @@ async def alerts_listing(settings: Settings, *, limit: int = 20) -> list[str]:
             lines.append(f"{name}\t{await outbox.pending_count(name)}")
         lines.append("# dead letters (re-drive with: tradewatch alerts retry ID | --all)")
         for d in await outbox.dead(count=1000):
-            lines.append(f"{d.id}\t{d.notifier}\tattempts={d.attempts}\t{d.alert.rule}\t{d.alert.title[:80]}"
-                         f"\t{d.error[:120]}")
+            lines.append(
+                f"{d.id}\t{d.notifier}\tattempts={d.attempts}\t{d.alert.rule}\t{d.alert.title[:80]}"
+                f"\t{d.error[:120]}"
+            )
         lines.append("# recent alerts (newest first)")
         for entry_id, alert in await outbox.recent(limit):
-            lines.append(f"{entry_id}\t{alert.kind}\t{alert.severity}\t{alert.rule}\t{alert.source}"
-                         f"\t{alert.title[:80]}")
+            lines.append(
+                f"{entry_id}\t{alert.kind}\t{alert.severity}\t{alert.rule}\t{alert.source}"
+                f"\t{alert.title[:80]}"
+            )
         lines.append("# recent suppressions (newest first)")
         for s in await Suppressions(handle.client, keys).recent(limit):
             lines.append(f"{s.at}\t{s.reason}\t{s.rule}\t{s.source}\t{s.title[:80]}\t{s.detail[:80]}")

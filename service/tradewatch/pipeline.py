@@ -23,7 +23,7 @@ from tradewatch.errors import StoreError
 from tradewatch.models import Document
 from tradewatch.observe import METRICS, Metrics
 from tradewatch.sources import SourceResult
-from tradewatch.store.commit import CommitConflict
+from tradewatch.store.commit import CommitConflict, redis_errors
 from tradewatch.store.events import Event, EventIndex
 from tradewatch.store.keys import SEEN_TTL_MS, Keys
 from tradewatch.store.outbox import Outbox
@@ -68,8 +68,9 @@ class Pipeline:
 
     async def process(self, spec: SourceSpec, result: SourceResult) -> PollCounts:
         """Record, match, cluster and queue one poll's documents; raises StoreError if Redis fails."""
-        docs = _unique([d if d.source else d.model_copy(update={"source": spec.name})
-                        for d in result.documents])
+        docs = _unique(
+            [d if d.source else d.model_copy(update={"source": spec.name}) for d in result.documents]
+        )
         if result.not_modified or not docs:
             return PollCounts()
         for attempt in range(MAX_CONFLICT_RETRIES):
@@ -94,8 +95,15 @@ class Pipeline:
             self.metrics.alerts_suppressed.labels(reason).inc()
             log.info("alert_suppressed", reason=reason, rule=rule, source=source, doc_id=doc_id)
         for alert in plan.alerts:
-            log.info("alert_enqueued", kind=alert.kind, rule=alert.rule, alert_id=alert.id,
-                     event_id=alert.event_id, thread_of=alert.thread_of, source=source)
+            log.info(
+                "alert_enqueued",
+                kind=alert.kind,
+                rule=alert.rule,
+                alert_id=alert.id,
+                event_id=alert.event_id,
+                thread_of=alert.thread_of,
+                source=source,
+            )
         if c.baseline:
             log.info("first_poll_baseline", source=source, recorded=c.baseline)
 
@@ -130,7 +138,10 @@ class Pipeline:
         if not work:
             return plan
         self._match(work)
-        plan.silences = await self.silences.active(now)
+        try:
+            plan.silences = await self.silences.active(now)
+        except redis_errors as exc:
+            raise StoreError(f"redis silences read failed: {exc}") from exc
         await self._read_state(plan, work)
         for item in work:
             batch.expect(item.key, item.raw)
@@ -158,7 +169,7 @@ class Pipeline:
         dedup_keys: list[str] = []
         for item in work:
             if item.probe is not None:
-                index_keys += item.probe.exact + item.probe.by_rule + item.probe.bands
+                index_keys += item.probe.all_keys()
             dedup_keys += [k for k, _ in item.dedup.values()]
         values = await self.index.read(index_keys + dedup_keys)
         plan.index = values

@@ -67,20 +67,25 @@ async def clients(redis_url: str) -> AsyncIterator[list[Redis]]:
 
 def notifier(fake: FakeSlack, **over: Any) -> SlackNotifier:
     opts = {"max_inline_wait": 0.0, "retries": 0, "backoff": 0.01, **over}
-    return SlackNotifier(SlackSettings(token=fake.token, base_url=fake.base_url,
-                                       routes={"default": "#alerts"}), **opts)
+    return SlackNotifier(
+        SlackSettings(token=fake.token, base_url=fake.base_url, routes={"default": "#alerts"}), **opts
+    )
 
 
-def worker(client: Redis, book: Rulebook, redis_url: str, fake: FakeSlack, name: str,
-           **over: Any) -> tuple[Pipeline, Delivery]:
+def worker(
+    client: Redis, book: Rulebook, redis_url: str, fake: FakeSlack, name: str, **over: Any
+) -> tuple[Pipeline, Delivery]:
     s = settings(redis_url, **over)
-    return (Pipeline(s, client, book, keys=KEYS, now=Clock()),
-            Delivery(s, client, {"slack": notifier(fake)}, keys=KEYS, consumer=name))
+    return (
+        Pipeline(s, client, book, keys=KEYS, now=Clock()),
+        Delivery(s, client, {"slack": notifier(fake)}, keys=KEYS, consumer=name),
+    )
 
 
 def feed(n: int) -> SourceResult:
-    return result(*(doc(f"i{i}", f"Tariff item {i}", published_at=NOW - timedelta(hours=i))
-                    for i in range(n)))
+    return result(
+        *(doc(f"i{i}", f"Tariff item {i}", published_at=NOW - timedelta(hours=i)) for i in range(n))
+    )
 
 
 def posted(fake: FakeSlack) -> Counter[str | None]:
@@ -103,8 +108,9 @@ async def run_until(deliveries: list[Delivery], check: Any, limit: float = 30.0)
         await asyncio.wait_for(asyncio.gather(*tasks), 10)
 
 
-async def test_redis_killed_and_restarted_mid_delivery(clients: list[Redis], book: Rulebook, redis_url: str,
-                                                       redis_server: RedisServer, slack: FakeSlack) -> None:
+async def test_redis_killed_and_restarted_mid_delivery(
+    clients: list[Redis], book: Rulebook, redis_url: str, redis_server: RedisServer, slack: FakeSlack
+) -> None:
     """Redis SIGKILLed while alerts are being delivered: after restart (AOF) none is lost or doubled."""
     pipe, delivery = worker(clients[0], book, redis_url, slack, "w1")
     await pipe.process(spec(), feed(10))
@@ -127,8 +133,9 @@ async def test_redis_killed_and_restarted_mid_delivery(clients: list[Redis], boo
     assert exactly_once(slack, 12)
 
 
-async def test_redis_outage_then_catch_up(clients: list[Redis], book: Rulebook, redis_url: str,
-                                          redis_server: RedisServer, slack: FakeSlack) -> None:
+async def test_redis_outage_then_catch_up(
+    clients: list[Redis], book: Rulebook, redis_url: str, redis_server: RedisServer, slack: FakeSlack
+) -> None:
     """While Redis is down nothing is sent and polls fail; when it returns, everything goes out once."""
     pipe, delivery = worker(clients[0], book, redis_url, slack, "w1")
     stop = asyncio.Event()
@@ -148,8 +155,9 @@ async def test_redis_outage_then_catch_up(clients: list[Redis], book: Rulebook, 
         await asyncio.wait_for(task, 10)
 
 
-async def test_delivery_restarted_midway(clients: list[Redis], book: Rulebook, redis_url: str,
-                                         slack: FakeSlack) -> None:
+async def test_delivery_restarted_midway(
+    clients: list[Redis], book: Rulebook, redis_url: str, slack: FakeSlack
+) -> None:
     """A delivery task cancelled mid-way (a crashed worker) is finished by another without doubles."""
     pipe, first = worker(clients[0], book, redis_url, slack, "w1")
     await pipe.process(spec(), feed(20))
@@ -164,8 +172,9 @@ async def test_delivery_restarted_midway(clients: list[Redis], book: Rulebook, r
 
 
 @pytest.mark.parametrize("workers", [2, 3])
-async def test_several_workers_on_one_feed(workers: int, clients: list[Redis], book: Rulebook, redis_url: str,
-                                           slack: FakeSlack) -> None:
+async def test_several_workers_on_one_feed(
+    workers: int, clients: list[Redis], book: Rulebook, redis_url: str, slack: FakeSlack
+) -> None:
     """N workers polling one growing feed at the same moments deliver each matching item exactly once."""
     pairs = [worker(clients[i], book, redis_url, slack, f"w{i}") for i in range(workers)]
     stop = asyncio.Event()
@@ -181,12 +190,18 @@ async def test_several_workers_on_one_feed(workers: int, clients: list[Redis], b
     assert exactly_once(slack, 25)
 
 
-async def test_slack_429_and_500_for_a_while(clients: list[Redis], book: Rulebook, redis_url: str,
-                                             slack: FakeSlack) -> None:
+async def test_slack_429_and_500_for_a_while(
+    clients: list[Redis], book: Rulebook, redis_url: str, slack: FakeSlack
+) -> None:
     """Slack rate-limiting (Retry-After) and failing for a while: each alert still posted exactly once."""
-    pipe, delivery = worker(clients[0], book, redis_url, slack, "w1",
-                            delivery={"max_attempts": 20, "backoff": "0.05s", "max_backoff": "0.2s",
-                                      "claim_idle": "5s"})
+    pipe, delivery = worker(
+        clients[0],
+        book,
+        redis_url,
+        slack,
+        "w1",
+        delivery={"max_attempts": 20, "backoff": "0.05s", "max_backoff": "0.2s", "claim_idle": "5s"},
+    )
     await pipe.process(spec(), feed(6))
     slack.fail("chat.postMessage", status=429, retry_after=0.3, times=3)
     slack.fail("chat.postMessage", status=500, times=5)
@@ -196,8 +211,9 @@ async def test_slack_429_and_500_for_a_while(clients: list[Redis], book: Ruleboo
     assert exactly_once(slack, 6)
 
 
-async def test_slack_down_beyond_the_run_keeps_alerts_queued(clients: list[Redis], book: Rulebook,
-                                                             redis_url: str, slack: FakeSlack) -> None:
+async def test_slack_down_beyond_the_run_keeps_alerts_queued(
+    clients: list[Redis], book: Rulebook, redis_url: str, slack: FakeSlack
+) -> None:
     """`drain` gives up at its budget with alerts still queued; the next run delivers them once."""
     pipe, delivery = worker(clients[0], book, redis_url, slack, "w1")
     await pipe.process(spec(), feed(3))
@@ -238,14 +254,19 @@ asyncio.run(main())
 """
 
 
-async def test_worker_sigkilled_between_send_and_ack(clients: list[Redis], book: Rulebook, redis_url: str,
-                                                     slack: FakeSlack) -> None:
+async def test_worker_sigkilled_between_send_and_ack(
+    clients: list[Redis], book: Rulebook, redis_url: str, slack: FakeSlack
+) -> None:
     """A worker SIGKILLed after Slack accepted an alert: the claimer finds it by metadata, no second post."""
     pipe, survivor = worker(clients[0], book, redis_url, slack, "survivor")
     await pipe.process(spec(), feed(4))
     proc = await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-c", _KILLER, redis_url, slack.base_url, slack.token, KEYS.prefix],
-        capture_output=True, timeout=60, check=False)
+        subprocess.run,
+        [sys.executable, "-c", _KILLER, redis_url, slack.base_url, slack.token, KEYS.prefix],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == -9, proc.stderr.decode()[-2000:]
     assert len(slack.messages) == 1
     pending = await clients[0].xpending(KEYS.outbox(), "slack")
@@ -255,9 +276,9 @@ async def test_worker_sigkilled_between_send_and_ack(clients: list[Redis], book:
     assert len(slack.calls_to("conversations.history")) >= 1
 
 
-async def test_three_sources_one_alert_two_thread_replies(clients: list[Redis],
-        book: Rulebook, redis_url: str,
-                                                          slack: FakeSlack) -> None:
+async def test_three_sources_one_alert_two_thread_replies(
+    clients: list[Redis], book: Rulebook, redis_url: str, slack: FakeSlack
+) -> None:
     """An event reported by three sources: one Slack alert with two replies in its thread."""
     pipe, delivery = worker(clients[0], book, redis_url, slack, "w1")
     await pipe.process(spec("social"), result(doc("s1", "Breaking: " + RARE_EN, source="social")))
@@ -271,8 +292,9 @@ async def test_three_sources_one_alert_two_thread_replies(clients: list[Redis],
     assert exactly_once(slack, 3)
 
 
-async def test_delivery_error_is_not_lost_by_a_crashing_notifier(clients: list[Redis],
-        redis_url: str) -> None:
+async def test_delivery_error_is_not_lost_by_a_crashing_notifier(
+    clients: list[Redis], redis_url: str
+) -> None:
     """A notifier raising a non-tradewatch exception is retried like a transient error, then delivered."""
     calls: list[str] = []
 

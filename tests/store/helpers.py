@@ -68,11 +68,25 @@ def spec(name: str = "feed", **over: Any) -> SourceSpec:
     return SourceSpec.model_validate({"name": name, "kind": "rss", "url": f"http://127.0.0.1/{name}", **over})
 
 
-def doc(item: str, title: str, *, source: str = "feed", text: str = "", url: str | None = None,
-        published_at: datetime | None = NOW, **extra: Any) -> Document:
-    return Document(id=item, source=source, title=title, text=text,
-                    url=url if url is not None else f"https://example.com/{source}/{item}",
-                    published_at=published_at, **extra)
+def doc(
+    item: str,
+    title: str,
+    *,
+    source: str = "feed",
+    text: str = "",
+    url: str | None = None,
+    published_at: datetime | None = NOW,
+    **extra: Any,
+) -> Document:
+    return Document(
+        id=item,
+        source=source,
+        title=title,
+        text=text,
+        url=url if url is not None else f"https://example.com/{source}/{item}",
+        published_at=published_at,
+        **extra,
+    )
 
 
 def result(*docs: Document) -> SourceResult:
@@ -104,8 +118,9 @@ class Recorder:
     calls: int = 0
     redeliveries: int = 0
 
-    async def send(self, alert: Alert, thread: dict[str, str] | None = None, *,
-                   redelivery: bool = False) -> dict[str, str]:
+    async def send(
+        self, alert: Alert, thread: dict[str, str] | None = None, *, redelivery: bool = False
+    ) -> dict[str, str]:
         self.calls += 1
         if redelivery:
             self.redeliveries += 1
@@ -114,8 +129,9 @@ class Recorder:
                     return {"ts": earlier.id}
         if self.fail_next:
             self.fail_next -= 1
-            raise DeliveryError("receiver said no", notifier=self.name, permanent=self.permanent,
-                                retry_after=self.retry_after)
+            raise DeliveryError(
+                "receiver said no", notifier=self.name, permanent=self.permanent, retry_after=self.retry_after
+            )
         self.sent.append((alert, thread))
         return {"ts": alert.id}
 

@@ -18,16 +18,21 @@ from tradewatch.store.events import (
     similarity,
 )
 
-STORY = ("The United States will raise tariffs on Chinese electric vehicles, semiconductors, solar cells "
-         "and batteries next month, the trade representative said on Tuesday, citing unfair practices "
-         "and overcapacity in several industries that threaten American producers and workers.")
+STORY = (
+    "The United States will raise tariffs on Chinese electric vehicles, semiconductors, solar cells "
+    "and batteries next month, the trade representative said on Tuesday, citing unfair practices "
+    "and overcapacity in several industries that threaten American producers and workers."
+)
 
 
-@pytest.mark.parametrize(("a", "b"), [
-    ("https://www.example.gov/doc/1/?utm_source=x#top", "http://example.gov/doc/1"),
-    ("https://example.gov/a?b=2&a=1", "https://EXAMPLE.gov/a?a=1&b=2&fbclid=z"),
-    ("https://example.gov:443/x/", "https://example.gov/x"),
-])
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("https://www.example.gov/doc/1/?utm_source=x#top", "http://example.gov/doc/1"),
+        ("https://example.gov/a?b=2&a=1", "https://EXAMPLE.gov/a?a=1&b=2&fbclid=z"),
+        ("https://example.gov:443/x/", "https://example.gov/x"),
+    ],
+)
 def test_canonical_url_equal(a: str, b: str) -> None:
     """Links to one page differing only in scheme, www, tracking, order or slash are one URL."""
     assert canonical_url(a) == canonical_url(b)
@@ -39,8 +44,16 @@ def test_canonical_url_keeps_meaningful_query() -> None:
     assert canonical_url("not a url") == ""
 
 
-@pytest.mark.parametrize("text", ["2025年第18号", "商务部 海关总署公告2025年第18号", "No. 18 of 2025",
-                                  "MOFCOM Announcement No.18 of 2025", "２０２５年第１８号"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2025年第18号",
+        "商务部 海关总署公告2025年第18号",
+        "No. 18 of 2025",
+        "MOFCOM Announcement No.18 of 2025",
+        "２０２５年第１８号",
+    ],
+)
 def test_announcement_numbers_normalise_across_languages(text: str) -> None:
     """Chinese and English spellings of one announcement number normalise alike."""
     assert normalize_announcement(text) == "2025-18"
@@ -58,8 +71,10 @@ def test_minhash_similar_and_dissimilar() -> None:
     """An edited copy scores above the threshold; an unrelated text far below; short text has none."""
     a = minhash("US raises tariffs\n" + STORY)
     b = minhash("US to raise tariffs\n" + STORY.replace("Tuesday", "Monday"))
-    c = minhash("Beijing announced new licensing requirements for exports of gallium and germanium "
-                "products starting in August, citing national security and the protection of its interests.")
+    c = minhash(
+        "Beijing announced new licensing requirements for exports of gallium and germanium "
+        "products starting in August, citing national security and the protection of its interests."
+    )
     assert a is not None
     assert b is not None
     assert c is not None
@@ -71,8 +86,9 @@ def test_minhash_similar_and_dissimilar() -> None:
 
 def test_chinese_text_shingles() -> None:
     """Chinese reports of one text are near duplicates too (character bigrams)."""
-    text = ("商务部 海关总署公告2025年第18号 关于对部分中重稀土相关物项实施出口管制的决定，"
-            "自公布之日起正式实施。")
+    text = (
+        "商务部 海关总署公告2025年第18号 关于对部分中重稀土相关物项实施出口管制的决定，自公布之日起正式实施。"
+    )
     a, b = minhash(text), minhash("快讯：" + text)
     assert a is not None
     assert b is not None
@@ -80,8 +96,17 @@ def test_chinese_text_shingles() -> None:
 
 
 def _event(event_id: str, rules: list[str], signature: str | None = None) -> Event:
-    return Event(id=event_id, root="a", rule=rules[0], severity="info", notify=[], rules=rules, created="",
-                 sources=[EventSource("s")], signature=signature)
+    return Event(
+        id=event_id,
+        root="a",
+        rule=rules[0],
+        severity="info",
+        notify=[],
+        rules=rules,
+        created="",
+        sources=[EventSource("s")],
+        signature=signature,
+    )
 
 
 def test_choose_event_prefers_exact_then_rule_scoped_keys() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -37,8 +38,10 @@ async def test_expired_lease_is_taken_and_old_holder_cannot_touch_it(client: aio
     leases = Leases(client, KEYS)
     old = await leases.acquire("feed", 50)
     assert old is not None
+
     async def taken() -> bool:
         return await leases.acquire("feed", 10_000) is not None
+
     await wait_for(taken)
     assert not await old.renew()
     assert not await old.release()
@@ -52,3 +55,29 @@ async def test_renew_extends(client: aioredis.Redis) -> None:
     await client.pexpire(KEYS.lease("feed"), 10)
     assert await lease.renew()
     assert await client.pttl(KEYS.lease("feed")) > 500
+
+
+async def test_held_renews_during_a_long_poll_and_ends_on_time(client: aioredis.Redis) -> None:
+    """Inside `held()` the lease outlives its TTL; afterwards it ends at acquisition + TTL, not later."""
+    leases = Leases(client, KEYS)
+    lease = await leases.acquire("feed", 150)
+    assert lease is not None
+    async with lease.held():
+
+        async def expired_if_not_renewed() -> bool:
+            return (asyncio.get_running_loop().time() - started) > 0.4
+
+        started = asyncio.get_running_loop().time()
+        await wait_for(expired_if_not_renewed)
+        assert await leases.holder("feed") == lease.token
+    assert await leases.holder("feed") is None  # past acquisition + TTL: freed at once
+
+
+async def test_finish_keeps_the_rest_of_the_interval(client: aioredis.Redis) -> None:
+    """A quick poll leaves the lease until acquisition + TTL, so other workers skip this interval."""
+    leases = Leases(client, KEYS)
+    lease = await leases.acquire("feed", 60_000)
+    assert lease is not None
+    await lease.renew(600_000)
+    await lease.finish()
+    assert 0 < await client.pttl(KEYS.lease("feed")) <= 60_000

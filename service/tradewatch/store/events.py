@@ -14,6 +14,7 @@ import hashlib
 import itertools
 import json
 import re
+import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -40,14 +41,13 @@ __all__ = [
     "similarity",
 ]
 
+MAX_SOURCES = 30  # sources an event lists (its JSON and every reply carry the list: keep both small)
+MAX_REPLIES = 20  # thread replies per event; later reports join silently (recorded as suppressed)
 SIM_THRESHOLD = 0.5  # estimated Jaccard of shingle sets: rewrites of one story score 0.6+, others < 0.2
 SIM_MIN_SHINGLES = 8  # shorter texts (headline-only posts) give too many chance collisions
 SIM_PERMUTATIONS = 32
 _BANDS = 16  # 16 bands of 2 rows: candidates at J=0.5 with p≈0.99, at J=0.2 with p≈0.48 (then verified)
-_PRIME = (1 << 61) - 1
-_PERMS = [(int.from_bytes(hashlib.blake2b(f"a{i}".encode(), digest_size=7).digest(), "big") | 1,
-           int.from_bytes(hashlib.blake2b(f"b{i}".encode(), digest_size=7).digest(), "big"))
-          for i in range(SIM_PERMUTATIONS)]
+_UNPACK = struct.Struct(f">{SIM_PERMUTATIONS}I").unpack
 _TRACKING = re.compile(r"^(utm_.*|fbclid|gclid|mc_[ce]id|ref|spm|from|share)$", re.IGNORECASE)
 _ANN_ZH = re.compile(r"(\d{4})\s*年\s*第?\s*(\d+)\s*号")
 _ANN_EN = re.compile(r"no\.?\s*(\d+)\s*(?:of|,)\s*(\d{4})", re.IGNORECASE)
@@ -124,13 +124,16 @@ def _shingles(text: str) -> set[str]:
 
 
 def minhash(text: str) -> list[int] | None:
-    """MinHash signature (SIM_PERMUTATIONS values); None when the text is too short to tell."""
+    """MinHash signature (SIM_PERMUTATIONS 32-bit values); None when the text is too short to tell.
+
+    Each shingle's SHAKE-128 output supplies one independent hash per permutation, so
+    the signature is a column-wise minimum computed in C (about 10 µs for a short text).
+    """
     shingles = _shingles(text)
     if len(shingles) < SIM_MIN_SHINGLES:
         return None
-    hashes = [int.from_bytes(hashlib.blake2b(s.encode("utf-8"), digest_size=8).digest(), "big")
-              for s in shingles]
-    return [min((a * h + b) % _PRIME for h in hashes) & 0xFFFFFFFF for a, b in _PERMS]
+    rows = [_UNPACK(hashlib.shake_128(s.encode("utf-8")).digest(4 * SIM_PERMUTATIONS)) for s in shingles]
+    return list(map(min, zip(*rows, strict=True)))
 
 
 def similarity(a: Sequence[int], b: Sequence[int]) -> float:
@@ -141,8 +144,10 @@ def similarity(a: Sequence[int], b: Sequence[int]) -> float:
 def sim_bands(signature: Sequence[int]) -> list[str]:
     """LSH band keys: documents with Jaccard ≥ 0.5 share one with probability ≥ 0.99."""
     rows = len(signature) // _BANDS
-    return [f"{band}.{_digest(','.join(map(str, signature[band * rows:(band + 1) * rows])))[:12]}"
-            for band in range(_BANDS)]
+    return [
+        f"{band}.{_digest(','.join(map(str, signature[band * rows : (band + 1) * rows])))[:12]}"
+        for band in range(_BANDS)
+    ]
 
 
 def dump_signature(signature: Sequence[int]) -> str:
@@ -150,7 +155,7 @@ def dump_signature(signature: Sequence[int]) -> str:
 
 
 def load_signature(text: str) -> list[int]:
-    return [int(text[i:i + 8], 16) for i in range(0, len(text), 8)]
+    return [int(text[i : i + 8], 16) for i in range(0, len(text), 8)]
 
 
 @dataclass
@@ -165,8 +170,13 @@ class EventSource:
 
     @classmethod
     def of(cls, source: str, doc: Document, *, official: bool) -> EventSource:
-        return cls(source=source, url=doc.url, title=doc.title[:300], official=official,
-                   published_at=doc.published_at.isoformat() if doc.published_at else None)
+        return cls(
+            source=source,
+            url=doc.url,
+            title=doc.title[:300],
+            official=official,
+            published_at=doc.published_at.isoformat() if doc.published_at else None,
+        )
 
 
 @dataclass
@@ -182,6 +192,19 @@ class Event:
     created: str
     sources: list[EventSource] = field(default_factory=list)
     signature: str | None = None
+    anns: list[str] = field(default_factory=list)  # announcement index keys of its reports
+    docnums: list[str] = field(default_factory=list)  # document-number index keys of its reports
+    replies: int = 0  # thread replies raised so far (capped at MAX_REPLIES)
+    reports: int = 1  # documents that joined, listed or not
+
+    def add_report(self, source: EventSource, probe: Probe | None) -> None:
+        """Count a report; keep its source (up to MAX_SOURCES) and its numbers (for conflicts)."""
+        self.reports += 1
+        if len(self.sources) < MAX_SOURCES:
+            self.sources.append(source)
+        if probe is not None:
+            self.anns = list(dict.fromkeys(self.anns + probe.by_rule))[:MAX_SOURCES]
+            self.docnums = list(dict.fromkeys(self.docnums + probe.docnums))[:MAX_SOURCES]
 
     @property
     def official(self) -> bool:
@@ -189,9 +212,16 @@ class Event:
 
     def refs(self) -> list[SourceRef]:
         """The sources as alerts list them."""
-        return [SourceRef(source=s.source, url=s.url, title=s.title, official=s.official,
-                          published_at=datetime.fromisoformat(s.published_at) if s.published_at else None)
-                for s in self.sources]
+        return [
+            SourceRef(
+                source=s.source,
+                url=s.url,
+                title=s.title,
+                official=s.official,
+                published_at=datetime.fromisoformat(s.published_at) if s.published_at else None,
+            )
+            for s in self.sources
+        ]
 
     def dump(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
@@ -211,6 +241,18 @@ class Probe:
     by_rule: list[str]  # announcement: join only with a shared rule
     bands: list[str]
     signature: list[int] | None
+    docnums: list[str] = field(default_factory=list)  # the docnum keys among `exact`
+
+    def all_keys(self) -> list[str]:
+        return self.exact + self.by_rule + self.bands
+
+    def conflicts(self, event: Event) -> bool:
+        """Different announcement or document numbers: not the same event, however similar the text."""
+        anns, docnums = set(self.by_rule), set(self.docnums)
+        return bool(
+            (anns and event.anns and anns.isdisjoint(event.anns))
+            or (docnums and event.docnums and docnums.isdisjoint(event.docnums))
+        )
 
 
 class EventIndex:
@@ -221,11 +263,15 @@ class EventIndex:
         self.keys = keys
 
     def probe(self, doc: Document, matches: Sequence[Match]) -> Probe:
+        """A matched document's identities; an unmatched one has none (it can neither alert nor join)."""
+        if not matches:
+            return Probe(exact=[], by_rule=[], bands=[], signature=None)
         ck = cluster_keys(doc, matches)
-        value = minhash(f"{doc.title}\n{doc.text}") if matches else None
+        value = minhash(f"{doc.title}\n{doc.text}")
+        docnums = [self.keys.event_index("docnum", v) for v in ck["docnum"]]
         return Probe(
-            exact=[self.keys.event_index("url", v) for v in ck["url"]]
-            + [self.keys.event_index("docnum", v) for v in ck["docnum"]],
+            exact=[self.keys.event_index("url", v) for v in ck["url"]] + docnums,
+            docnums=docnums,
             by_rule=[self.keys.event_index("ann", v) for v in ck["ann"]],
             bands=[self.keys.event_index("sim", b) for b in sim_bands(value)] if value is not None else [],
             signature=value,
@@ -264,7 +310,7 @@ def choose_event(
         event = events.get(event_id or "")
         if event is None or event.signature is None or probe.signature is None:
             continue
-        if not rules & set(event.rules):
+        if not rules & set(event.rules) or probe.conflicts(event):
             continue
         score = similarity(probe.signature, load_signature(event.signature))
         if score >= SIM_THRESHOLD and (best is None or score > best[0]):

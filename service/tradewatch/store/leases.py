@@ -7,7 +7,11 @@ A worker that dies simply lets its lease expire; the next tick elsewhere takes o
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
+import time
+from collections.abc import AsyncIterator
 
 import redis.asyncio as aioredis
 import structlog
@@ -24,6 +28,11 @@ _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 """
+_SHORTEN = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if tonumber(ARGV[2]) <= 0 then return redis.call('DEL', KEYS[1]) end
+return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+"""
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -38,6 +47,38 @@ class Lease:
         self.key = key
         self.token = token
         self.ttl_ms = ttl_ms
+        self.acquired = time.monotonic()
+
+    @contextlib.asynccontextmanager
+    async def held(self) -> AsyncIterator[Lease]:
+        """Keep the lease while the block runs (renewed every third of its TTL), then `finish()`.
+
+        A poll that outlives its TTL stays the only one; a quick poll still leaves the
+        lease to expire at acquisition + TTL, so the next interval's tick finds it free.
+        """
+
+        async def renew_forever() -> None:
+            while True:
+                await asyncio.sleep(self.ttl_ms / 3000)
+                with contextlib.suppress(StoreError):
+                    await self.renew()
+
+        task = asyncio.create_task(renew_forever())
+        try:
+            yield self
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            with contextlib.suppress(StoreError):
+                await self.finish()
+
+    async def finish(self) -> None:
+        """Let the lease end where it would have without renewals (acquisition + TTL), or now if past."""
+        left = int(self.ttl_ms - (time.monotonic() - self.acquired) * 1000)
+        try:
+            await self.redis.eval(_SHORTEN, 1, self.key, self.token, max(left, 0))
+        except redis_errors as exc:
+            raise StoreError(f"redis lease finish failed: {exc}") from exc
 
     async def renew(self, ttl_ms: int | None = None) -> bool:
         """False when the lease was lost (expired and maybe taken): stop acting as its holder."""

@@ -126,7 +126,8 @@ class Outbox:
         start = "0-0"
         while True:
             reply = await self.redis.xautoclaim(
-                self.stream, group, consumer, min_idle_time=min_idle_ms, start_id=start, count=count)
+                self.stream, group, consumer, min_idle_time=min_idle_ms, start_id=start, count=count
+            )
             start, items = reply[0], reply[1]
             entries += await self._parse(group, items, redelivery=True)
             if start == "0-0" or len(entries) >= count:
@@ -150,9 +151,16 @@ class Outbox:
             except _POISON as exc:
                 log.error("outbox_entry_unreadable", notifier=group, entry=entry_id, error=str(exc)[:300])
                 async with self.redis.pipeline(transaction=True) as pipe:
-                    pipe.xadd(self.keys.dead_letters(), {
-                        "alert": fields.get("alert", ""), "notifier": group,
-                        "error": f"unreadable: {exc}"[:2000], "attempts": "0", "entry": entry_id})
+                    pipe.xadd(
+                        self.keys.dead_letters(),
+                        {
+                            "alert": fields.get("alert", ""),
+                            "notifier": group,
+                            "error": f"unreadable: {exc}"[:2000],
+                            "attempts": "0",
+                            "entry": entry_id,
+                        },
+                    )
                     pipe.xack(self.stream, group, entry_id)
                     await pipe.execute()
         return entries
@@ -211,8 +219,11 @@ class Outbox:
     async def dead_letter(self, group: str, entry: Entry, error: str, attempts: int) -> None:
         """Park the alert for an operator: dead stream + ack in one transaction, never dropped."""
         fields = {
-            "alert": entry.alert.model_dump_json(exclude_defaults=True), "notifier": group,
-            "error": error[:2000], "attempts": str(attempts), "entry": entry.id,
+            "alert": entry.alert.model_dump_json(exclude_defaults=True),
+            "notifier": group,
+            "error": error[:2000],
+            "attempts": str(attempts),
+            "entry": entry.id,
         }
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.xadd(self.keys.dead_letters(), fields)
@@ -245,8 +256,16 @@ class Outbox:
                 alert = Alert.model_validate_json(f["alert"])
             except _POISON:
                 alert = Alert(id=f"unreadable:{i}", kind="operator", title=str(f.get("alert", ""))[:200])
-            letters.append(DeadLetter(i, alert, f.get("notifier", ""), f.get("error", ""),
-                                      int(f.get("attempts", 0)), f.get("entry", "")))
+            letters.append(
+                DeadLetter(
+                    i,
+                    alert,
+                    f.get("notifier", ""),
+                    f.get("error", ""),
+                    int(f.get("attempts", 0)),
+                    f.get("entry", ""),
+                )
+            )
         return letters
 
     async def recent(self, count: int = 50) -> list[tuple[str, Alert]]:

@@ -53,13 +53,28 @@ class Suppressions:
         self.keys = keys
 
     def stage(
-        self, batch: Batch, *, reason: str, rule: str, source: str, title: str, url: str, detail: str,
+        self,
+        batch: Batch,
+        *,
+        reason: str,
+        rule: str,
+        source: str,
+        title: str,
+        url: str,
+        detail: str,
         at: datetime,
     ) -> None:
         batch.xadd(
             self.keys.suppressions(),
-            {"at": at.isoformat(), "reason": reason, "rule": rule, "source": source,
-             "title": title[:300], "url": url[:500], "detail": detail[:500]},
+            {
+                "at": at.isoformat(),
+                "reason": reason,
+                "rule": rule,
+                "source": source,
+                "title": title[:300],
+                "url": url[:500],
+                "detail": detail[:500],
+            },
             maxlen=SUPPRESSIONS_MAXLEN,
         )
 
@@ -71,7 +86,15 @@ class Suppressions:
         except redis_errors as exc:
             raise StoreError(f"redis suppression read failed: {exc}") from exc
         return [
-            Suppression(i, f.get("at", ""), f.get("reason", ""), f.get("rule", ""), f.get("source", ""),
-                        f.get("title", ""), f.get("url", ""), f.get("detail", ""))
+            Suppression(
+                i,
+                f.get("at", ""),
+                f.get("reason", ""),
+                f.get("rule", ""),
+                f.get("source", ""),
+                f.get("title", ""),
+                f.get("url", ""),
+                f.get("detail", ""),
+            )
             for i, f in items
         ]

@@ -1,0 +1,74 @@
+"""Several `tradewatch run` processes on one Redis: each source polled once per interval, each alert once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.fakeslack import FakeSlack
+from tests.integration.test_run_once import Feed, write_config
+from tests.servers import LocalServer
+
+pytestmark = pytest.mark.integration
+
+INTERVAL = 1.0
+
+
+def start_worker(config: Path, n: int, tmp_path: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEWATCH_")}
+    env["TRADEWATCH_LOG_FORMAT"] = "json"
+    with (tmp_path / f"worker{n}.log").open("wb") as log:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "tradewatch", "run", "--config", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            env=env,
+        )
+
+
+def wait_until(check: object, limit: float) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+def test_three_workers_poll_once_per_interval_and_alert_once(tmp_path: Path, redis_url: str) -> None:
+    """Three workers: the feed is fetched about once per interval (not three times), each item posted once."""
+    now = datetime.now(UTC)
+    feed = Feed()
+    feed.items = [("a1", "MOFCOM announces export control on rare earth magnets", now - timedelta(hours=1))]
+    with LocalServer() as server, FakeSlack() as slack:
+        server.routes["/feed"] = feed
+        config = write_config(tmp_path, redis_url=redis_url, feed_url=server.url("/feed"), slack=slack)
+        config.write_text(config.read_text().replace("every: 1m", f"every: {INTERVAL:g}s, jitter: 0s"))
+        workers = [start_worker(config, n, tmp_path) for n in range(3)]
+        try:
+            wait_until(lambda: server.hits("/feed") >= 1, 30)
+            started = time.monotonic()
+            first = server.hits("/feed")
+            wait_until(lambda: len(slack.top_level()) == 1, 30)
+            feed.items.append(("a2", "商务部 关于对稀土相关物项实施出口管制的决定", now))
+            wait_until(lambda: len(slack.top_level()) == 2, 30)
+            wait_until(lambda: time.monotonic() - started >= 6 * INTERVAL, 30)
+            polls = server.hits("/feed") - first
+            intervals = (time.monotonic() - started) / INTERVAL
+        finally:
+            for proc in workers:
+                proc.send_signal(signal.SIGTERM)
+            codes = [proc.wait(timeout=60) for proc in workers]
+        logs = "\n".join((tmp_path / f"worker{n}.log").read_text()[-3000:] for n in range(3))
+        assert codes == [0, 0, 0], logs
+        print(f"polls={polls} intervals={intervals:.1f}")
+        assert intervals - 2 <= polls <= intervals + 1, (polls, intervals, logs)
+        ids = [m.alert_id for m in slack.messages]
+        assert len(ids) == len(set(ids)) == 2, logs
