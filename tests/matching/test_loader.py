@@ -104,3 +104,17 @@ def test_rule_model_accepts_a_plain_tree() -> None:
     assert rule.match.describe() == "all[any[a, b], none[c]]"
     with pytest.raises(ValidationError, match="did you mean 'all'"):
         Rule.model_validate({"id": "r", "title": "R", "match": {"al": ["a"]}})
+
+
+def test_hidden_folders_are_not_read(tmp_path: Path) -> None:
+    """A ConfigMap's hidden `..data` copies do not load every rule twice."""
+    rule = (
+        "rules:\n  - id: only-once\n    title: T\n    tags: [t]\n"
+        "    severity: info\n    match: {any: [tariff]}\n"
+    )
+    (tmp_path / "a.yaml").write_text(rule, encoding="utf-8")
+    hidden = tmp_path / "..2026_12_01_00_00_00.1"
+    hidden.mkdir()
+    (hidden / "a.yaml").write_text(rule, encoding="utf-8")
+    assert check_rules(tmp_path) == []
+    assert [r.id for r in load_rulebook(tmp_path).rules] == ["only-once"]

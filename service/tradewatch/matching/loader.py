@@ -44,9 +44,14 @@ class RuleProblems(RuleError):
 
 
 def rule_files(rules_dir: Path) -> list[Path]:
-    """Rule and deadline files under a directory (recursively), glossaries excluded, sorted."""
+    """Rule and deadline files under a directory (recursively), glossaries excluded, sorted.
+
+    Hidden files and folders are skipped: a Kubernetes ConfigMap volume keeps a second
+    copy of every file under `..<timestamp>/`, which would load each rule twice.
+    """
     found = [p for pattern in ("*.yaml", "*.yml") for p in rules_dir.rglob(pattern)]
-    return sorted(p for p in found if p.name != GLOSSARY_FILE and p.is_file())
+    visible = [p for p in found if not any(part.startswith(".") for part in p.relative_to(rules_dir).parts)]
+    return sorted(p for p in visible if p.name != GLOSSARY_FILE and p.is_file())
 
 
 def _nested_keys(kind: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
