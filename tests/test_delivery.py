@@ -221,3 +221,18 @@ def test_alerts_cli_lists_and_retries(redis_url: str, tmp_path: Path) -> None:
     [(_, fields)] = sync.xrange(KEYS.outbox())
     assert fields["to"] == "console"
     sync.close()
+
+
+async def test_trim_keeps_pending_and_unread_entries(client: Redis, redis_url: str) -> None:
+    """Trimming drops only entries every group settled; pending and unread ones stay."""
+    outbox = Outbox(client, KEYS)
+    for n in range(4):
+        await outbox.enqueue_operator(alert(n))
+    await outbox.ensure_group("console")
+    await outbox.ensure_group("slack")
+    rec = Recorder()
+    await delivery(client, redis_url, {"console": rec}).drain(5)  # console settled all four
+    taken = await outbox.read_new("slack", "w9", 2, None)  # slack read two, settled none
+    await outbox.skip("slack", [taken[0].id])
+    assert await outbox.trim() == 1
+    assert await client.xlen(KEYS.outbox()) == 3

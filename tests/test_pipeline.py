@@ -280,3 +280,14 @@ async def test_replies_per_event_are_capped(client: Redis, book: Rulebook, redis
     assert (kinds.count("new"), kinds.count("also")) == (1, MAX_REPLIES)
     reasons = {r.reason for r in await Suppressions(client, KEYS).recent()}
     assert reasons == {"thread_full"}
+
+
+async def test_an_item_changing_every_poll_is_capped(client: Redis, book: Rulebook, redis_url: str) -> None:
+    """A page that changes on every poll cannot flood its thread: updates count against the reply cap."""
+    from tradewatch.store.events import MAX_REPLIES
+
+    pipe = make(client, book, redis_url)
+    for n in range(MAX_REPLIES + 5):
+        await pipe.process(spec(), result(doc("live", "Tariff tracker", text=f"revision {n}")))
+    kinds = [a.kind for a in await queued(client)]
+    assert (kinds.count("new"), kinds.count("update")) == (1, MAX_REPLIES)

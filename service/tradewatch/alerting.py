@@ -227,13 +227,15 @@ class Decider:
         event.add_report(EventSource.of(spec.name, doc, official=spec.official), item.probe)
         tags = sorted({t for m in item.matches for t in m.tags})
         silence = _silence(plan, event.rule, tags)
+        reason = "silenced"
         if silence is None and event.replies >= ev.MAX_REPLIES:
-            silence = f"thread of event {event.id} has {ev.MAX_REPLIES} replies already"
+            silence, reason = (
+                f"thread of event {event.id} has {ev.MAX_REPLIES} replies already",
+                "thread_full",
+            )
         if silence is not None:
             self._write_event(plan, item, event)
-            self._suppress(
-                plan, doc, event.rule, "silenced" if "thread" not in silence else "thread_full", silence
-            )
+            self._suppress(plan, doc, event.rule, reason, silence)
             return
         event.replies += 1
         self._write_event(plan, item, event)
@@ -244,17 +246,28 @@ class Decider:
         self._queue(plan, self._alert(plan, doc, event, "also", alert_id, facts=facts, tags=tags))
 
     def _update(self, plan: Plan, item: Work) -> None:
-        """A changed item that alerted before: an `update` reply in its event's thread."""
+        """A changed item that alerted before: an `update` reply in its event's thread (counted as one)."""
         assert item.record is not None
         event = plan.events.get(item.record.event)
         if event is None:
             return  # the event expired (EVENT_TTL): too late for a thread reply
-        silence = _silence(plan, event.rule, [])
+        tags = sorted({t for m in item.matches for t in m.tags})
+        silence = _silence(plan, event.rule, tags)
+        reason = "silenced"
+        if silence is None and event.replies >= ev.MAX_REPLIES:
+            silence, reason = (
+                f"thread of event {event.id} has {ev.MAX_REPLIES} replies already",
+                "thread_full",
+            )
         if silence is not None:
-            self._suppress(plan, item.doc, event.rule, "silenced", silence)
+            self._suppress(plan, item.doc, event.rule, reason, silence)
             return
+        plan.batch.expect(self.keys.event(event.id), plan.event_raws.get(self.keys.event(event.id)))
+        event.replies += 1
+        self._write_event(plan, item, event)
         alert_id = digest("alert", event.id, plan.spec.name, item.doc.id, item.content)
-        self._queue(plan, self._alert(plan, item.doc, event, "update", alert_id, facts={}, tags=[]))
+        alert = self._alert(plan, item.doc, event, "update", alert_id, facts=_facts(item.matches), tags=tags)
+        self._queue(plan, alert)
 
     def _alert(
         self,

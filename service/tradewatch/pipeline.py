@@ -153,6 +153,8 @@ class Pipeline:
         """Match the documents that may alert and compute their index and dedup keys (no I/O)."""
         for item in work:
             if item.record is not None and item.record.event != NO_EVENT:
+                if item.record.alerted:  # its update reply shows the facts of the new text
+                    item.matches = self.rulebook.match(item.doc)
                 continue  # changed item that alerted, was baselined or suppressed: no new alert
             item.matches = self.rulebook.match(item.doc)
             item.probe = self.index.probe(item.doc, item.matches)

@@ -28,6 +28,7 @@ __all__ = ["DEAD", "DeadLetter", "Entry", "Outbox", "entry_fields"]
 
 log = structlog.get_logger(__name__)
 
+CONSUMER_IDLE_MS = 86_400_000  # a consumer idle this long with nothing pending belongs to an exited worker
 DEAD = "dead"  # receipt value of a dead-lettered alert: its thread replies post unthreaded
 
 
@@ -304,4 +305,12 @@ class Outbox:
             floor = _id_key(keep) if floor is None else min(floor, _id_key(keep))
         assert floor is not None
         removed = await self.redis.execute_command("XTRIM", self.stream, "MINID", f"{floor[0]}-{floor[1]}")
+        for group in groups:
+            await self._prune_consumers(str(group["name"]))
         return int(removed)
+
+    async def _prune_consumers(self, group: str) -> None:
+        """Forget consumers of exited workers (nothing pending, idle a day): XINFO stays readable."""
+        for consumer in await self.redis.xinfo_consumers(self.stream, group):
+            if int(consumer["pending"]) == 0 and int(consumer["idle"]) > CONSUMER_IDLE_MS:
+                await self.redis.xgroup_delconsumer(self.stream, group, consumer["name"])
