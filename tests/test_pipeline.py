@@ -291,3 +291,41 @@ async def test_an_item_changing_every_poll_is_capped(client: Redis, book: Rulebo
         await pipe.process(spec(), result(doc("live", "Tariff tracker", text=f"revision {n}")))
     kinds = [a.kind for a in await queued(client)]
     assert (kinds.count("new"), kinds.count("update")) == (1, MAX_REPLIES)
+
+
+ZH_NOTICE = (
+    "商务部 海关总署公告2025年第18号 关于对部分中重稀土相关物项实施出口管制的决定",
+    "根据《中华人民共和国出口管制法》等法律法规有关规定，为维护国家安全和利益，经国务院批准，决定对钐、钆、铽、"
+    "镝、镥、钪、钇等7类中重稀土相关物项实施出口管制措施。本公告自公布之日起正式实施。",
+)
+EN_WIRE = (
+    "China imposes export controls on seven rare earth elements",
+    "Beijing said on Friday it would impose export controls on samarium, gadolinium, terbium, dysprosium, "
+    "lutetium, scandium and yttrium, effective immediately, in retaliation for US tariffs.",
+)
+EN_OTHER = (
+    "China imposes export controls on gallium and germanium",
+    "Beijing said on Friday it would impose export controls on gallium and germanium products, effective "
+    "immediately, citing national security.",
+)
+
+
+@pytest.fixture
+def shipped() -> Rulebook:
+    from tradewatch.matching.loader import load_rulebook
+
+    return load_rulebook(Path(__file__).resolve().parents[1] / "rules")
+
+
+async def test_chinese_notice_and_english_story_join_by_facts(
+    client: Redis, shipped: Rulebook, redis_url: str
+) -> None:
+    """With the shipped rules, a Chinese MOFCOM notice and an English wire story on it form one event."""
+    pipe = make(client, shipped, redis_url)
+    await pipe.process(
+        spec("mofcom", official=True), result(doc("m", ZH_NOTICE[0], source="mofcom", text=ZH_NOTICE[1]))
+    )
+    await pipe.process(spec("wire"), result(doc("w", EN_WIRE[0], source="wire", text=EN_WIRE[1])))
+    await pipe.process(spec("wire2"), result(doc("o", EN_OTHER[0], source="wire2", text=EN_OTHER[1])))
+    kinds = [a.kind for a in await queued(client)]
+    assert kinds == ["new", "also", "new"]

@@ -193,6 +193,7 @@ class Decider:
             signature=ev.dump_signature(signature) if signature else None,
             anns=list(item.probe.by_rule) if item.probe else [],
             docnums=list(item.probe.docnums) if item.probe else [],
+            tokens=list(item.probe.tokens) if item.probe else [],
         )
         alert = self._alert(
             plan,

@@ -35,6 +35,8 @@ __all__ = [
     "EventSource",
     "canonical_url",
     "cluster_keys",
+    "fact_tokens",
+    "facts_agree",
     "minhash",
     "normalize_announcement",
     "sim_bands",
@@ -43,6 +45,8 @@ __all__ = [
 
 MAX_SOURCES = 30  # sources an event lists (its JSON and every reply carry the list: keep both small)
 MAX_REPLIES = 20  # thread replies per event; later reports join silently (recorded as suppressed)
+FACTS_MIN_SHARED = 2  # a Chinese notice and an English wire story on it share items and countries
+FACTS_THRESHOLD = 0.5
 SIM_THRESHOLD = 0.5  # estimated Jaccard of shingle sets: rewrites of one story score 0.6+, others < 0.2
 SIM_MIN_SHINGLES = 8  # shorter texts (headline-only posts) give too many chance collisions
 SIM_PERMUTATIONS = 32
@@ -94,8 +98,9 @@ def _fact_values(value: Any) -> list[str]:
 
 
 def cluster_keys(doc: Document, matches: Sequence[Match]) -> dict[str, list[str]]:
-    """Shared identities of a document: `url` and `docnum` join alone, `ann` joins with a shared rule."""
-    keys: dict[str, list[str]] = {"url": [], "docnum": [], "ann": []}
+    """Shared identities of a document: `url` and `docnum` join alone, `ann` joins with a shared rule,
+    `fact` (rule + effective date) joins when the extracted facts also agree (see `facts_agree`)."""
+    keys: dict[str, list[str]] = {"url": [], "docnum": [], "ann": [], "fact": []}
     url = canonical_url(doc.url)
     if url:
         keys["url"].append(_digest(url))
@@ -106,10 +111,28 @@ def cluster_keys(doc: Document, matches: Sequence[Match]) -> dict[str, list[str]
             norm = normalize_announcement(value)
             if norm and _digest(norm) not in keys["ann"]:
                 keys["ann"].append(_digest(norm))
+        for date in _fact_values(match.facts.get("effective_date"))[:1]:
+            keys["fact"].append(_digest(f"{match.rule}|{date}"))
     for number in numbers:
         if _digest(number.strip().lower()) not in keys["docnum"]:
             keys["docnum"].append(_digest(number.strip().lower()))
     return keys
+
+
+def fact_tokens(matches: Sequence[Match]) -> list[str]:
+    """Language-neutral facts (glossary labels of items and countries, rates): what a report says."""
+    tokens: set[str] = set()
+    for match in matches:
+        for name in ("items", "countries", "rates"):
+            tokens.update(f"{name}:{v}".lower() for v in _fact_values(match.facts.get(name)))
+    return sorted(tokens)
+
+
+def facts_agree(a: Sequence[str], b: Sequence[str]) -> bool:
+    """Two reports name the same things: at least FACTS_MIN_SHARED shared, Jaccard ≥ FACTS_THRESHOLD."""
+    sa, sb = set(a), set(b)
+    shared = len(sa & sb)
+    return shared >= FACTS_MIN_SHARED and shared / len(sa | sb) >= FACTS_THRESHOLD
 
 
 def _shingles(text: str) -> set[str]:
@@ -194,6 +217,7 @@ class Event:
     signature: str | None = None
     anns: list[str] = field(default_factory=list)  # announcement index keys of its reports
     docnums: list[str] = field(default_factory=list)  # document-number index keys of its reports
+    tokens: list[str] = field(default_factory=list)  # fact tokens of its reports (for `facts_agree`)
     replies: int = 0  # thread replies raised so far (capped at MAX_REPLIES)
     reports: int = 1  # documents that joined, listed or not
 
@@ -205,6 +229,7 @@ class Event:
         if probe is not None:
             self.anns = list(dict.fromkeys(self.anns + probe.by_rule))[:MAX_SOURCES]
             self.docnums = list(dict.fromkeys(self.docnums + probe.docnums))[:MAX_SOURCES]
+            self.tokens = sorted(set(self.tokens) | set(probe.tokens))[: 4 * MAX_SOURCES]
 
     @property
     def official(self) -> bool:
@@ -242,9 +267,11 @@ class Probe:
     bands: list[str]
     signature: list[int] | None
     docnums: list[str] = field(default_factory=list)  # the docnum keys among `exact`
+    facts: list[str] = field(default_factory=list)  # rule + effective-date keys: join if facts agree
+    tokens: list[str] = field(default_factory=list)  # the facts compared then (fact_tokens)
 
     def all_keys(self) -> list[str]:
-        return self.exact + self.by_rule + self.bands
+        return self.exact + self.by_rule + self.facts + self.bands
 
     def conflicts(self, event: Event) -> bool:
         """Different announcement or document numbers: not the same event, however similar the text."""
@@ -273,6 +300,8 @@ class EventIndex:
             exact=[self.keys.event_index("url", v) for v in ck["url"]] + docnums,
             docnums=docnums,
             by_rule=[self.keys.event_index("ann", v) for v in ck["ann"]],
+            facts=[self.keys.event_index("fact", v) for v in ck["fact"]],
+            tokens=fact_tokens(matches),
             bands=[self.keys.event_index("sim", b) for b in sim_bands(value)] if value is not None else [],
             signature=value,
         )
@@ -304,6 +333,15 @@ def choose_event(
         event_id = index.get(key)
         if event_id and event_id in events and rules & set(events[event_id].rules):
             return event_id
+    for key in probe.facts:  # across languages: same rule and effective date, same items and places
+        event = events.get(index.get(key) or "")
+        if (
+            event is not None
+            and rules & set(event.rules)
+            and not probe.conflicts(event)
+            and facts_agree(probe.tokens, event.tokens)
+        ):
+            return event.id
     best: tuple[float, str] | None = None
     for key in probe.bands:
         event_id = index.get(key)
