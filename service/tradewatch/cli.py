@@ -228,6 +228,7 @@ def alerts_retry(
         fail(str(exc))
     typer.echo(f"requeued {count}", err=True)
 
+
 # --- silences (notify/silence_cli.py) ---------------------------------------------------------
 
 from tradewatch.notify.silence_cli import silence_app  # noqa: E402 - grouped with its section
