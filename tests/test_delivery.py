@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from tests.store.helpers import Recorder, settings, wait_for
 from tradewatch.cli import app
 from tradewatch.delivery import Delivery
+from tradewatch.errors import StoreError
 from tradewatch.models import Alert
 from tradewatch.notify import Notifier
 from tradewatch.store.keys import Keys
@@ -236,3 +237,24 @@ async def test_trim_keeps_pending_and_unread_entries(client: Redis, redis_url: s
     await outbox.skip("slack", [taken[0].id])
     assert await outbox.trim() == 1
     assert await client.xlen(KEYS.outbox()) == 3
+
+
+async def test_due_retry_is_taken_by_one_claimer_only(client: Redis, redis_url: str) -> None:
+    """A due retry that a claimer also finds idle is delivered once: the schedule decides who takes it."""
+    outbox = Outbox(client, KEYS)
+    await outbox.ensure_group("console")
+    await outbox.enqueue_operator(alert(1))
+    [entry] = await outbox.read_new("console", "w-old", 10, None)
+    await outbox.defer("console", entry.id, 1, 0)  # due long ago
+    assert await outbox.claimable("console", entry.id, 10**13)  # the claimer took it off the schedule...
+    assert await outbox.take_due("console", 10**13) == []  # ...so the retry loop does not take it too
+    await outbox.defer("console", entry.id, 1, 10**14)
+    assert not await outbox.claimable("console", entry.id, 10**13)
+
+
+async def test_drain_without_redis_is_a_store_error(redis_url: str) -> None:
+    """`drain` against an unreachable Redis raises StoreError, not a redis-py error."""
+    dead = aioredis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    with pytest.raises(StoreError):
+        await delivery(dead, redis_url, {"console": Recorder()}).drain(1)
+    await dead.aclose()

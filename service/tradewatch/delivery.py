@@ -110,7 +110,7 @@ class Delivery:
                 await self._ensure(name)
                 if not resumed:  # entries this consumer name read before a restart come first
                     for entry in await self.outbox.read_own_pending(name, self.consumer, 1000):
-                        if not await self.outbox.scheduled_later(name, entry.id, self._now_ms()):
+                        if await self.outbox.claimable(name, entry.id, self._now_ms()):
                             await self._deliver(name, entry)
                     resumed = True
                 worked = await self._due(name)
@@ -155,11 +155,15 @@ class Delivery:
         """Deliver everything due now (for `run --once`), waiting out short retry delays until `timeout`."""
         result = DrainResult()
         deadline = time.monotonic() + timeout
-        await asyncio.gather(*(self._drain_one(name, deadline, result) for name in self.notifiers))
-        for name in self.notifiers:
-            count = await self.outbox.pending_count(name)
-            self.metrics.alerts_pending.labels(name).set(count)
-            result.pending += count
+        try:
+            await asyncio.gather(*(self._drain_one(name, deadline, result) for name in self.notifiers))
+            for name in self.notifiers:
+                count = await self.outbox.pending_count(name)
+                self.metrics.alerts_pending.labels(name).set(count)
+                result.pending += count
+        except (RedisError, OSError) as exc:  # what was not acknowledged stays queued
+            self.metrics.redis_errors.inc()
+            raise StoreError(f"redis unavailable while delivering: {exc}") from exc
         log.info("outbox_drained", **result.as_dict())
         return result
 
@@ -168,7 +172,7 @@ class Delivery:
         claimed = await self.outbox.read_own_pending(name, self.consumer, 1000)
         claimed += await self.outbox.claim_idle(name, self.consumer, self.claim_idle_ms, 1000)
         for entry in claimed:
-            if not await self.outbox.scheduled_later(name, entry.id, self._now_ms()):
+            if await self.outbox.claimable(name, entry.id, self._now_ms()):
                 self._tally(result, await self._deliver(name, entry))
         while time.monotonic() < deadline:
             worked = 0
@@ -222,7 +226,7 @@ class Delivery:
         """Take over entries a dead worker left pending; those waiting for a retry keep their time."""
         done = 0
         for entry in await self.outbox.claim_idle(name, self.consumer, self.claim_idle_ms):
-            if await self.outbox.scheduled_later(name, entry.id, self._now_ms()):
+            if not await self.outbox.claimable(name, entry.id, self._now_ms()):
                 continue
             log.info("delivery_claimed", notifier=name, entry=entry.id, alert_id=entry.alert.id)
             await self._deliver(name, entry)

@@ -213,9 +213,15 @@ class Outbox:
         first = await self.redis.zrange(self.keys.retry_schedule(group), 0, 0, withscores=True)
         return int(first[0][1]) if first else None
 
-    async def scheduled_later(self, group: str, entry_id: str, now_ms: int) -> bool:
+    async def claimable(self, group: str, entry_id: str, now_ms: int) -> bool:
+        """May a claimer deliver this entry now? Not while its retry is scheduled later; a due retry
+        goes to whoever removes it from the schedule (the same ZREM `take_due` uses), so only one does."""
         score = await self.redis.zscore(self.keys.retry_schedule(group), entry_id)
-        return score is not None and score > now_ms
+        if score is None:
+            return True
+        if score > now_ms:
+            return False
+        return bool(await self.redis.zrem(self.keys.retry_schedule(group), entry_id))
 
     async def dead_letter(self, group: str, entry: Entry, error: str, attempts: int) -> None:
         """Park the alert for an operator: dead stream + ack in one transaction, never dropped."""
