@@ -16,7 +16,7 @@ import json
 import re
 import struct
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -253,9 +253,14 @@ class Event:
 
     @classmethod
     def parse(cls, raw: str) -> Event:
+        """Read an event; fields a newer version added are ignored, so old and new workers mix."""
         data = json.loads(raw)
-        data["sources"] = [EventSource(**s) for s in data.get("sources", [])]
-        return cls(**data)
+        known = {f.name for f in fields(cls)}
+        source_fields = {f.name for f in fields(EventSource)}
+        data["sources"] = [
+            EventSource(**{k: v for k, v in s.items() if k in source_fields}) for s in data.get("sources", [])
+        ]
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 @dataclass
