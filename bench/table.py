@@ -119,17 +119,48 @@ def _parse(d: dict[str, Any]) -> list[Row]:
     return rows
 
 
+_DEDUP_LABELS = {
+    "seen_check_us_per_item": "seen-check of an unchanged poll, per item (µs)",
+    "steady_pipeline_us_per_item": "whole pipeline on an unchanged poll, per item (µs)",
+    "steady_docs_per_s": "unchanged polls: docs/s through dedup",
+    "steady_commands_per_doc": "unchanged polls: Redis commands per doc",
+    "steady_round_trips_per_poll": "unchanged polls: round trips per poll",
+    "first_poll_docs_per_s": "first polls: docs/s (matching included)",
+    "first_poll_docs_per_s_excl_matching": "first polls: docs/s without matching",
+    "first_poll_commands_per_doc": "first polls: Redis commands per doc",
+    "first_poll_round_trips_per_poll": "first polls: round trips per poll",
+    "fresh_new_docs_per_s": "new items: docs/s through dedup + clustering (matching included)",
+    "fresh_new_docs_per_s_excl_matching": "new items: docs/s through dedup + clustering without matching",
+    "fresh_commands_per_new_doc": "new items: Redis commands per new doc",
+    "fresh_round_trips_per_poll": "new items: round trips per poll",
+    "memory_bytes_per_seen_item": "Redis memory per seen item (bytes)",
+}
+
+
 def _dedup(d: dict[str, Any]) -> list[Row]:
-    """Reads the figures by their names' meaning, since bench_dedup may still be taking shape."""
+    """Known figures by name with labels; any other number bench_dedup reports, as it is."""
     b = "dedup"
     rows: list[Row] = []
-    for key, value in d.items():
+    if d.get("sources") and d.get("items_per_source"):
+        rows.append(Row(b, f"{d['sources']} sources × {d['items_per_source']} items, real redis-server", ""))
+    known = [k for k in _DEDUP_LABELS if k in d]
+    rest = [k for k in d if k not in _DEDUP_LABELS and k not in ("sources", "items_per_source")]
+    for key in known + rest:
+        value = d[key]
         if not isinstance(value, int | float) or isinstance(value, bool):
             continue
         goal, verdict = "", ""
-        if "us_per_item" in key and "seen" in key:
+        if key == "seen_check_us_per_item":
             goal, verdict = "≤ 50 µs/item", _verdict(value <= 50)
-        rows.append(Row(b, key.replace("_", " "), _num(value, "{:,.2f}"), goal, verdict))
+        rows.append(
+            Row(
+                b,
+                _DEDUP_LABELS.get(key, key.replace("_", " ")),
+                _num(value, "{:,}" if isinstance(value, int) else "{:,.2f}"),
+                goal,
+                verdict,
+            )
+        )
     return rows
 
 
