@@ -17,7 +17,7 @@ import inspect
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -38,7 +38,7 @@ __all__ = ["Delivery", "DrainResult", "alerts_listing", "requeue_dead"]
 
 log = structlog.get_logger(__name__)
 
-BATCH = 20  # entries read per XREADGROUP
+BATCH = 10  # entries read per XREADGROUP (each is re-checked as ours before its send)
 BLOCK_MS = 1000  # how long one read waits for new alerts; bounds how late `stop` is noticed
 TRIM_EVERY = 60.0  # seconds between outbox trims (and pending gauges)
 STORE_RETRY = 2.0  # seconds to wait after a Redis error before trying again
@@ -254,6 +254,9 @@ class Delivery:
             bound.info("delivery_already_done")
             await self.outbox.skip(name, [entry.id])
             return "skipped"
+        if not await self.outbox.keep(name, self.consumer, entry.id):
+            bound.info("delivery_taken_over")  # another worker claimed it while it waited here
+            return "skipped"
         attempts = await self.outbox.attempts(name, entry.id)
         thread: Receipt | None = None
         if alert.thread_of:
@@ -265,7 +268,8 @@ class Delivery:
             if parent not in (None, DEAD):
                 thread = json.loads(str(parent)) or None
         try:
-            receipt = await self._send(name, entry, thread, redelivery=entry.redelivery or attempts > 0)
+            async with self._heartbeat(name, entry):
+                receipt = await self._send(name, entry, thread, redelivery=entry.redelivery or attempts > 0)
         except DeliveryError as exc:
             return await self._failed(name, entry, attempts + 1, exc, bound)
         except Exception as exc:  # a notifier bug or an unmapped library error: retried, then parked
@@ -278,6 +282,25 @@ class Delivery:
             self.metrics.delivery_latency.labels(name).observe(latency)
         bound.info("alert_delivered", attempts=attempts + 1, threaded=thread is not None)
         return "delivered"
+
+    @contextlib.asynccontextmanager
+    async def _heartbeat(self, name: str, entry: Entry) -> AsyncIterator[None]:
+        """While a send runs (receivers can be slow, with their own retries), keep the entry ours:
+        XAUTOCLAIM takes only entries idle for `claim_idle`, so a live sender is never doubled."""
+
+        async def beat() -> None:
+            while True:
+                await asyncio.sleep(self.claim_idle_ms / 3000)
+                with contextlib.suppress(RedisError, OSError):
+                    if not await self.outbox.keep(name, self.consumer, entry.id):
+                        return  # taken over after all (e.g. we were stalled): stop claiming it
+
+        task = asyncio.create_task(beat())
+        try:
+            yield
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     async def _send(
         self,

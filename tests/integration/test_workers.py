@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -72,3 +73,75 @@ def test_three_workers_poll_once_per_interval_and_alert_once(tmp_path: Path, red
         assert intervals - 2 <= polls <= intervals + 1, (polls, intervals, logs)
         ids = [m.alert_id for m in slack.messages]
         assert len(ids) == len(set(ids)) == 2, logs
+
+
+def test_chaos_kill_a_worker_restart_redis_slack_errors(
+    tmp_path: Path, redis_url: str, redis_server: object
+) -> None:
+    """Three workers; one SIGKILLed, Redis killed and restarted, Slack failing: every item posted once."""
+    now = datetime.now(UTC)
+    feed = Feed()
+    places = [
+        "Hamburg",
+        "Busan",
+        "Santos",
+        "Durban",
+        "Oslo",
+        "Lima",
+        "Perth",
+        "Tunis",
+        "Quito",
+        "Riga",
+        "Accra",
+        "Hanoi",
+    ]
+    goods = [
+        "magnets",
+        "oxides",
+        "alloys",
+        "scrap",
+        "powders",
+        "ingots",
+        "wafers",
+        "foils",
+        "wire",
+        "rods",
+        "salts",
+        "ore",
+    ]
+    titles = [
+        f"{places[n]} customs: rare earth {goods[n]} export control notice {n * 37 + 5}" for n in range(12)
+    ]
+    with LocalServer() as server, FakeSlack() as slack:
+        server.routes["/feed"] = feed
+        config = write_config(tmp_path, redis_url=redis_url, feed_url=server.url("/feed"), slack=slack)
+        text = config.read_text().replace("every: 1m", f"every: {INTERVAL:g}s, jitter: 0s")
+        config.write_text(
+            text + 'delivery: {claim_idle: "1s", backoff: "0.2s", max_backoff: "1s", max_attempts: 30}\n'
+        )
+        workers = [start_worker(config, n, tmp_path) for n in range(3)]
+        try:
+            for n in range(4):
+                feed.items.append((f"c{n}", titles[n], now))
+            wait_until(lambda: len(slack.messages) >= 2, 30)
+            workers[0].kill()  # no graceful stop: whatever it read stays pending until claimed
+            workers[0].wait(timeout=10)
+            slack.fail("chat.postMessage", status=500, times=4)
+            slack.fail("chat.postMessage", status=429, retry_after=1, times=2)
+            for n in range(4, 8):
+                feed.items.append((f"c{n}", titles[n], now))
+            server_proc = redis_server.process  # type: ignore[attr-defined]
+            server_proc.kill()
+            server_proc.wait()
+            redis_server.start()  # type: ignore[attr-defined]
+            for n in range(8, 12):
+                feed.items.append((f"c{n}", titles[n], now))
+            wait_until(lambda: len({m.alert_id for m in slack.messages}) >= 12, 90)
+        finally:
+            for proc in workers[1:]:
+                proc.send_signal(signal.SIGTERM)
+            codes = [proc.wait(timeout=60) for proc in workers[1:]]
+        logs = "\n".join((tmp_path / f"worker{n}.log").read_text()[-3000:] for n in range(3))
+        assert codes == [0, 0], logs
+        ids = [m.alert_id for m in slack.messages]
+        assert len(ids) == len(set(ids)) == 12, (Counter(ids), logs)

@@ -29,6 +29,13 @@ __all__ = ["DEAD", "DeadLetter", "Entry", "Outbox", "entry_fields"]
 log = structlog.get_logger(__name__)
 
 CONSUMER_IDLE_MS = 86_400_000  # a consumer idle this long with nothing pending belongs to an exited worker
+# Claim-if-still-mine: XCLAIM JUSTID resets the idle time, but only for the entry's current owner.
+_KEEP = """
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
+if p[1] == nil or p[1][2] ~= ARGV[2] then return 0 end
+redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')
+return 1
+"""
 DEAD = "dead"  # receipt value of a dead-lettered alert: its thread replies post unthreaded
 
 
@@ -165,6 +172,15 @@ class Outbox:
                     pipe.xack(self.stream, group, entry_id)
                     await pipe.execute()
         return entries
+
+    async def keep(self, group: str, consumer: str, entry_id: str) -> bool:
+        """Still ours? Then reset its idle time (no claimer may take it for `claim_idle`) and say so.
+
+        Checked before each send and renewed while sending: an entry read in a batch, or a
+        send slowed by the receiver's own retries, must not be claimed and sent twice.
+        """
+        ours = await self.redis.eval(_KEEP, 1, self.stream, group, consumer, entry_id)
+        return bool(ours)
 
     async def receipt(self, notifier: str, alert_id: str) -> str | None:
         value = await self.redis.get(self.keys.receipt(notifier, alert_id))
