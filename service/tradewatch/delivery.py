@@ -42,6 +42,7 @@ BATCH = 10  # entries read per XREADGROUP (each is re-checked as ours before its
 BLOCK_MS = 1000  # how long one read waits for new alerts; bounds how late `stop` is noticed
 TRIM_EVERY = 60.0  # seconds between outbox trims (and pending gauges)
 STORE_RETRY = 2.0  # seconds to wait after a Redis error before trying again
+CLOSE_GRACE = 5.0  # seconds `run` waits for its consumers to end once stopped or cancelled
 _ALIASES = {"digest": "email"}  # rules say `digest`; the email notifier records the digest
 
 
@@ -82,6 +83,7 @@ class Delivery:
         self.max_attempts = settings.delivery.max_attempts
         self.claim_idle_ms = int(settings.delivery.claim_idle.total_seconds() * 1000)
         self._groups_ready: set[str] = set()
+        self._closing = False
         self._redelivery_kw = {
             name: "redelivery" in inspect.signature(n.send).parameters for name, n in notifiers.items()
         }
@@ -97,15 +99,18 @@ class Delivery:
         try:
             await asyncio.gather(*tasks)
         finally:
+            self._closing = True  # loops end at their next turn even if a library swallowed the cancel
             for task in tasks:
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.gather(*tasks, return_exceptions=True)
+                _done, pending = await asyncio.wait(tasks, timeout=CLOSE_GRACE)
+                for task in pending:
+                    log.warning("delivery_task_did_not_stop", task=task.get_name())
 
     async def _consume(self, name: str, stop: asyncio.Event) -> None:
         last_claim = 0.0
         resumed = False
-        while not stop.is_set():
+        while not stop.is_set() and not self._closing:
             try:
                 await self._ensure(name)
                 if not resumed:  # entries this consumer name read before a restart come first
@@ -140,7 +145,7 @@ class Delivery:
                 await stop.wait()
 
     async def _housekeeping(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
+        while not stop.is_set() and not self._closing:
             await self._pause(stop, TRIM_EVERY)
             try:
                 await self.outbox.trim()

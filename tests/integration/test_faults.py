@@ -165,7 +165,7 @@ async def test_delivery_restarted_midway(
     task = asyncio.create_task(first.run(stop))
     await wait_for(lambda: len(slack.messages) >= 5)
     task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+    await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 10)
     _, second = worker(clients[1], book, redis_url, slack, "w2")
     await run_until([second], lambda: exactly_once(slack, 20))
     assert (await clients[1].xpending(KEYS.outbox(), "slack"))["pending"] == 0
