@@ -20,11 +20,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -297,6 +299,79 @@ def _chart(result: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def update_benchmarks_md(result: dict[str, Any]) -> bool:
+    """Replace the soak section of BENCHMARKS.md with this run's verdict (runs of 10 minutes or more)."""
+    from bench.machine import format_machine
+
+    doc = REPO / "BENCHMARKS.md"
+    begin, end = "<!-- bench:soak:begin -->", "<!-- bench:soak:end -->"
+    if not doc.exists() or "rss_end_mib" not in result:
+        return False
+    text = doc.read_text(encoding="utf-8")
+    if begin not in text or end not in text:
+        return False
+    r = result
+    rows = [
+        (
+            "duration, sources, poll interval",
+            f"{r['minutes']:g} min, {r['sources']} sources, every {r['every_s']:g} s",
+        ),
+        ("polls (per second)", f"{r['polls']:,} ({r['polls_per_s']}/s)"),
+        ("share of polls answered 304", f"{r.get('served_304_share', 'n/a')}"),
+        ("alerts queued", f"{r['alerts']:,}"),
+        (
+            "worker resident memory, start → end",
+            f"{r['rss_start_mib']} → {r['rss_end_mib']} MiB ({r['rss_growth_mib']:+} MiB)",
+        ),
+        (
+            "Redis used memory, start → end",
+            f"{r['redis_start_mib']} → {r['redis_end_mib']} MiB ({r['redis_growth_mib']:+} MiB)",
+        ),
+        (
+            "Redis dataset memory, start → end",
+            f"{r.get('redis_dataset_start_mib', 'n/a')} → {r.get('redis_dataset_end_mib', 'n/a')} MiB",
+        ),
+        ("Redis keys, start → end", f"{r.get('redis_keys_start', 'n/a')} → {r['redis_keys_end']}"),
+        (
+            "failures/errors: before start, 1st half, 2nd half",
+            f"{r.get('bad_before_start', 'n/a')}, {r['bad_first_half']}, {r['bad_second_half']}",
+        ),
+        ("errors grew", "yes" if r["errors_grew"] else "no"),
+        (
+            "leases lost / polls skipped (previous still running)",
+            f"{r['lease_lost']} / {r['poll_skipped_still_running']}",
+        ),
+        ("worker CPU (share of one core)", f"{r['worker_cpu_share']}"),
+        ("exit code, shutdown time after SIGTERM", f"{r['worker_exit']}, {r['shutdown_s']} s"),
+    ]
+    machine = r.get("machine")
+    section = "\n".join(
+        [
+            begin,
+            f"Run of {r.get('when', 'n/a')} (`make bench-soak`) on:",
+            "",
+            "```",
+            format_machine(machine) if machine else "(machine not recorded)",
+            "```",
+            "",
+            "| figure | value |",
+            "|---|---|",
+            *[f"| {k} | {v} |" for k, v in rows],
+            "",
+            "![soak](docs/bench/soak.png)",
+            end,
+        ]
+    )
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    doc.write_text(head + section + tail, encoding="utf-8")
+    docs = REPO / "docs" / "bench"
+    docs.mkdir(parents=True, exist_ok=True)
+    if (OUT / "soak.png").exists():
+        shutil.copyfile(OUT / "soak.png", docs / "soak.png")
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="tradewatch soak benchmark")
     parser.add_argument("--minutes", type=float, default=float(os.environ.get("SOAK_MINUTES", "30")))
@@ -311,6 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     print(format_machine(machine))
     result = soak(args.minutes, args.sources, args.every, args.change_every, args.sample, sys.stderr.isatty())
     result["machine"] = machine
+    result["when"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "soak.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
     _chart(result, OUT / "soak.png")
@@ -344,10 +420,12 @@ def main(argv: list[str] | None = None) -> int:
         "shutdown_s",
     )
     for key in keys:
-        print(f"{key:>18}: {result.get(key)}")
+        print(f"{key:>26}: {result.get(key)}")
     if result["first_errors"]:
         print("first errors:", *result["first_errors"], sep="\n  ")
     print(f"wrote {OUT / 'soak.json'} and {OUT / 'soak.png'}")
+    if args.minutes >= 10 and update_benchmarks_md(result):
+        print("updated the soak section of BENCHMARKS.md (chart in docs/bench/soak.png)")
     return 0 if result.get("worker_exit") == 0 and not result.get("errors_grew") else 1
 
 
