@@ -145,14 +145,16 @@ class Delivery:
                 await stop.wait()
 
     async def _housekeeping(self, stop: asyncio.Event) -> None:
+        """Pending gauges at start and every TRIM_EVERY, with a trim of what every group settled."""
         while not stop.is_set() and not self._closing:
-            await self._pause(stop, TRIM_EVERY)
             try:
-                await self.outbox.trim()
-                for name in self.notifiers:
+                for name in self.notifiers:  # every group exists before a trim measures their progress
+                    await self._ensure(name)
                     self.metrics.alerts_pending.labels(name).set(await self.outbox.pending_count(name))
+                await self.outbox.trim()
             except Exception as exc:  # housekeeping must never stop delivery
                 log.warning("outbox_housekeeping_failed", error=str(exc), error_type=type(exc).__name__)
+            await self._pause(stop, TRIM_EVERY)
 
     # --- one-shot -------------------------------------------------------------------------------
 
