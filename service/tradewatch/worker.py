@@ -22,9 +22,10 @@ from typing import Any
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
+from redis.exceptions import RedisError
 
 from tradewatch.config import Settings, SourceSpec
-from tradewatch.errors import SourceError, StoreError, TradewatchError
+from tradewatch.errors import SourceError, StoreError
 from tradewatch.fetch import Fetcher
 from tradewatch.matching import Rulebook, RuleProblems, load_rulebook
 from tradewatch.models import Alert
@@ -241,28 +242,36 @@ class Worker:
             self._inflight.discard(task)
 
     async def poll(self, spec: SourceSpec, *, use_lease: bool) -> None:
-        """Poll one source once; every failure stays inside this source and is logged once."""
-        bound = log.bind(source=spec.name)
-        lease = None
-        if use_lease:
-            ttl_ms = max(int(spec.every.total_seconds() * 900), 500)  # 90% of the interval
-            try:
-                lease = await self.leases.acquire(spec.name, ttl_ms)
-            except (StoreError, OSError, TradewatchError) as exc:
-                self.metrics.redis_errors.inc()
-                bound.warning("lease_unavailable", error=str(exc))
-                return
-            except Exception as exc:  # redis-py connection errors
-                self.metrics.redis_errors.inc()
-                bound.warning("lease_unavailable", error=str(exc))
-                return
-            if lease is None:
-                bound.debug("poll_skipped_lease_held")
-                return
-        started = time.perf_counter()
-        source = self._sources[spec.name]
+        """Poll one source once; every failure stays inside this source and is logged once.
+
+        With `use_lease`, only the worker holding the source's lease polls it; the lease
+        lives 90% of the interval from acquisition (renewed while a slow poll runs), so
+        exactly one worker polls each source per interval.
+        """
+        if not use_lease:
+            await self._poll_once(spec)
+            return
+        ttl_ms = max(int(spec.every.total_seconds() * 900), 500)
         try:
-            result = await source.fetch(self.fetcher)
+            lease = await self.leases.acquire(spec.name, ttl_ms)
+        except (StoreError, RedisError, OSError) as exc:
+            self.metrics.redis_errors.inc()
+            log.warning("lease_unavailable", source=spec.name, error=str(exc))
+            return
+        if lease is None:
+            log.debug("poll_skipped_lease_held", source=spec.name)
+            return
+        try:
+            async with lease.held():
+                await self._poll_once(spec)
+        except (StoreError, RedisError, OSError) as exc:  # finishing the lease; it expires on its own
+            log.warning("lease_not_finished", source=spec.name, error=str(exc))
+
+    async def _poll_once(self, spec: SourceSpec) -> None:
+        bound = log.bind(source=spec.name)
+        started = time.perf_counter()
+        try:
+            result = await self._sources[spec.name].fetch(self.fetcher)
         except SourceError as exc:
             duration = time.perf_counter() - started
             self.metrics.polls.labels(spec.name, "error").inc()
@@ -271,8 +280,8 @@ class Worker:
             bound.warning("source_poll_failed", error=str(exc), duration=round(duration, 3))
             await self._record_failure(spec, str(exc))
             return
-        duration = time.perf_counter() - started
-        self.metrics.fetch_seconds.labels(spec.name).observe(duration)
+        fetched = time.perf_counter() - started
+        self.metrics.fetch_seconds.labels(spec.name).observe(fetched)
         try:
             counts = await self.pipeline.process(spec, result)
             await self.fetcher.commit(result)  # validators only after the documents are safe
@@ -280,24 +289,21 @@ class Worker:
                 spec.name,
                 status=result.status,
                 documents=len(result.documents),
-                duration=duration,
+                duration=fetched,
                 next_poll=utcnow() + spec.every,
             )
-        except Exception as exc:  # Redis outage: nothing was sent; the next poll catches up
+        except (StoreError, RedisError, OSError) as exc:  # Redis outage: nothing sent; next poll catches up
             self.metrics.redis_errors.inc()
             self.metrics.polls.labels(spec.name, "store_error").inc()
-            bound.error("source_poll_not_processed", error=str(exc), duration=round(duration, 3))
+            bound.error("source_poll_not_processed", error=str(exc), duration=round(fetched, 3))
             return
-        finally:
-            if lease is not None:
-                with contextlib.suppress(Exception):
-                    await lease.renew()
         self.metrics.polls.labels(spec.name, str(result.status)).inc()
         self.metrics.source_up.labels(spec.name).set(1)
         bound.info(
             "source_polled",
             status=result.status,
-            duration=round(duration, 3),
+            duration=round(time.perf_counter() - started, 3),
+            fetch_duration=round(fetched, 3),
             documents=len(result.documents),
             **_counts(counts),
         )

@@ -87,7 +87,7 @@ class EmbeddedRedis:
             "--appendonly",
             "yes",
             "--appendfsync",
-            "everysec",
+            "always",  # a delivered alert must never lose its seen record and receipt
             "--save",
             "60 1",
             "--daemonize",
