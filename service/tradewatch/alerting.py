@@ -47,6 +47,7 @@ class RuleLike(Protocol):
 class RulebookLike(Protocol):
     def match(self, doc: Document) -> list[Match]: ...
     def rule(self, rule_id: str) -> RuleLike: ...
+    def lead_line(self, doc: Document, facts: dict[str, Any]) -> str: ...
 
 
 def digest(*parts: str) -> str:
@@ -104,6 +105,7 @@ class Plan:
     index: dict[str, str | None] = field(default_factory=dict)  # index/dedup keys: as read, then written
     events: dict[str, Event] = field(default_factory=dict)
     event_raws: dict[str, str | None] = field(default_factory=dict)  # event keys as read (for the CAS)
+    observed: list[tuple[Match, str, Document]] = field(default_factory=list)  # for deadlines: match, event
 
 
 class Decider:
@@ -299,6 +301,7 @@ class Decider:
             published_at=doc.published_at,
             seen_at=plan.now,
             facts=facts,
+            lead=self.rulebook.lead_line(doc, facts) if doc.lang == "zh" else "",
             sources=event.refs(),
             notify=list(event.notify),
             thread_of=None if kind == "new" else event.root,

@@ -27,6 +27,7 @@ from tradewatch.store.commit import CommitConflict, redis_errors
 from tradewatch.store.events import Event, EventIndex
 from tradewatch.store.keys import SEEN_TTL_MS, Keys
 from tradewatch.store.outbox import Outbox
+from tradewatch.store.reminders import Reminders
 from tradewatch.store.seen import NO_EVENT, SeenRecord, SeenStore, epoch_day
 from tradewatch.store.silences import Silences
 from tradewatch.store.suppressions import Suppressions, dedup_value
@@ -65,6 +66,11 @@ class Pipeline:
         self.index = EventIndex(redis, keys)
         self.silences = Silences(redis, keys, settings)
         self.decider = Decider(rulebook, keys, Outbox(redis, keys), Suppressions(redis, keys))
+        self.reminders = Reminders(redis, keys, settings, rulebook)  # type: ignore[arg-type]
+        cancelling = {rule for spec in getattr(rulebook, "deadlines", []) for rule in spec.cancelled_by}
+        self.deadline_rules = {
+            rule.id for rule in getattr(rulebook, "rules", []) if rule.deadline_from or rule.id in cancelling
+        }
 
     async def process(self, spec: SourceSpec, result: SourceResult) -> PollCounts:
         """Record, match, cluster and queue one poll's documents; raises StoreError if Redis fails."""
@@ -75,6 +81,7 @@ class Pipeline:
             return PollCounts()
         for attempt in range(MAX_CONFLICT_RETRIES):
             plan = await self._plan(spec, docs)
+            await self._observe_deadlines(plan)
             try:
                 await plan.batch.commit(self.redis)
             except CommitConflict as exc:
@@ -147,7 +154,22 @@ class Pipeline:
             batch.expect(item.key, item.raw)
             marker = self.decider.decide(plan, item)
             batch.set(item.key, SeenRecord(item.content, marker, today).dump(), SEEN_TTL_MS)
+            event_id = marker if marker in plan.events else digest("event", spec.name, item.doc.id)
+            plan.observed += [(m, event_id, item.doc) for m in item.matches if m.rule in self.deadline_rules]
         return plan
+
+    async def _observe_deadlines(self, plan: Plan) -> None:
+        """Derive, re-plan or resolve deadlines from this poll's matches, before its commit.
+
+        Before, so a crash between the two repeats the (idempotent) observation on the
+        next poll instead of losing it. Baselined and suppressed items count too: a
+        truce extension resolves the old expiry even if nobody was alerted of it.
+        """
+        for match, event_id, doc in plan.observed:
+            try:
+                await self.reminders.observe(match, event_id=event_id, now=plan.now, doc=doc)
+            except redis_errors as exc:
+                raise StoreError(f"redis deadline update failed: {exc}") from exc
 
     def _match(self, work: list[Work]) -> None:
         """Match the documents that may alert and compute their index and dedup keys (no I/O)."""
