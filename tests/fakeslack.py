@@ -181,8 +181,15 @@ class FakeSlack:
         with self._lock:
             return self._channel_id(name.lstrip("#"), create=True) or ""
 
-    def fail(self, method: str | None = None, *, status: int = 500, times: int = 1,
-             retry_after: float | None = None, error: str | None = None) -> None:
+    def fail(
+        self,
+        method: str | None = None,
+        *,
+        status: int = 500,
+        times: int = 1,
+        retry_after: float | None = None,
+        error: str | None = None,
+    ) -> None:
         """Answer the next `times` calls of `method` (any when None) with `status` (429 → ratelimited)."""
         with self._lock:
             self._failures.append(_Failure(method, status, times, retry_after, error))
@@ -229,8 +236,9 @@ class FakeSlack:
         self._clock += 1
         return f"{int(time.time())}.{self._clock:06d}"
 
-    def _handle(self, verb: str, path: str, headers: dict[str, str], body: bytes
-                ) -> tuple[int, dict[str, str], dict[str, Any]]:
+    def _handle(
+        self, verb: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], dict[str, Any]]:
         parts = urlsplit(path)
         args: dict[str, Any] = dict(parse_qsl(parts.query))
         ctype = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
@@ -252,8 +260,9 @@ class FakeSlack:
             call.status, call.response = status, payload
             return status, extra, payload
 
-    def _dispatch(self, method: str, args: dict[str, Any], headers: dict[str, str]
-                  ) -> tuple[int, dict[str, str], dict[str, Any]]:
+    def _dispatch(
+        self, method: str, args: dict[str, Any], headers: dict[str, str]
+    ) -> tuple[int, dict[str, str], dict[str, Any]]:
         for failure in self._failures:
             if failure.times > 0 and failure.method in (None, method):
                 failure.times -= 1
@@ -266,26 +275,45 @@ class FakeSlack:
         if auth != self.token:
             return 200, {}, {"ok": False, "error": "invalid_auth" if auth else "not_authed"}
         handlers: dict[str, Callable[[], _Answer]] = {
-            "auth.test": lambda: (200, {}, {"ok": True, "user_id": "U0TRADEW", "team_id": "T000",
-                                             "bot_id": "B0TRADEW", "url": "https://fake.slack.com/"}),
+            "auth.test": lambda: (
+                200,
+                {},
+                {
+                    "ok": True,
+                    "user_id": "U0TRADEW",
+                    "team_id": "T000",
+                    "bot_id": "B0TRADEW",
+                    "url": "https://fake.slack.com/",
+                },
+            ),
             "chat.postMessage": lambda: self._post(args),
             "conversations.history": lambda: self._history(args),
             "conversations.replies": lambda: self._replies(args),
-            "conversations.list": lambda: (200, {}, {
-                "ok": True, "channels": [{"id": cid, "name": name} for name, cid in self.channels.items()],
-                "response_metadata": {"next_cursor": ""}}),
+            "conversations.list": lambda: (
+                200,
+                {},
+                {
+                    "ok": True,
+                    "channels": [{"id": cid, "name": name} for name, cid in self.channels.items()],
+                    "response_metadata": {"next_cursor": ""},
+                },
+            ),
         }
         handler = handlers.get(method)
         if handler is None:
             return 200, {}, {"ok": False, "error": "unknown_method"}
         return handler()
 
-    def _post(self, args: dict[str, Any], webhook: bool = False
-              ) -> tuple[int, dict[str, str], dict[str, Any]]:
+    def _post(
+        self, args: dict[str, Any], webhook: bool = False
+    ) -> tuple[int, dict[str, str], dict[str, Any]]:
         problem = _check_blocks(args.get("blocks"))
         if problem:
-            return (400, {}, {"ok": False, "error": "invalid_blocks"}) if webhook else (
-                200, {}, {"ok": False, "error": "invalid_blocks", "errors": [problem]})
+            return (
+                (400, {}, {"ok": False, "error": "invalid_blocks"})
+                if webhook
+                else (200, {}, {"ok": False, "error": "invalid_blocks", "errors": [problem]})
+            )
         if not args.get("text") and not args.get("blocks"):
             return 200, {}, {"ok": False, "error": "no_text"}
         if webhook:
@@ -297,8 +325,15 @@ class FakeSlack:
         thread_ts = args.get("thread_ts") or None
         if thread_ts and not any(m.ts == thread_ts and m.channel == cid for m in self.messages):
             return 200, {}, {"ok": False, "error": "thread_not_found"}
-        msg = Message(cid, self._next_ts(), str(args.get("text") or ""), list(args.get("blocks") or []),
-                      args.get("metadata"), thread_ts, dict(args))
+        msg = Message(
+            cid,
+            self._next_ts(),
+            str(args.get("text") or ""),
+            list(args.get("blocks") or []),
+            args.get("metadata"),
+            thread_ts,
+            dict(args),
+        )
         self.messages.append(msg)
         if webhook:
             return 200, {}, {"ok": True}

@@ -85,8 +85,12 @@ async def test_each_reminder_fires_once_at_its_offset(redis: aioredis.Redis, rul
             clock.shift(timedelta(hours=1))
     assert [what for _, what in fired] == ["30d before", "7d before", "1d before", "2h before"]
     for at, what in fired:
-        offset = {"30d before": timedelta(days=30), "7d before": timedelta(days=7),
-                  "1d before": timedelta(days=1), "2h before": timedelta(hours=2)}[what]
+        offset = {
+            "30d before": timedelta(days=30),
+            "7d before": timedelta(days=7),
+            "1d before": timedelta(days=1),
+            "2h before": timedelta(hours=2),
+        }[what]
         assert timedelta(0) <= at - (DUE - offset) < timedelta(hours=1)
 
 
@@ -131,7 +135,8 @@ async def test_missed_reminder_sent_late_once(redis: aioredis.Redis, rulebook: R
     """Down across the 7d and 1d reminders: on start only the latest is sent, marked late."""
     await _reminders(redis, rulebook).plan(DUE - timedelta(days=40))
     assert [a.facts["reminder"] for a in await _reminders(redis, rulebook).due(DUE - timedelta(days=30))] == [
-        "30d before"]
+        "30d before"
+    ]
     back = DUE - timedelta(hours=20)  # the worker was down from 30 days before until now
     [alert] = await _reminders(redis, rulebook).due(back)
     assert alert.facts["reminder"] == "1d before"
@@ -157,8 +162,16 @@ async def test_new_file_deadline_sends_latest_passed_reminder_not_late(
 
 
 def _match(rule: str, effective: str, severity: str = "critical") -> Match:
-    return Match.model_validate({"doc_id": "d1", "rule": rule, "title": rule, "tags": ["truce"],
-                                 "severity": severity, "facts": {"effective_date": effective}})
+    return Match.model_validate(
+        {
+            "doc_id": "d1",
+            "rule": rule,
+            "title": rule,
+            "tags": ["truce"],
+            "severity": severity,
+            "facts": {"effective_date": effective},
+        }
+    )
 
 
 async def test_extension_resolves_old_and_plans_new(redis: aioredis.Redis, rulebook: Rulebook) -> None:
@@ -166,8 +179,9 @@ async def test_extension_resolves_old_and_plans_new(redis: aioredis.Redis, ruleb
     now = DUE - timedelta(days=10)
     reminders = _reminders(redis, rulebook)
     doc = Document(url="https://ustr.example/truce", title="Truce extended to 2026-11-10", source="ustr")
-    changes = await reminders.observe(_match("us-china-truce-extension", "2026-11-10"), event_id="ev1",
-                                      now=now, doc=doc)
+    changes = await reminders.observe(
+        _match("us-china-truce-extension", "2026-11-10"), event_id="ev1", now=now, doc=doc
+    )
     assert changes == ["planned us-china-truce-extension@ev1", "resolved us-china-tariff-truce-2025-11"]
     upcoming = await reminders.upcoming(now)
     assert [d.id for d in upcoming] == ["us-china-truce-extension@ev1"]
@@ -184,8 +198,9 @@ async def test_later_document_moves_the_date(redis: aioredis.Redis, rulebook: Ru
     now = datetime(2025, 11, 1, tzinfo=UTC)
     reminders = _reminders(redis, rulebook)
     await reminders.observe(_match("mofcom-export-control", "2025-11-20"), event_id="ev9", now=now)
-    assert await reminders.observe(_match("mofcom-export-control", "2025-11-20"), event_id="ev9",
-                                   now=now) == []
+    assert (
+        await reminders.observe(_match("mofcom-export-control", "2025-11-20"), event_id="ev9", now=now) == []
+    )
     moved = await reminders.observe(_match("mofcom-export-control", "2025-12-01"), event_id="ev9", now=now)
     assert moved == ["replanned mofcom-export-control@ev9"]
     assert await reminders.due(datetime(2025, 11, 17, 1, tzinfo=UTC)) == []  # the old 3d reminder is gone
@@ -209,8 +224,14 @@ def test_ics_imports_with_alarms() -> None:
     """The calendar parses back: UID, DTSTART in UTC, one VALARM per offset; old deadlines left out."""
     now = DUE - timedelta(days=3)
     deadlines = [
-        Deadline(id="truce", title="Truce <expires> & more", due=DUE, tags=["truce"],
-                 remind=[timedelta(days=7), timedelta(hours=2)], url="https://ustr.example/x"),
+        Deadline(
+            id="truce",
+            title="Truce <expires> & more",
+            due=DUE,
+            tags=["truce"],
+            remind=[timedelta(days=7), timedelta(hours=2)],
+            url="https://ustr.example/x",
+        ),
         Deadline(id="old", title="Old", due=now - timedelta(days=31)),
         Deadline(id="recent", title="Recent", due=now - timedelta(days=29), resolved_by="x"),
     ]
@@ -244,7 +265,6 @@ def test_listing_shows_reminder_states() -> None:
     assert "2025-11-10 05:01 UTC  in 3 days" in text
     assert "remind   7d before  2025-11-03 05:01  sent" in text
     assert "remind   1d before  2025-11-09 05:01  planned" in text
-
 
 
 async def test_claim_and_queue_is_atomic(redis: aioredis.Redis, rulebook: Rulebook, redis_url: str) -> None:

@@ -28,9 +28,7 @@ app = typer.Typer(
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option(
-        "--config", "-c", help="config file (else $TRADEWATCH_CONFIG, ./tradewatch.yaml, built-in)"
-    ),
+    typer.Option("--config", "-c", help="config file (else $TRADEWATCH_CONFIG, ./tradewatch.yaml, built-in)"),
 ]
 
 
@@ -54,9 +52,7 @@ def settings_or_exit(config: Path | None) -> Settings:
 @app.command()
 def run(
     config: ConfigOption = None,
-    once: Annotated[
-        bool, typer.Option("--once", help="poll every source once, deliver, exit")
-    ] = False,
+    once: Annotated[bool, typer.Option("--once", help="poll every source once, deliver, exit")] = False,
 ) -> None:
     """Run the worker: poll sources on their schedules, match, deduplicate, deliver."""
     from tradewatch.worker import run_worker
@@ -264,9 +260,7 @@ def deadlines(
 @app.command()
 def digest(
     config: ConfigOption = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="print it; send and move nothing")
-    ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print it; send and move nothing")] = False,
     html: Annotated[bool, typer.Option("--html", help="with --dry-run: print the HTML part")] = False,
 ) -> None:
     """Mail the email digest of alerts since the last digest (`--dry-run`: print it)."""

@@ -85,9 +85,16 @@ class _SpecLike(Protocol):
 
 def from_spec(spec: _SpecLike) -> Deadline:
     """A rule-file deadline."""
-    return Deadline(id=spec.id, title=spec.title, due=spec.due, remind=list(spec.remind),
-                    tags=list(spec.tags), notify=list(spec.notify), cancelled_by=list(spec.cancelled_by),
-                    note=str(getattr(spec, "note", "") or ""))
+    return Deadline(
+        id=spec.id,
+        title=spec.title,
+        due=spec.due,
+        remind=list(spec.remind),
+        tags=list(spec.tags),
+        notify=list(spec.notify),
+        cancelled_by=list(spec.cancelled_by),
+        note=str(getattr(spec, "note", "") or ""),
+    )
 
 
 def _parse_day_or_instant(value: Any, tz: ZoneInfo) -> datetime | None:
@@ -118,9 +125,20 @@ def due_from_facts(facts: dict[str, Any], field: str, tz: ZoneInfo, now: datetim
 
 
 def from_match(
-    *, rule_id: str, rule_title: str, field: str, remind: Sequence[timedelta], facts: dict[str, Any],
-    event_id: str, doc_title: str = "", url: str = "", tags: Sequence[str] = (), notify: Sequence[str] = (),
-    severity: Severity = "warning", tz: ZoneInfo, now: datetime,
+    *,
+    rule_id: str,
+    rule_title: str,
+    field: str,
+    remind: Sequence[timedelta],
+    facts: dict[str, Any],
+    event_id: str,
+    doc_title: str = "",
+    url: str = "",
+    tags: Sequence[str] = (),
+    notify: Sequence[str] = (),
+    severity: Severity = "warning",
+    tz: ZoneInfo,
+    now: datetime,
 ) -> Deadline | None:
     """A deadline derived from a match (`deadline_from`); one per rule and event, so later docs re-plan it."""
     due = due_from_facts(facts, field, tz, now)
@@ -128,9 +146,20 @@ def from_match(
         return None
     label = "Effective" if field == "effective_date" else "Date"
     title = f"{label}: {rule_title}" + (f" — {doc_title}" if doc_title else "")
-    return Deadline(id=f"{rule_id}@{event_id}", title=title[:300], due=due, remind=list(remind),
-                    tags=list(tags), notify=list(notify), severity=severity, origin="match", rule=rule_id,
-                    event_id=event_id, url=url, planned_at=now)
+    return Deadline(
+        id=f"{rule_id}@{event_id}",
+        title=title[:300],
+        due=due,
+        remind=list(remind),
+        tags=list(tags),
+        notify=list(notify),
+        severity=severity,
+        origin="match",
+        rule=rule_id,
+        event_id=event_id,
+        url=url,
+        planned_at=now,
+    )
 
 
 class Reminder(BaseModel):
@@ -173,14 +202,26 @@ def reminder_alert(reminder: Reminder, now: datetime, *, late: bool, tz: ZoneInf
     zone = tz or ZoneInfo("UTC")
     left = d.due - now
     when = d.due.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
-    summary = (f"Due {when} — in {humanize(left)}" if left.total_seconds() > 0 else f"Due {when} — now past")
+    summary = f"Due {when} — in {humanize(left)}" if left.total_seconds() > 0 else f"Due {when} — now past"
     if d.note:
         summary += f". {d.note}"
     key_hash = hashlib.blake2b(reminder.key.encode(), digest_size=10).hexdigest()
     return Alert(
-        id=f"reminder-{key_hash}", kind="reminder", event_id=d.event_id, rule=d.rule or d.id,
-        rule_title=d.title, severity=d.severity, tags=list(d.tags), title=d.title, url=d.url,
-        source="deadlines", seen_at=now, summary=summary, notify=list(d.notify), late=late, due=d.due,
+        id=f"reminder-{key_hash}",
+        kind="reminder",
+        event_id=d.event_id,
+        rule=d.rule or d.id,
+        rule_title=d.title,
+        severity=d.severity,
+        tags=list(d.tags),
+        title=d.title,
+        url=d.url,
+        source="deadlines",
+        seen_at=now,
+        summary=summary,
+        notify=list(d.notify),
+        late=late,
+        due=d.due,
         facts={"reminder": format_duration(reminder.offset) + " before"},  # `due` is a field of its own
     )
 
@@ -232,17 +273,18 @@ def ics_calendar(deadlines: Iterable[_SpecLike | Deadline], now: datetime) -> by
     return bytes(cal.to_ical())
 
 
-def format_listing(
-    deadlines: Sequence[Deadline], fired: set[str], now: datetime, tz: ZoneInfo
-) -> str:
+def format_listing(deadlines: Sequence[Deadline], fired: set[str], now: datetime, tz: ZoneInfo) -> str:
     """The `tradewatch deadlines` table: due, time left, title, then each reminder with its state."""
     if not deadlines:
         return "No upcoming deadlines.\n"
     out: list[str] = []
     for d in sorted(deadlines, key=lambda x: x.due):
         left = d.due - now
-        state = "resolved by " + str(d.resolved_by) if d.resolved else (
-            f"in {humanize(left)}" if left.total_seconds() > 0 else "past")
+        state = (
+            "resolved by " + str(d.resolved_by)
+            if d.resolved
+            else (f"in {humanize(left)}" if left.total_seconds() > 0 else "past")
+        )
         due = d.due.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
         origin = f"from rule {d.rule}" if d.origin == "match" else "rule file"
         out.append(f"{due}  {state:<16}  {d.title}  [{d.id}; {origin}]")

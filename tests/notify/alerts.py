@@ -26,10 +26,18 @@ def make_alert(**over: Any) -> Alert:
         "lang": "zh",
         "published_at": datetime(2025, 4, 4, 9, 0, tzinfo=UTC),
         "seen_at": datetime(2025, 4, 4, 9, 3, tzinfo=UTC),
-        "facts": {"announcement": "2025年第18号", "effective_date": "2025-04-04",
-                  "items": ["samarium", "gadolinium", "terbium", "dysprosium"]},
-        "sources": [SourceRef(source="mofcom-announcements", official=True,
-                              url="https://www.mofcom.gov.cn/zwgk/zcfb/art/2025/art_18.html")],
+        "facts": {
+            "announcement": "2025年第18号",
+            "effective_date": "2025-04-04",
+            "items": ["samarium", "gadolinium", "terbium", "dysprosium"],
+        },
+        "sources": [
+            SourceRef(
+                source="mofcom-announcements",
+                official=True,
+                url="https://www.mofcom.gov.cn/zwgk/zcfb/art/2025/art_18.html",
+            )
+        ],
     }
     data.update(over)
     return Alert.model_validate(data)

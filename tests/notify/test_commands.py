@@ -31,8 +31,11 @@ def _config(tmp_path: Path, redis_url: str, email: str = "") -> Path:
     rules.mkdir(exist_ok=True)
     (rules / "deadlines.yaml").write_text(RULES, encoding="utf-8")
     config = tmp_path / "tradewatch.yaml"
-    config.write_text(f"redis_url: {redis_url}\nkey_prefix: cli\nrules: ./rules\ntimezone: UTC\n"
-                      f"notifiers:\n  console: {{}}\n{email}", encoding="utf-8")
+    config.write_text(
+        f"redis_url: {redis_url}\nkey_prefix: cli\nrules: ./rules\ntimezone: UTC\n"
+        f"notifiers:\n  console: {{}}\n{email}",
+        encoding="utf-8",
+    )
     return config
 
 
@@ -61,8 +64,10 @@ def test_deadlines_ics(tmp_path: Path, redis_url: str) -> None:
 def test_digest_dry_run_then_send(tmp_path: Path, redis_url: str) -> None:
     """`--dry-run` prints the digest and keeps the alerts; `digest` then mails them once."""
     with FakeSMTP() as smtp:
-        email = (f"  email: {{host: 127.0.0.1, port: {smtp.port}, starttls: false, from: tw@example.com, "
-                 "to: [buyers@example.com]}\n")
+        email = (
+            f"  email: {{host: 127.0.0.1, port: {smtp.port}, starttls: false, from: tw@example.com, "
+            "to: [buyers@example.com]}\n"
+        )
         config = str(_config(tmp_path, redis_url, email))
         client = redis.Redis.from_url(redis_url, decode_responses=True)
         alert = make_alert(seen_at=NOW)

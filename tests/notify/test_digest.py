@@ -45,14 +45,21 @@ def _body(msg: EmailMessage, kind: str) -> str:
 
 
 def _settings(smtp: FakeSMTP, **digest: Any) -> Settings:
-    return Settings.model_validate({
-        "timezone": "Europe/Berlin",
-        "notifiers": {"email": {
-            "host": "127.0.0.1", "port": smtp.port, "starttls": False, "from": "tradewatch@example.com",
-            "to": ["buyers@example.com", "ops@example.com"],
-            "digest": {"at": "07:30", "timezone": "Europe/Berlin", "every": "daily", **digest},
-        }},
-    })
+    return Settings.model_validate(
+        {
+            "timezone": "Europe/Berlin",
+            "notifiers": {
+                "email": {
+                    "host": "127.0.0.1",
+                    "port": smtp.port,
+                    "starttls": False,
+                    "from": "tradewatch@example.com",
+                    "to": ["buyers@example.com", "ops@example.com"],
+                    "digest": {"at": "07:30", "timezone": "Europe/Berlin", "every": "daily", **digest},
+                }
+            },
+        }
+    )
 
 
 class _Upcoming:
@@ -71,16 +78,29 @@ def _book(redis: aioredis.Redis, settings: Settings, deadlines: list[Deadline] |
 
 async def test_digest_is_multipart_grouped_with_deadlines(redis: aioredis.Redis, smtp: FakeSMTP) -> None:
     """One mail: text and HTML, sections new/updates, grouped by severity and tag, deadlines at the end."""
-    book = _book(redis, _settings(smtp), [
-        Deadline(id="truce", title="US–China tariff truce expires", due=MORNING + timedelta(days=7)),
-        Deadline(id="far", title="Far away", due=MORNING + timedelta(days=40)),
-    ])
+    book = _book(
+        redis,
+        _settings(smtp),
+        [
+            Deadline(id="truce", title="US–China tariff truce expires", due=MORNING + timedelta(days=7)),
+            Deadline(id="far", title="Far away", due=MORNING + timedelta(days=40)),
+        ],
+    )
     await book.record(make_alert(id="a1", seen_at=MORNING - timedelta(hours=5)))
-    await book.record(make_alert(id="a2", severity="info", tags=["tariff-change"], lang="en",
-                                 title="USTR modifies Section 301 tariffs", rule_title="US tariff changes",
-                                 seen_at=MORNING - timedelta(hours=4)))
-    await book.record(make_alert(id="a3", kind="also", source="reuters",
-                                 seen_at=MORNING - timedelta(hours=3)))
+    await book.record(
+        make_alert(
+            id="a2",
+            severity="info",
+            tags=["tariff-change"],
+            lang="en",
+            title="USTR modifies Section 301 tariffs",
+            rule_title="US tariff changes",
+            seen_at=MORNING - timedelta(hours=4),
+        )
+    )
+    await book.record(
+        make_alert(id="a3", kind="also", source="reuters", seen_at=MORNING - timedelta(hours=3))
+    )
     assert await book.send_now(MORNING)
     [msg] = smtp.messages
     assert smtp.envelopes[0] == ("tradewatch@example.com", ["buyers@example.com", "ops@example.com"])
@@ -197,8 +217,14 @@ async def test_failed_slot_is_retried(redis: aioredis.Redis, smtp: FakeSMTP) -> 
 async def test_hostile_content_is_escaped_in_html(redis: aioredis.Redis, smtp: FakeSMTP) -> None:
     """Script tags and javascript: links in fetched text never become markup in the HTML part."""
     book = _book(redis, _settings(smtp))
-    await book.record(make_alert(title=HOSTILE + "<img src=x onerror=alert(1)>", url="javascript:alert(1)",
-                                 facts={"items": ["<b>bold</b>"]}, lead="<script>lead()</script>"))
+    await book.record(
+        make_alert(
+            title=HOSTILE + "<img src=x onerror=alert(1)>",
+            url="javascript:alert(1)",
+            facts={"items": ["<b>bold</b>"]},
+            lead="<script>lead()</script>",
+        )
+    )
     assert await book.send_now(MORNING)
     html = _body(smtp.messages[0], "html")
     assert "<script>" not in html
@@ -213,9 +239,21 @@ async def test_hostile_content_is_escaped_in_html(redis: aioredis.Redis, smtp: F
 async def test_smtp_auth(redis: aioredis.Redis) -> None:
     """With username and password the digest logs in before sending."""
     with FakeSMTP(auth={"robot": "s3cret"}) as smtp:
-        settings = Settings.model_validate({"notifiers": {"email": {
-            "host": "127.0.0.1", "port": smtp.port, "starttls": False, "from": "tw@example.com",
-            "to": ["b@example.com"], "username": "robot", "password": "s3cret"}}})
+        settings = Settings.model_validate(
+            {
+                "notifiers": {
+                    "email": {
+                        "host": "127.0.0.1",
+                        "port": smtp.port,
+                        "starttls": False,
+                        "from": "tw@example.com",
+                        "to": ["b@example.com"],
+                        "username": "robot",
+                        "password": "s3cret",
+                    }
+                }
+            }
+        )
         book = _book(redis, settings)
         await book.record(make_alert())
         assert await book.send_now(MORNING)
@@ -230,9 +268,20 @@ async def test_smtp_tls(
     cert = self_signed_cert(tmp_path)
     monkeypatch.setenv("SSL_CERT_FILE", str(cert[0]))
     with FakeSMTP(tls=mode, cert=cert) as smtp:  # type: ignore[arg-type]
-        settings = Settings.model_validate({"notifiers": {"email": {
-            "host": "127.0.0.1", "port": smtp.port, "starttls": mode == "starttls", "tls": mode == "implicit",
-            "from": "tw@example.com", "to": ["b@example.com"]}}})
+        settings = Settings.model_validate(
+            {
+                "notifiers": {
+                    "email": {
+                        "host": "127.0.0.1",
+                        "port": smtp.port,
+                        "starttls": mode == "starttls",
+                        "tls": mode == "implicit",
+                        "from": "tw@example.com",
+                        "to": ["b@example.com"],
+                    }
+                }
+            }
+        )
         book = _book(redis, settings)
         await book.record(make_alert())
         assert await book.send_now(MORNING)

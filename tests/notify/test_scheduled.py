@@ -41,9 +41,20 @@ async def test_tick_queues_reminders_and_mails_digest(redis: aioredis.Redis, tmp
     """A tick 7 days before due queues the 7d reminder and mails the digest; the next adds nothing."""
     (tmp_path / "d.yaml").write_text(RULES, encoding="utf-8")
     with FakeSMTP() as smtp:
-        settings = Settings.model_validate({"notifiers": {"email": {
-            "host": "127.0.0.1", "port": smtp.port, "starttls": False, "from": "tw@example.com",
-            "to": ["b@example.com"], "digest": {"at": "05:00", "timezone": "UTC"}}}})
+        settings = Settings.model_validate(
+            {
+                "notifiers": {
+                    "email": {
+                        "host": "127.0.0.1",
+                        "port": smtp.port,
+                        "starttls": False,
+                        "from": "tw@example.com",
+                        "to": ["b@example.com"],
+                        "digest": {"at": "05:00", "timezone": "UTC"},
+                    }
+                }
+            }
+        )
         keys = Keys("tick")
         worker = SimpleNamespace(redis=redis, keys=keys, settings=settings, rulebook=load_rulebook(tmp_path))
         early = datetime(2025, 11, 3, 1, tzinfo=UTC)

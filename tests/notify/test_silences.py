@@ -56,8 +56,9 @@ async def test_fields_are_anded_and_globbed(redis: aioredis.Redis) -> None:
 async def test_runtime_silence_shared_and_removable(redis: aioredis.Redis, redis_url: str) -> None:
     """A silence added at run time is seen by another worker, listed, and can be lifted."""
     one = _silences(redis)
-    added = await one.add(until=NOW + timedelta(hours=2), source="trump-truth-mirror", reason="noisy",
-                          created_by="ops")
+    added = await one.add(
+        until=NOW + timedelta(hours=2), source="trump-truth-mirror", reason="noisy", created_by="ops"
+    )
     other_client = aioredis.from_url(redis_url, decode_responses=True)
     try:
         other = _silences(other_client)
@@ -108,8 +109,21 @@ def test_silence_commands(tmp_path: Path, redis_url: str) -> None:
     silences = "silences:\n  - {tag: truce, until: '2099-01-01', reason: cfg}\n"
     config.write_text(f"redis_url: {redis_url}\n{silences}", encoding="utf-8")
     runner = CliRunner()
-    added = runner.invoke(app, ["silence", "add", "--source", "mofcom-*", "--until", "2h",
-                                "--reason", "maint", "--config", str(config)])
+    added = runner.invoke(
+        app,
+        [
+            "silence",
+            "add",
+            "--source",
+            "mofcom-*",
+            "--until",
+            "2h",
+            "--reason",
+            "maint",
+            "--config",
+            str(config),
+        ],
+    )
     assert added.exit_code == 0, added.output
     sid = added.stdout.strip()
     listed = runner.invoke(app, ["silence", "list", "--config", str(config)])

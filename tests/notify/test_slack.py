@@ -53,8 +53,10 @@ async def test_alert_carries_contract_fields(slack: FakeSlack) -> None:
     assert "*Effective date*\n2025-04-04" in text
     assert "*Announcement*\nNo. 18 of 2025" in text
     assert "samarium, gadolinium, terbium, dysprosium" in text
-    assert msg.metadata == {"event_type": "tradewatch_alert",
-                            "event_payload": {"alert_id": "alert-1", "event_id": "event-1", "kind": "new"}}
+    assert msg.metadata == {
+        "event_type": "tradewatch_alert",
+        "event_payload": {"alert_id": "alert-1", "event_id": "event-1", "kind": "new"},
+    }
     assert msg.text.startswith("[CRITICAL] MOFCOM export controls")
 
 
@@ -82,8 +84,12 @@ async def test_routes_by_notify_severity_tag_and_default(slack: FakeSlack) -> No
     await n.send(make_alert(id="c", severity="warning", tags=["truce"]))
     await n.send(make_alert(id="d", severity="info", tags=["other"]))
     by_id = {m.alert_id: m.channel for m in slack.messages}
-    assert by_id == {"a": slack.channels["truce-watch"], "b": slack.channels["supply-critical"],
-                     "c": slack.channels["truce-watch"], "d": slack.channels["trade-alerts"]}
+    assert by_id == {
+        "a": slack.channels["truce-watch"],
+        "b": slack.channels["supply-critical"],
+        "c": slack.channels["truce-watch"],
+        "d": slack.channels["trade-alerts"],
+    }
 
 
 async def test_unknown_route_is_permanent(slack: FakeSlack) -> None:
@@ -98,9 +104,17 @@ async def test_second_source_lands_in_thread(slack: FakeSlack) -> None:
     """An `also` alert passed the parent receipt is a reply in the first alert's thread."""
     n = _notifier(slack)
     parent = await n.send(make_alert())
-    also = make_alert(id="alert-2", kind="also", source="reuters-china", url="https://reuters.example/x",
-                      title="China curbs rare earth exports", lang="en", lead="", severity="warning",
-                      sources=[SourceRef(source="reuters-china", url="https://reuters.example/x")])
+    also = make_alert(
+        id="alert-2",
+        kind="also",
+        source="reuters-china",
+        url="https://reuters.example/x",
+        title="China curbs rare earth exports",
+        lang="en",
+        lead="",
+        severity="warning",
+        sources=[SourceRef(source="reuters-china", url="https://reuters.example/x")],
+    )
     reply = await n.send(also, thread=parent)
     assert reply["channel"] == parent["channel"]
     [child] = slack.thread(parent["ts"])
@@ -177,9 +191,15 @@ async def test_bad_token_is_permanent(slack: FakeSlack) -> None:
 
 async def test_hostile_title_is_escaped(slack: FakeSlack) -> None:
     """`<!channel>`, crafted links and `&amp;` in fetched text render as text in every mrkdwn field."""
-    hostile = make_alert(title=HOSTILE, source="evil<!here>", lead=HOSTILE, summary=HOSTILE,
-                         url="https://ok.example/a|b>c", facts={"items": [HOSTILE]},
-                         sources=[SourceRef(source="x<!everyone>", url="javascript:alert(1)", title=HOSTILE)])
+    hostile = make_alert(
+        title=HOSTILE,
+        source="evil<!here>",
+        lead=HOSTILE,
+        summary=HOSTILE,
+        url="https://ok.example/a|b>c",
+        facts={"items": [HOSTILE]},
+        sources=[SourceRef(source="x<!everyone>", url="javascript:alert(1)", title=HOSTILE)],
+    )
     await _notifier(slack).send(hostile)
     msg = slack.messages[0]
     mrkdwn = msg.text + "\n" + "\n".join(_texts(msg.blocks, "mrkdwn"))

@@ -14,16 +14,28 @@ from tradewatch.config import WebhookSettings
 from tradewatch.errors import DeliveryError
 from tradewatch.notify import NOTIFIERS
 
-CONTRACT_FIELDS = {"id", "event_id", "rule", "severity", "tags", "title", "url", "source", "published_at",
-                   "facts", "sources"}
+CONTRACT_FIELDS = {
+    "id",
+    "event_id",
+    "rule",
+    "severity",
+    "tags",
+    "title",
+    "url",
+    "source",
+    "published_at",
+    "facts",
+    "sources",
+}
 
 
 async def test_post_is_signed_json_with_idempotency_key() -> None:
     """The receiver gets the alert JSON, an HMAC-SHA256 of the raw body and the alert id as key."""
     with LocalServer() as server:
         server.routes["/hook"] = Response(204)
-        notifier = NOTIFIERS["webhook"](WebhookSettings(url=server.url("/hook"), secret="s3cret",
-                                                        headers={"X-Team": "buyers"}))
+        notifier = NOTIFIERS["webhook"](
+            WebhookSettings(url=server.url("/hook"), secret="s3cret", headers={"X-Team": "buyers"})
+        )
         receipt = await notifier.send(make_alert())
         await notifier.aclose()
     [req] = server.requests

@@ -39,10 +39,12 @@ def console_text(alert: Alert) -> str:
     lines = [f"[{severity_label(alert.severity)}] {headline(alert)}"]
     if alert.url:
         lines.append(f"  {alert.url}")
-    meta = [f"source {alert.source}" if alert.source else "",
-            f"published {format_time(alert.published_at)}" if alert.published_at else "",
-            f"due {format_time(alert.due)}" if alert.due else "",
-            "LATE" if alert.late else ""]
+    meta = [
+        f"source {alert.source}" if alert.source else "",
+        f"published {format_time(alert.published_at)}" if alert.published_at else "",
+        f"due {format_time(alert.due)}" if alert.due else "",
+        "LATE" if alert.late else "",
+    ]
     if any(meta):
         lines.append("  " + ", ".join(m for m in meta if m))
     lines.extend(f"  {label}: {value}" for label, value in fact_items(alert.facts))
@@ -70,8 +72,9 @@ class ConsoleNotifier:
         else:
             text = console_text(alert)
             if thread is not None:
-                text = "\n".join("    ↳ " + line if i == 0 else "    " + line
-                                 for i, line in enumerate(text.splitlines()))
+                text = "\n".join(
+                    "    ↳ " + line if i == 0 else "    " + line for i, line in enumerate(text.splitlines())
+                )
             out.write(text + "\n\n")
         out.flush()
         self._count += 1

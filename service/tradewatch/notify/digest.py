@@ -70,8 +70,9 @@ def _newest_first(alert: Alert) -> float:
     return -when.timestamp() if when else 0.0
 
 
-def make_digest(alerts: Sequence[Alert], deadlines: Sequence[Deadline], *, now: datetime,
-                since: datetime | None) -> Digest:
+def make_digest(
+    alerts: Sequence[Alert], deadlines: Sequence[Deadline], *, now: datetime, since: datetime | None
+) -> Digest:
     """Sort alerts into sections: new events, updates and further sources, operator notices.
 
     Reminder alerts are left out: the deadlines section already lists what is coming.
@@ -79,5 +80,12 @@ def make_digest(alerts: Sequence[Alert], deadlines: Sequence[Deadline], *, now: 
     new = [a for a in alerts if a.kind == "new"]
     updates = [a for a in alerts if a.kind in ("update", "also")]
     notices = [a for a in alerts if a.kind == "operator"]
-    return Digest(now=now, since=since, new=group_alerts(new), updates=group_alerts(updates), notices=notices,
-                  deadlines=[d for d in deadlines if not d.resolved], alert_ids=[a.id for a in alerts])
+    return Digest(
+        now=now,
+        since=since,
+        new=group_alerts(new),
+        updates=group_alerts(updates),
+        notices=notices,
+        deadlines=[d for d in deadlines if not d.resolved],
+        alert_ids=[a.id for a in alerts],
+    )

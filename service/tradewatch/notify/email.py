@@ -102,13 +102,24 @@ class EmailDigest:
         s = self.settings
         try:
             await aiosmtplib.send(
-                message, hostname=s.host, port=s.port, username=s.username, password=s.password,
-                use_tls=s.tls, start_tls=s.starttls and not s.tls, timeout=s.timeout,
+                message,
+                hostname=s.host,
+                port=s.port,
+                username=s.username,
+                password=s.password,
+                use_tls=s.tls,
+                start_tls=s.starttls and not s.tls,
+                timeout=s.timeout,
             )
-        except (aiosmtplib.SMTPAuthenticationError, aiosmtplib.SMTPRecipientsRefused,
-                aiosmtplib.SMTPSenderRefused, aiosmtplib.SMTPNotSupported) as exc:
-            raise DeliveryError(f"smtp: {type(exc).__name__}: {exc}", notifier="email",
-                                permanent=True) from exc
+        except (
+            aiosmtplib.SMTPAuthenticationError,
+            aiosmtplib.SMTPRecipientsRefused,
+            aiosmtplib.SMTPSenderRefused,
+            aiosmtplib.SMTPNotSupported,
+        ) as exc:
+            raise DeliveryError(
+                f"smtp: {type(exc).__name__}: {exc}", notifier="email", permanent=True
+            ) from exc
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             raise DeliveryError(f"smtp: {type(exc).__name__}: {exc}", notifier="email") from exc
         log.info("digest_mailed", recipients=len(s.to), host=s.host)

@@ -34,13 +34,15 @@ def _settings(config: Path | None) -> Settings:
     return settings_or_exit(config)
 
 
-async def _add(settings: Settings, until: datetime, rule: str | None, tag: str | None, source: str | None,
-               reason: str) -> Silence:
+async def _add(
+    settings: Settings, until: datetime, rule: str | None, tag: str | None, source: str | None, reason: str
+) -> Silence:
     handle = await open_redis(settings.redis_url, settings.state_dir)
     try:
         silences = Silences(handle.client, Keys(settings.key_prefix), settings)
-        return await silences.add(until=until, rule=rule, tag=tag, source=source, reason=reason,
-                                  created_by=getpass.getuser())
+        return await silences.add(
+            until=until, rule=rule, tag=tag, source=source, reason=reason, created_by=getpass.getuser()
+        )
     finally:
         await handle.close()
 
@@ -93,8 +95,9 @@ def list_(config: _Config = None) -> None:
 
 
 @silence_app.command("remove")
-def remove(silence_id: Annotated[str, typer.Argument(help="id printed by `silence add`")],
-           config: _Config = None) -> None:
+def remove(
+    silence_id: Annotated[str, typer.Argument(help="id printed by `silence add`")], config: _Config = None
+) -> None:
     """Lift a run-time silence early."""
     settings = _settings(config)
     if not asyncio.run(_remove(settings, silence_id)):

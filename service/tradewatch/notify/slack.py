@@ -49,12 +49,30 @@ log = structlog.get_logger(__name__)
 METADATA_EVENT = "tradewatch_alert"
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
 # Slack errors that no retry can fix: credentials, channel, or our own payload.
-_PERMANENT = frozenset({
-    "invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired", "no_permission",
-    "channel_not_found", "not_in_channel", "is_archived", "missing_scope", "invalid_blocks",
-    "invalid_arguments", "msg_too_long", "no_text", "restricted_action", "invalid_metadata_format",
-    "invalid_metadata_schema", "metadata_too_large", "team_access_not_granted", "ekm_access_denied",
-})
+_PERMANENT = frozenset(
+    {
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "no_permission",
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "missing_scope",
+        "invalid_blocks",
+        "invalid_arguments",
+        "msg_too_long",
+        "no_text",
+        "restricted_action",
+        "invalid_metadata_format",
+        "invalid_metadata_schema",
+        "metadata_too_large",
+        "team_access_not_granted",
+        "ekm_access_denied",
+    }
+)
 
 Receipt = dict[str, str]
 
@@ -92,8 +110,12 @@ class _ShortRateLimitHandler(AsyncRetryHandler):
         self.max_wait = max_wait
 
     async def _can_retry_async(
-        self, *, state: RetryState, request: HttpRequest,
-        response: HttpResponse | None = None, error: Exception | None = None,
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
     ) -> bool:
         if response is None or response.status_code != 429:
             return False
@@ -101,8 +123,12 @@ class _ShortRateLimitHandler(AsyncRetryHandler):
         return wait is not None and wait <= self.max_wait
 
     async def prepare_for_next_attempt_async(
-        self, *, state: RetryState, request: HttpRequest,
-        response: HttpResponse | None = None, error: Exception | None = None,
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
     ) -> None:
         state.next_attempt_requested = True
         wait = _retry_after(response.headers if response else None) or 0.0
@@ -162,7 +188,8 @@ class SlackNotifier:
         )
         self._hook = (
             AsyncWebhookClient(settings.webhook_url, retry_handlers=handlers, timeout=30)
-            if settings.webhook_url and not settings.token else None
+            if settings.webhook_url and not settings.token
+            else None
         )
         self._channel_ids: dict[str, str] = {}
 
@@ -198,8 +225,13 @@ class SlackNotifier:
         receipt = {"channel": str(resp.get("channel") or channel), "ts": str(resp.get("ts") or "")}
         if not _CHANNEL_ID.match(channel):  # remember the ID behind a #name for history checks
             self._channel_ids[channel] = receipt["channel"]
-        log.info("slack_posted", alert_id=alert.id, channel=receipt["channel"], ts=receipt["ts"],
-                 thread=bool(thread))
+        log.info(
+            "slack_posted",
+            alert_id=alert.id,
+            channel=receipt["channel"],
+            ts=receipt["ts"],
+            thread=bool(thread),
+        )
         return receipt
 
     async def already_sent(self, alert: Alert, thread: Receipt | None = None) -> Receipt | None:
@@ -216,15 +248,22 @@ class SlackNotifier:
         try:
             if thread and thread.get("channel") and thread.get("ts"):
                 channel = thread["channel"]
-                resp = await self._call("conversations_replies", alert, channel=channel, ts=thread["ts"],
-                                        limit=limit, include_all_metadata=True)
+                resp = await self._call(
+                    "conversations_replies",
+                    alert,
+                    channel=channel,
+                    ts=thread["ts"],
+                    limit=limit,
+                    include_all_metadata=True,
+                )
             else:
                 channel_id = await self._channel_id(slack_route(alert, self.settings.routes), alert)
                 if channel_id is None:
                     return None
                 channel = channel_id
-                resp = await self._call("conversations_history", alert, channel=channel, limit=limit,
-                                        include_all_metadata=True)
+                resp = await self._call(
+                    "conversations_history", alert, channel=channel, limit=limit, include_all_metadata=True
+                )
         except DeliveryError as exc:
             if exc.permanent:
                 log.warning("slack_history_unavailable", alert_id=alert.id, error=str(exc))
@@ -246,8 +285,11 @@ class SlackNotifier:
         wanted = channel.lstrip("#")
         cursor: str | None = None
         for _ in range(50):  # 50 pages of 1000 channels: beyond that, configure the ID
-            kwargs: dict[str, Any] = {"types": "public_channel,private_channel", "limit": 1000,
-                                      "exclude_archived": True}
+            kwargs: dict[str, Any] = {
+                "types": "public_channel,private_channel",
+                "limit": 1000,
+                "exclude_archived": True,
+            }
             if cursor:
                 kwargs["cursor"] = cursor
             resp = await self._call("conversations_list", alert, **kwargs)
@@ -281,8 +323,10 @@ class SlackNotifier:
         if resp.status_code != 200:
             status = resp.status_code
             raise DeliveryError(
-                f"slack webhook answered {status}: {resp.body[:200]}", notifier="slack",
-                permanent=status in (400, 403, 404, 410), retry_after=_retry_after(resp.headers),
+                f"slack webhook answered {status}: {resp.body[:200]}",
+                notifier="slack",
+                permanent=status in (400, 403, 404, 410),
+                retry_after=_retry_after(resp.headers),
             )
         log.info("slack_posted", alert_id=alert.id, channel="webhook")
         return {"channel": "webhook", "ts": ""}
@@ -302,5 +346,9 @@ def _delivery_error(exc: SlackApiError, method: str) -> DeliveryError:
     if status == 429 or error == "ratelimited":
         permanent = False
         retry_after = retry_after if retry_after is not None else 1.0
-    return DeliveryError(f"slack {method}: {error or 'http ' + str(status)}", notifier="slack",
-                         permanent=permanent, retry_after=retry_after)
+    return DeliveryError(
+        f"slack {method}: {error or 'http ' + str(status)}",
+        notifier="slack",
+        permanent=permanent,
+        retry_after=retry_after,
+    )

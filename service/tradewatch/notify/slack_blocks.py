@@ -135,8 +135,10 @@ def _other_sources(alert: Alert) -> str:
     others = [s for s in alert.sources if s.url != alert.url or s.source != alert.source]
     if not others:
         return ""
-    shown = [link(s.url, s.title or s.source, 200) + f" ({escape(s.source)})" if s.url else escape(s.source)
-             for s in others[:15]]
+    shown = [
+        link(s.url, s.title or s.source, 200) + f" ({escape(s.source)})" if s.url else escape(s.source)
+        for s in others[:15]
+    ]
     more = f" and {len(others) - 15} more" if len(others) > 15 else ""
     return truncate("Also reported by: " + ", ".join(shown) + more, SECTION_TEXT_MAX)
 
@@ -144,8 +146,10 @@ def _other_sources(alert: Alert) -> str:
 def alert_blocks(alert: Alert, tz: ZoneInfo | None = None) -> list[dict[str, Any]]:
     """The message blocks: header, lead and linked title, facts, context, other sources."""
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": truncate(_header_text(alert), HEADER_MAX),
-                                    "emoji": True}},
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "text": truncate(_header_text(alert), HEADER_MAX), "emoji": True},
+        },
         {"type": "section", "text": {"type": "mrkdwn", "text": _title_block(alert)}},
     ]
     fields = _fields(alert)

@@ -77,8 +77,11 @@ class WebhookNotifier:
         except httpx.HTTPError as exc:
             raise DeliveryError(f"webhook: {type(exc).__name__}: {exc}", notifier="webhook") from exc
         if not 200 <= response.status_code < 300:
-            raise DeliveryError(f"webhook answered {response.status_code}", notifier="webhook",
-                                retry_after=_retry_after(response))
+            raise DeliveryError(
+                f"webhook answered {response.status_code}",
+                notifier="webhook",
+                retry_after=_retry_after(response),
+            )
         log.info("webhook_delivered", alert_id=alert.id, status=response.status_code)
         return {"id": alert.thread_of or alert.id, "status": str(response.status_code)}
 

@@ -157,8 +157,9 @@ class DigestRecorder:
     def __init__(self, book: DigestBook) -> None:
         self.book = book
 
-    async def send(self, alert: Alert, thread: dict[str, str] | None = None, *,
-                   redelivery: bool = False) -> dict[str, str]:
+    async def send(
+        self, alert: Alert, thread: dict[str, str] | None = None, *, redelivery: bool = False
+    ) -> dict[str, str]:
         added = await self.book.record(alert)
         return {"digest": "recorded" if added else "already"}
 

@@ -106,8 +106,9 @@ class Reminders:
             if len(parts) == 3 and parts[1].isdigit() and int(parts[1]) < horizon:
                 await self.redis.hdel(self.keys.reminders_fired(), key)
 
-    async def observe(self, match: Match, *, event_id: str, now: datetime,
-                      doc: Document | None = None) -> list[str]:
+    async def observe(
+        self, match: Match, *, event_id: str, now: datetime, doc: Document | None = None
+    ) -> list[str]:
         """Apply one match: derive or re-plan its deadline, resolve what it cancels; say what changed."""
         changes: list[str] = []
         try:
@@ -116,10 +117,19 @@ class Reminders:
             rule = None
         if rule is not None and rule.deadline_from:
             derived = from_match(
-                rule_id=rule.id, rule_title=rule.title, field=rule.deadline_from, remind=rule.remind,
-                facts=match.facts, event_id=event_id, doc_title=doc.title if doc else "",
-                url=doc.url if doc else "", tags=rule.tags, notify=rule.notify, severity=match.severity,
-                tz=self.tz, now=now,
+                rule_id=rule.id,
+                rule_title=rule.title,
+                field=rule.deadline_from,
+                remind=rule.remind,
+                facts=match.facts,
+                event_id=event_id,
+                doc_title=doc.title if doc else "",
+                url=doc.url if doc else "",
+                tags=rule.tags,
+                notify=rule.notify,
+                severity=match.severity,
+                tz=self.tz,
+                now=now,
             )
             if derived is not None:
                 changes.extend(await self._upsert(derived))
@@ -138,16 +148,21 @@ class Reminders:
             old = Deadline.model_validate_json(raw)
             if old.due == derived.due:
                 return []
-            log.info("deadline_replanned", deadline=derived.id, old_due=old.due.isoformat(),
-                     due=derived.due.isoformat())
+            log.info(
+                "deadline_replanned",
+                deadline=derived.id,
+                old_due=old.due.isoformat(),
+                due=derived.due.isoformat(),
+            )
             await self.redis.hset(key, derived.id, derived.model_dump_json())
             return [f"replanned {derived.id}"]
         await self.redis.hset(key, derived.id, derived.model_dump_json())
         log.info("deadline_planned", deadline=derived.id, due=derived.due.isoformat())
         return [f"planned {derived.id}"]
 
-    async def deadlines(self, now: datetime, *, include_resolved: bool = True,
-                        past: timedelta = CALENDAR_PAST) -> list[Deadline]:
+    async def deadlines(
+        self, now: datetime, *, include_resolved: bool = True, past: timedelta = CALENDAR_PAST
+    ) -> list[Deadline]:
         """File and derived deadlines due after `now - past`, with resolutions applied, by due time."""
         resolved_raw = await self.redis.hgetall(self.keys.deadlines_resolved())
         first_seen = await self.redis.hgetall(self.keys.deadlines_first_seen())

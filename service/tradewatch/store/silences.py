@@ -42,8 +42,9 @@ def parse_until(value: str, tz: ZoneInfo, now: datetime | None = None) -> dateti
             return datetime.combine(date.fromisoformat(text), time(0, 0), tzinfo=tz)
         parsed = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise ConfigError(f"{value!r} is not a time; write 2025-12-01, 2025-12-01T08:00+01:00 or 2h",
-                          key="silences.until") from exc
+        raise ConfigError(
+            f"{value!r} is not a time; write 2025-12-01, 2025-12-01T08:00+01:00 or 2h", key="silences.until"
+        ) from exc
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)
 
 
@@ -67,8 +68,10 @@ class Silence:
             return False
         if self.tag and not any(fnmatch.fnmatchcase(t, self.tag) for t in alert.tags):
             return False
-        if self.source and not (fnmatch.fnmatchcase(alert.source, self.source)
-                                or any(fnmatch.fnmatchcase(s.source, self.source) for s in alert.sources)):
+        if self.source and not (
+            fnmatch.fnmatchcase(alert.source, self.source)
+            or any(fnmatch.fnmatchcase(s.source, self.source) for s in alert.sources)
+        ):
             return False
         return bool(self.rule or self.tag or self.source)
 
@@ -92,8 +95,15 @@ class Silence:
 
 def _from_spec(index: int, spec: SilenceSpec) -> Silence:
     # Same reading of `until` as the pipeline's config check (store/suppressions.py): UTC when naive.
-    return Silence(id=f"config-{index}", until=parse_until(spec.until, UTC_ZONE), rule=spec.rule,
-                   tag=spec.tag, source=spec.source, reason=spec.reason, origin="config")
+    return Silence(
+        id=f"config-{index}",
+        until=parse_until(spec.until, UTC_ZONE),
+        rule=spec.rule,
+        tag=spec.tag,
+        source=spec.source,
+        reason=spec.reason,
+        origin="config",
+    )
 
 
 class Silences:
@@ -105,16 +115,32 @@ class Silences:
         self.tz = ZoneInfo(settings.timezone)
         self.configured = [_from_spec(i, spec) for i, spec in enumerate(settings.silences)]
 
-    async def add(self, *, until: datetime, rule: str | None = None, tag: str | None = None,
-                  source: str | None = None, reason: str = "", created_by: str = "") -> Silence:
+    async def add(
+        self,
+        *,
+        until: datetime,
+        rule: str | None = None,
+        tag: str | None = None,
+        source: str | None = None,
+        reason: str = "",
+        created_by: str = "",
+    ) -> Silence:
         """Record a run-time silence; at least one of rule, tag, source is required."""
         if not (rule or tag or source):
             raise ConfigError("a silence needs a rule, tag or source", key="silences")
-        silence = Silence(id=uuid.uuid4().hex[:8], until=until, rule=rule, tag=tag, source=source,
-                          reason=reason, created_by=created_by)
+        silence = Silence(
+            id=uuid.uuid4().hex[:8],
+            until=until,
+            rule=rule,
+            tag=tag,
+            source=source,
+            reason=reason,
+            created_by=created_by,
+        )
         await self.redis.hset(self.keys.silences(), silence.id, silence.to_json())
-        log.info("silence_added", silence=silence.id, rule=rule, tag=tag, source=source,
-                 until=until.isoformat())
+        log.info(
+            "silence_added", silence=silence.id, rule=rule, tag=tag, source=source, until=until.isoformat()
+        )
         return silence
 
     async def remove(self, silence_id: str) -> bool:
