@@ -84,10 +84,12 @@ class Document(BaseModel):
         return _digest(" ".join(self.title.split()), " ".join(self.text.split()))
 
     def contract_json(self) -> dict[str, Any]:
-        """The contract's JSON object: extra fields inline, no empty `extra`."""
-        data = self.model_dump(mode="json", exclude={"extra"})
-        data.update(self.extra)
-        return data
+        """The contract's JSON object; source-specific fields nested under `extra`.
+
+        Nested, not inlined: a feed element named `id` or `url` must never be able to
+        overwrite the document's own fields, and `replay` reads the line back unchanged.
+        """
+        return self.model_dump(mode="json", exclude={"extra"} if not self.extra else None)
 
 
 _CJK = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")

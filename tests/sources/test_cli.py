@@ -79,7 +79,7 @@ def test_sources_test_prints_jsonl_per_kind(tmp_path: Path, server: LocalServer)
     mofcom = json.loads(_run("sources", "test", "exportcontrol", "--config", str(config)).stdout)
     assert mofcom["title"] == "中华人民共和国两用物项出口管制条例"
     assert mofcom["published_at"] == "2024-10-23T14:43:23+08:00"
-    assert mofcom["announcement"] == "国务院令〔2024〕792号"
+    assert mofcom["extra"]["announcement"] == "国务院令〔2024〕792号"
 
 
 def test_sources_test_failure_exits_1_with_reason(tmp_path: Path, server: LocalServer) -> None:
