@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
@@ -50,6 +51,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
             monkeypatch.delenv(name, raising=False)
     yield
     structlog.reset_defaults()
+    logging.getLogger().handlers.clear()
 
 
 def _free_port() -> int:

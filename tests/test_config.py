@@ -74,6 +74,11 @@ def test_relative_paths_resolve_against_file(tmp_path: Path) -> None:
         ("sources:\n  - {name: a, kind: nope, url: 'http://x'}\n", "sources[0].kind: unknown kind 'nope'"),
         ("sources:\n  - {name: a, kind: rss, url: 'http://x', every: 5 minutes}\n", "sources[0].every:"),
         ("timezone: Mars/Base\n", "timezone: unknown timezone"),
+        (
+            "sources:\n  - {name: a, kind: rss, url: 'http://x', every: 0s}\n",
+            "sources[0].every: every must be",
+        ),
+        ("silences:\n  - {tag: truce, until: tomorrow}\n", "silences[0].until:"),
         ("first_poll_window: 3 days\n", "first_poll_window:"),
         ("key: [unclosed\n", "invalid YAML"),
     ],

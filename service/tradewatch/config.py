@@ -99,6 +99,13 @@ class SourceSpec(_Strict):
         False, description="an official publisher (ministry, register): ranks as confirmation"
     )
 
+    @field_validator("every")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("every must be longer than 0s (e.g. 30s, 5m)")
+        return value
+
 
 class SlackSettings(_Strict):
     """Slack via the Web API (bot token) or an incoming webhook."""

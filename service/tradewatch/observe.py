@@ -3,47 +3,91 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import Any
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["METRICS", "Metrics", "configure_logging", "redact"]
+__all__ = ["METRICS", "Metrics", "configure_logging", "redact", "redact_text"]
 
 _SECRET_KEYS = {"token", "password", "secret", "authorization", "webhook_url", "api_key"}
+# user:password@ in URLs, and query parameters that carry credentials
+_URL_USERINFO = re.compile(r"(?<=://)[^/@\s:]+:[^/@\s]+@")
+_SECRET_PARAM = re.compile(
+    r"(?i)([?&](?:api[_-]?key|apikey|key|token|access_token|secret|password|passwd|sig|signature|auth)=)[^&#\s'\"]+"
+)
+
+
+def redact_text(text: str) -> str:
+    """Hide credentials written into URLs (`user:pass@`, `?apikey=`) wherever a URL is shown."""
+    if "://" not in text and "=" not in text:
+        return text
+    return _SECRET_PARAM.sub(r"\1***", _URL_USERINFO.sub("***@", text))
 
 
 def redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     """Drop secrets from log events even when a caller passes them by mistake."""
-    for key in list(event):
-        if key.lower() in _SECRET_KEYS and event[key]:
+    for key, value in list(event.items()):
+        if key.lower() in _SECRET_KEYS and value:
             event[key] = "***"
+        elif isinstance(value, str):
+            event[key] = redact_text(value)
     return event
 
 
+class _StderrHandler(logging.Handler):
+    """Writes to whatever sys.stderr is at the time (test runners swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:
+            self.handleError(record)
+
+
 def configure_logging(level: str = "info", fmt: str = "auto") -> None:
-    """JSON lines on stderr when not a TTY (or when asked), readable output on a TTY."""
+    """JSON lines on stderr when not a TTY (or when asked), readable output on a TTY.
+
+    Libraries that log through the standard library (APScheduler, uvicorn, httpx) go
+    through the same renderer, so every line on stderr has one format.
+    """
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     renderer: Any = (
         structlog.processors.JSONRenderer(ensure_ascii=False)
         if use_json
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
-    processors: list[Any] = [
+    shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         redact,
-        structlog.processors.format_exc_info if use_json else structlog.processors.StackInfoRenderer(),
-        renderer,
     ]
     structlog.configure(
-        processors=processors,
+        processors=[
+            *shared,
+            structlog.processors.format_exc_info if use_json else structlog.processors.StackInfoRenderer(),
+            renderer,
+        ],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
+    handler = _StderrHandler()
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(getattr(logging, level.upper()))
+    # One poll of a source at a time is the design (max_instances=1), not news worth a line.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 class Metrics:

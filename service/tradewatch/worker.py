@@ -163,6 +163,7 @@ class Worker:
 
     async def _run_forever(self) -> int:
         loop = asyncio.get_running_loop()
+        web_task = self._start_web()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._request_stop, sig)
         scheduler = AsyncIOScheduler(event_loop=loop, timezone="UTC")
@@ -173,7 +174,7 @@ class Worker:
             jitter = spec.jitter.total_seconds() if spec.jitter is not None else min(every * 0.1, 30.0)
             scheduler.add_job(
                 self._scheduled_poll,
-                IntervalTrigger(seconds=max(every, 0.001), jitter=jitter or None),
+                IntervalTrigger(seconds=every, jitter=jitter or None),
                 args=[spec],
                 id=f"poll:{name}",
                 name=name,
@@ -193,7 +194,6 @@ class Worker:
         scheduler.start()
         self.scheduler_running = True
         delivery_task = asyncio.create_task(self.delivery.run(self.stop), name="delivery")
-        web_task = self._start_web()
         await self.stop.wait()
         log.info("worker_stopping", inflight=len(self._inflight))
         scheduler.shutdown(wait=False)
@@ -211,15 +211,16 @@ class Worker:
         return 0
 
     def _start_web(self) -> asyncio.Task[Any] | None:
+        """Bind the port now (a taken port stops the start with an error naming server.port)."""
         if not self.settings.server.enabled:
             return None
         from tradewatch.web.app import create_app
-        from tradewatch.web.server import serve
+        from tradewatch.web.server import bind, serve
 
+        server = self.settings.server
+        sock = bind(server.host, server.port)
         app = create_app(self)
-        return asyncio.create_task(
-            serve(app, self.settings.server.host, self.settings.server.port, self.stop), name="web"
-        )
+        return asyncio.create_task(serve(app, server.host, server.port, self.stop, sock=sock), name="web")
 
     def _request_stop(self, sig: signal.Signals) -> None:
         if self.stop.is_set():

@@ -6,6 +6,7 @@ import json
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -87,3 +88,27 @@ def test_default_worker_runs_reports_failing_sources_and_stops_cleanly(
     assert "worker_stopped" in events
     assert "embedded_redis_started" in events
     assert (tmp_path / "var" / "redis").is_dir()
+
+
+def test_taken_port_stops_the_start_with_a_clear_error(tmp_path: Path, redis_url: str) -> None:
+    """A server port already in use is an error naming server.port, exit 1, before any polling."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        config = tmp_path / "tradewatch.yaml"
+        config.write_text(
+            f"redis_url: {redis_url}\nserver: {{port: {port}}}\nsources: []\n", encoding="utf-8"
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEWATCH_")}
+        result = subprocess.run(
+            [sys.executable, "-m", "tradewatch", "run", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+            check=False,
+        )
+    assert result.returncode == 1
+    assert "server.port" in result.stderr
+    assert "Traceback" not in result.stderr

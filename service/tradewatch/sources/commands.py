@@ -13,6 +13,7 @@ from tradewatch.durations import format_duration
 from tradewatch.errors import ConfigError
 from tradewatch.fetch import Fetcher
 from tradewatch.models import Document
+from tradewatch.observe import redact_text
 from tradewatch.sources import SOURCES
 from tradewatch.store.health import SourceHealth, SourceHealthRecord
 from tradewatch.store.keys import Keys
@@ -67,7 +68,7 @@ async def list_sources(settings: Settings, *, now: datetime | None = None) -> li
     """One line per configured source: name, kind, interval, status, last success, last error, URL."""
     now = now or datetime.now(UTC)
     health = await _health(settings)
-    rows = [("NAME", "KIND", "EVERY", "STATUS", "LAST SUCCESS", "ITEMS", "LAST ERROR", "URL")]
+    rows = [("NAME", "KIND", "EVERY", "STATUS", "LAST SUCCESS", "LISTED", "LAST ERROR", "URL")]
     for spec in settings.sources:
         record = (health or {}).get(spec.name)
         error = (record.last_error or "-") if record and record.consecutive_failures else "-"
@@ -78,9 +79,9 @@ async def list_sources(settings: Settings, *, now: datetime | None = None) -> li
                 format_duration(spec.every),
                 _status(spec.enabled, record, health is not None),
                 _ago(record.last_success, now) if record else "-",
-                str(record.items_seen) if record else "-",
-                error[:60],
-                spec.url,
+                str(record.last_documents) if record else "-",  # items the source lists now
+                redact_text(error)[:60],
+                redact_text(spec.url),
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]

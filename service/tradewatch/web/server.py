@@ -53,9 +53,13 @@ async def serve(
     stop: asyncio.Event,
     *,
     started: Callable[[int], None] | None = None,
+    sock: socket.socket | None = None,
 ) -> None:
-    """Serve `app` until `stop` is set; `started(port)` is called once it listens."""
-    sock = bind(host, port)
+    """Serve `app` until `stop` is set; `started(port)` is called once it listens.
+
+    Pass `sock` (from `bind`) to find a taken port before anything else starts.
+    """
+    sock = sock if sock is not None else bind(host, port)
     bound_port = int(sock.getsockname()[1])
     config = uvicorn.Config(
         app,
