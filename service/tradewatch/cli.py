@@ -281,8 +281,19 @@ def digest(
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: Redis or tradewatch errors end in one line, never a traceback."""
+    from redis.exceptions import RedisError
+
+    from tradewatch.observe import redact_text
+
     try:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except RedisError as exc:
+        hint = "(is redis_url right and Redis running?)"
+        print(f"redis error: {redact_text(str(exc))} {hint}", file=sys.stderr)
+        sys.exit(1)
+    except TradewatchError as exc:
+        print(f"error: {redact_text(str(exc))}", file=sys.stderr)
+        sys.exit(1)

@@ -25,7 +25,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from redis.exceptions import RedisError
 
 from tradewatch.config import Settings, SourceSpec
-from tradewatch.errors import SourceError, StoreError
+from tradewatch.errors import ConfigError, SourceError, StoreError
 from tradewatch.fetch import Fetcher
 from tradewatch.matching import Rulebook, RuleProblems, load_rulebook
 from tradewatch.models import Alert
@@ -49,6 +49,8 @@ def utcnow() -> datetime:
 
 def load_rules_or_report(settings: Settings) -> Rulebook:
     """Load the rulebook; on defects print `FILE:LINE: message` lines and raise."""
+    if not settings.rules.is_dir():
+        raise ConfigError(f"directory {settings.rules.resolve()} does not exist", key="rules")
     routes = set(settings.notifiers.slack.routes) if settings.notifiers.slack else None
     return load_rulebook(settings.rules, slack_routes=routes)
 

@@ -27,10 +27,9 @@ log = structlog.get_logger(__name__)
 
 def load_rules(settings: Settings) -> Any:
     """The rulebook, checked against the configured Slack routes (raises RuleProblems)."""
-    from tradewatch.matching import load_rulebook
+    from tradewatch.worker import load_rules_or_report
 
-    routes = set(settings.notifiers.slack.routes) if settings.notifiers.slack else None
-    return load_rulebook(settings.rules, slack_routes=routes)
+    return load_rules_or_report(settings)
 
 
 async def deadlines_output(settings: Settings, *, ics: bool, now: datetime) -> bytes:
