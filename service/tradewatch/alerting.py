@@ -207,7 +207,6 @@ class Decider:
             tags=sorted({t for m in active for t in m.tags}),
             rule_title=lead.title,
         )
-        alert.late = plan.first_poll
         plan.events[event_id] = event
         self._write_event(plan, item, event)
         for match in active:
