@@ -80,7 +80,8 @@ def test_relative_paths_resolve_against_file(tmp_path: Path) -> None:
         ),
         ("silences:\n  - {tag: truce, until: tomorrow}\n", "silences[0].until:"),
         ("first_poll_window: 3 days\n", "first_poll_window:"),
-        ("key: [unclosed\n", "invalid YAML"),
+        ("key: [unclosed\n", "tradewatch.yaml:2: YAML error"),
+        ("server: {port: 1}\nserver: {port: 2}\n", "tradewatch.yaml:2: duplicate key 'server'"),
     ],
 )
 def test_bad_config_names_key(tmp_path: Path, text: str, expected: str) -> None:

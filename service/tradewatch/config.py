@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tradewatch.durations import Duration
-from tradewatch.errors import ConfigError
+from tradewatch.errors import ConfigError, RuleError
+from tradewatch.matching.yamlfile import read_yaml
 
 __all__ = [
     "DigestSchedule",
@@ -386,17 +386,12 @@ def load_settings(explicit: Path | None = None, env: dict[str, str] | None = Non
     env = dict(os.environ) if env is None else env
     path = find_config(explicit, env)
     builtin = path == BUILTIN_CONFIG
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file: {exc.strerror or exc}", file=str(path)) from exc
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{where}: invalid YAML: {problem}") from exc
+    if not path.is_file():
+        raise ConfigError("cannot read config file: no such file", file=str(path))
+    problems: list[RuleError] = []
+    data = read_yaml(path, problems) or {}  # the rule files' reader: duplicate keys are errors too
+    if problems:
+        raise ConfigError("\n".join(f"{path}:{p.line}: {p.args[0]}" for p in problems))
     if not isinstance(data, dict):
         raise ConfigError("the config file must be a mapping of keys", file=str(path))
     data = _interpolate(data, env, "")
