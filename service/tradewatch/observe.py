@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["METRICS", "Metrics", "configure_logging", "redact", "redact_text"]
+__all__ = ["METRICS", "Metrics", "Progress", "configure_logging", "redact", "redact_text"]
 
 _SECRET_KEYS = {"token", "password", "secret", "authorization", "webhook_url", "api_key"}
 # user:password@ in URLs, and query parameters that carry credentials
@@ -145,3 +146,23 @@ class Metrics:
 
 
 METRICS = Metrics()
+
+
+class Progress:
+    """A one-line progress counter for long work on a terminal; silent in logs and CI."""
+
+    def __init__(self, total: int, label: str) -> None:
+        self.total = total
+        self.count = 0
+        self.label = label
+        self.enabled = sys.stderr.isatty() and total > 5 and not os.environ.get("CI")
+
+    def step(self) -> None:
+        self.count += 1
+        if self.enabled:
+            sys.stderr.write(f"\r{self.label}: {self.count}/{self.total}")
+            sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")

@@ -30,7 +30,7 @@ from tradewatch.fetch import Fetcher
 from tradewatch.matching import Rulebook, RuleProblems, load_rulebook
 from tradewatch.models import Alert
 from tradewatch.notify import NOTIFIERS, Notifier
-from tradewatch.observe import METRICS, Metrics
+from tradewatch.observe import METRICS, Metrics, Progress
 from tradewatch.sources import SOURCES, Source
 from tradewatch.store.connection import RedisHandle, open_redis
 from tradewatch.store.keys import Keys
@@ -94,13 +94,6 @@ class Worker:
     async def main(self, *, once: bool) -> int:
         self.rulebook = load_rules_or_report(self.settings)
         self.rules_loaded = True
-        log.info(
-            "rules_loaded",
-            rules=len(self.rulebook.rules),
-            deadlines=len(self.rulebook.deadlines),
-            backend=self.rulebook.backend,
-            directory=str(self.settings.rules),
-        )
         self.redis_handle = await open_redis(self.settings.redis_url, self.settings.state_dir)
         try:
             return await self._serve(once=once)
@@ -145,7 +138,7 @@ class Worker:
 
     async def _run_once(self) -> int:
         specs = [self.settings.source(name) for name in self._sources]
-        progress = _Progress(len(specs), "polling sources")
+        progress = Progress(len(specs), "polling sources")
 
         async def one(spec: SourceSpec) -> None:
             await self.poll(spec, use_lease=False)
@@ -225,8 +218,10 @@ class Worker:
         return asyncio.create_task(serve(app, server.host, server.port, self.stop, sock=sock), name="web")
 
     def _request_stop(self, sig: signal.Signals) -> None:
-        if self.stop.is_set():
-            log.warning("second_signal_ignored", signal=sig.name)
+        if self.stop.is_set():  # a second Ctrl-C: stop waiting for in-flight polls
+            log.warning("shutdown_forced", signal=sig.name, inflight=len(self._inflight))
+            for task in list(self._inflight):
+                task.cancel()
             return
         log.info("shutdown_requested", signal=sig.name)
         self.stop.set()
@@ -374,26 +369,6 @@ def _counts(counts: Any) -> dict[str, Any]:
     if hasattr(counts, "model_dump"):
         return dict(counts.model_dump())
     return {}
-
-
-class _Progress:
-    """A one-line progress counter on a terminal; silent in logs and CI."""
-
-    def __init__(self, total: int, label: str) -> None:
-        self.total = total
-        self.count = 0
-        self.label = label
-        self.enabled = sys.stderr.isatty() and total > 5 and not os.environ.get("CI")
-
-    def step(self) -> None:
-        self.count += 1
-        if self.enabled:
-            sys.stderr.write(f"\r{self.label}: {self.count}/{self.total}")
-            sys.stderr.flush()
-
-    def done(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\n")
 
 
 def run_worker(settings: Settings, *, once: bool) -> int:

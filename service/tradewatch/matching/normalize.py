@@ -16,7 +16,7 @@ import unicodedata
 from functools import lru_cache
 from importlib import resources
 
-__all__ = ["has_cjk", "normalize", "t2s", "term_literal"]
+__all__ = ["normalize", "t2s", "term_literal"]
 
 # A space between two Chinese characters is layout (a wrapped line), not a word gap.
 # Patterns start with the literal character so the regex engine can skip ahead fast.
@@ -27,7 +27,6 @@ _LETTER_HYPHEN = re.compile(r"[-‐‑‒–](?<=[^\W\d_][-‐‑‒–])(?=[^\W
 # mapping them first lets most documents skip the (slow) full NFKC pass.
 _FULL_WIDTH = re.compile("[\uff01-\uff5e\u3000]")
 _US = re.compile(r"(?<![A-Za-z.])US(?![A-Za-z])")
-_ANY_CJK = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
 @lru_cache(maxsize=1)
@@ -48,11 +47,6 @@ def t2s(text: str) -> str:
     if keys.isdisjoint(text):
         return text
     return text.translate(table)
-
-
-def has_cjk(text: str) -> bool:
-    """True when the text holds at least one CJK ideograph."""
-    return _ANY_CJK.search(text) is not None
 
 
 def _half_width(m: re.Match[str]) -> str:

@@ -359,8 +359,3 @@ def choose_event(
         if score >= SIM_THRESHOLD and (best is None or score > best[0]):
             best = (score, event.id)
     return best[1] if best else None
-
-
-def event_ids_in(index: dict[str, str | None]) -> set[str]:
-    """Event ids referenced by index values."""
-    return {v for v in index.values() if v}

@@ -143,14 +143,6 @@ def _duration_text(value: Any) -> str:
     return str(value)
 
 
-def _strings(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    return [_duration_text(v) for v in value]
-
-
 def _redis(state: WorkerState) -> aioredis.Redis:
     if state.redis is None:
         raise ConnectionError("redis not connected")
