@@ -266,7 +266,9 @@ class Outbox:
         pending = int(summary["pending"])
         last = next((str(g["last-delivered-id"]) for g in groups if g["name"] == group), "0-0")
         unread = await self.redis.xrange(self.stream, min="(" + last, max="+", count=10_000)
-        return pending + len(unread)
+        # an entry addressed to other notifiers only (a re-driven dead letter) is not pending here
+        mine = [f for _, f in unread if not f.get("to") or group in str(f["to"]).split(",")]
+        return pending + len(mine)
 
     # --- operators ------------------------------------------------------------------------------
 
