@@ -263,7 +263,7 @@ def check_rules(rules_dir: Path, *, slack_routes: set[str] | None = None) -> lis
     """Every problem in a rules directory, FILE:LINE each; empty when it is valid."""
     checker = _Checker(slack_routes)
     checker.run(rules_dir)
-    return checker.problems
+    return sorted(checker.problems, key=lambda p: (p.file, p.line))
 
 
 def load_rulebook(
