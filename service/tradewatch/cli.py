@@ -7,14 +7,15 @@ problem on stderr and exit 1, never a traceback.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, NoReturn, TextIO
 
 import typer
 
 from tradewatch.config import Settings, load_settings
 from tradewatch.errors import ConfigError, TradewatchError
-from tradewatch.observe import configure_logging
+from tradewatch.observe import Progress, configure_logging
 
 __all__ = ["app", "main"]
 
@@ -130,14 +131,31 @@ def replay(
         label_lines = labels.read_text(encoding="utf-8").splitlines() if labels else None
     except OSError as exc:
         fail(f"cannot read: {exc}")
+    progress = _file_progress(stream, "replay", "documents")
     try:
-        for line in replay_lines(rb, stream, label_lines):
+        for line in replay_lines(rb, _counted(stream, progress), label_lines):
             typer.echo(line)
     except BadInput as exc:
         fail(f"{docs if exc.source == 'docs' else labels}: {exc}")
     finally:
+        progress.done()
         if stream is not sys.stdin:
             stream.close()
+
+
+def _file_progress(stream: TextIO, label: str, unit: str) -> Progress:
+    """A terminal progress line over a file's lines (stdin has no known length: none)."""
+    if stream is sys.stdin or not sys.stderr.isatty():
+        return Progress(0, label)
+    total = sum(1 for _ in stream)
+    stream.seek(0)
+    return Progress(total, label, unit=unit)
+
+
+def _counted(lines: Iterable[str], progress: Progress) -> Iterator[str]:
+    for line in lines:
+        progress.step()
+        yield line
 
 
 # --- sources commands (sources/) -------------------------------------------------------------

@@ -6,6 +6,7 @@ import logging
 import os
 import re
 import sys
+import time
 from typing import Any
 
 import structlog
@@ -149,18 +150,24 @@ METRICS = Metrics()
 
 
 class Progress:
-    """A one-line progress counter for long work on a terminal; silent in logs and CI."""
+    """A one-line progress counter for long work on a terminal; silent in logs and CI.
 
-    def __init__(self, total: int, label: str) -> None:
+    Redrawn at most ten times a second, so counting a million lines costs nothing.
+    """
+
+    def __init__(self, total: int, label: str, *, unit: str = "") -> None:
         self.total = total
         self.count = 0
         self.label = label
+        self.unit = f" {unit}" if unit else ""
         self.enabled = sys.stderr.isatty() and total > 5 and not os.environ.get("CI")
+        self._drawn = 0.0
 
-    def step(self) -> None:
-        self.count += 1
-        if self.enabled:
-            sys.stderr.write(f"\r{self.label}: {self.count}/{self.total}")
+    def step(self, amount: int = 1) -> None:
+        self.count += amount
+        if self.enabled and (time.monotonic() - self._drawn > 0.1 or self.count >= self.total):
+            self._drawn = time.monotonic()
+            sys.stderr.write(f"\r{self.label}: {self.count}/{self.total}{self.unit}")
             sys.stderr.flush()
 
     def done(self) -> None:

@@ -84,6 +84,8 @@ class Worker:
         self.stop = asyncio.Event()
         self._inflight: set[asyncio.Task[Any]] = set()
         self._sources: dict[str, Source] = {}
+        self._first_round = Progress(0, "first poll")
+        self._first_round_done: set[str] = set()
 
     @property
     def redis(self) -> Any:
@@ -159,6 +161,7 @@ class Worker:
     async def _run_forever(self) -> int:
         loop = asyncio.get_running_loop()
         web_task = self._start_web()
+        self._first_round = Progress(len(self._sources), "first poll", unit="sources")
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._request_stop, sig)
         scheduler = AsyncIOScheduler(event_loop=loop, timezone="UTC")
@@ -238,6 +241,11 @@ class Worker:
             await self.poll(spec, use_lease=True)
         finally:
             self._inflight.discard(task)
+            if spec.name not in self._first_round_done:  # the first round of many sources can take a while
+                self._first_round_done.add(spec.name)
+                self._first_round.step()
+                if len(self._first_round_done) == len(self._sources):
+                    self._first_round.done()
 
     async def poll(self, spec: SourceSpec, *, use_lease: bool) -> None:
         """Poll one source once; every failure stays inside this source and is logged once.
