@@ -288,6 +288,7 @@ def _chart(result: dict[str, Any], path: Path) -> None:
         t, [s["bad"] for s in samples], color="tab:red", linestyle=":", label="failures + errors (total)"
     )
     ax2.set_ylabel("count")
+    ax2.set_ylim(0, max(s["bad"] for s in samples) * 1.25 + 1)
     lines = ax.get_legend_handles_labels()
     more = ax2.get_legend_handles_labels()
     ax.legend(lines[0] + more[0], lines[1] + more[1], loc="upper left", fontsize=8)
