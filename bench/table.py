@@ -94,6 +94,14 @@ def _parse(d: dict[str, Any]) -> list[Row]:
                 _verdict(ms <= 10),
             )
         )
+    if isinstance(listing.get("ms_default_max_items_30"), int | float):
+        rows.append(
+            Row(
+                b,
+                "the same page read as a poll reads it (default max_items 30)",
+                f"{listing['ms_default_max_items_30']:.2f} ms",
+            )
+        )
     if isinstance(listing.get("ms_detail_page"), int | float):
         rows.append(Row(b, "MOFCOM detail page: parse + body text", f"{listing['ms_detail_page']:.2f} ms"))
     for name, row in (d.get("parsers") or {}).items():
