@@ -90,3 +90,13 @@ def test_sentinel_url_needs_a_service_name() -> None:
     """A Sentinel URL without the service name is a clear error."""
     with pytest.raises(StoreError, match="service name"):
         connect("redis+sentinel://127.0.0.1:26379")
+
+
+async def test_many_concurrent_commands_wait_for_a_connection(redis_url: str) -> None:
+    """Thousands of concurrent commands (a first poll of many sources) queue instead of failing."""
+    client = connect(redis_url)
+    try:
+        await asyncio.gather(*(client.incr("tradewatch:concurrent") for _ in range(1000)))
+        assert await client.get("tradewatch:concurrent") == "1000"
+    finally:
+        await close_client(client)

@@ -154,6 +154,9 @@ class RedisHandle:
             await asyncio.to_thread(self.embedded.stop)
 
 
+POOL_SIZE = 64  # connections per worker; more in flight just queue for one
+POOL_WAIT = 30  # seconds a command may wait for a free connection before it fails
+
 _CLIENT_OPTIONS: dict[str, Any] = {
     "decode_responses": True,
     "socket_timeout": 10,
@@ -171,7 +174,12 @@ def connect(url: str) -> aioredis.Redis:
     """
     parts = urlsplit(url)
     if parts.scheme not in ("redis+sentinel", "rediss+sentinel"):
-        return aioredis.from_url(url, **_CLIENT_OPTIONS)
+        # A blocking pool: a first poll of a thousand sources waits for a free connection
+        # instead of failing with MaxConnectionsError (redis-py's default pool raises).
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=POOL_SIZE, timeout=POOL_WAIT, **_CLIENT_OPTIONS
+        )
+        return aioredis.Redis.from_pool(pool)  # the client owns the pool: aclose() closes it
     netloc = parts.netloc.rsplit("@", 1)
     password = unquote(netloc[0].split(":", 1)[-1]) if len(netloc) == 2 else None
     hosts = []
