@@ -5,9 +5,9 @@ child process (`python -m bench --one NAME --out FILE`), so one benchmark's impo
 caches and garbage never slow the next, and a crash costs only its own rows.
 Progress lines appear on a terminal only.
 
-Writes bench/out/results.json and bench/out/*.png, copies the charts to docs/bench/,
-and, after a full run, replaces the figures section of BENCHMARKS.md with this
-run's table and machine, so the document and its charts always come from one run.
+Writes bench/out/results.json and bench/out/*.png; after a full run, also replaces
+the figures section of BENCHMARKS.md with this run's table and machine and copies
+the charts to docs/bench/, so the document and its charts always come from one run.
 
     BENCH_ONLY=poll,latency python -m bench    # a subset (BENCHMARKS.md is left alone)
 """
@@ -176,9 +176,6 @@ def main(argv: list[str] | None = None) -> int:
 
     OUT.mkdir(parents=True, exist_ok=True)
     charts = write_charts(results, OUT)
-    DOCS.mkdir(parents=True, exist_ok=True)
-    for chart in charts:
-        shutil.copyfile(chart, DOCS / chart.name)
     report = {
         "when": when,
         "seconds": round(total, 1),
@@ -189,10 +186,14 @@ def main(argv: list[str] | None = None) -> int:
         "charts": [str(c.relative_to(REPO)) for c in charts],
     }
     (OUT / "results.json").write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str))
-    print(f"wrote {OUT.relative_to(REPO)}/results.json and {len(charts)} charts (copied to docs/bench/)")
+    print(f"wrote {OUT.relative_to(REPO)}/results.json and {len(charts)} charts in {OUT.relative_to(REPO)}/")
+    # Only a full run publishes: the page's table and its charts then always come from one run.
     full = names == list(BENCHMARKS) and not os.environ.get("BENCH_NO_DOC")
     if full and _update_benchmarks_md(machine, rows, when, total):
-        print("updated the figures section of BENCHMARKS.md")
+        DOCS.mkdir(parents=True, exist_ok=True)
+        for chart in charts:
+            shutil.copyfile(chart, DOCS / chart.name)
+        print("updated the figures section of BENCHMARKS.md and the charts in docs/bench/")
     return 1 if any("error" in r for r in results.values()) else 0
 
 
