@@ -11,6 +11,7 @@ raises StoreError with nothing half-done, and the next poll catches up.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -20,7 +21,7 @@ import structlog
 from tradewatch.alerting import Decider, Plan, PollCounts, RulebookLike, RuleLike, Work, digest
 from tradewatch.config import Settings, SourceSpec
 from tradewatch.errors import StoreError
-from tradewatch.models import Document
+from tradewatch.models import Document, Match
 from tradewatch.observe import METRICS, Metrics
 from tradewatch.sources import SourceResult
 from tradewatch.store.commit import CommitConflict, redis_errors
@@ -66,6 +67,7 @@ class Pipeline:
         self.index = EventIndex(redis, keys)
         self.silences = Silences(redis, keys, settings)
         self.decider = Decider(rulebook, keys, Outbox(redis, keys), Suppressions(redis, keys))
+        self._commit_lock = asyncio.Lock()  # one poll's read-decide-commit at a time per worker
         self.reminders = Reminders(redis, keys, settings, rulebook)  # type: ignore[arg-type]
         cancelling = {rule for spec in getattr(rulebook, "deadlines", []) for rule in spec.cancelled_by}
         self.deadline_rules = {
@@ -79,16 +81,18 @@ class Pipeline:
         )
         if result.not_modified or not docs:
             return PollCounts()
-        for attempt in range(MAX_CONFLICT_RETRIES):
-            plan = await self._plan(spec, docs)
-            await self._observe_deadlines(plan)
-            try:
-                await plan.batch.commit(self.redis)
-            except CommitConflict as exc:
-                log.info("pipeline_conflict_retry", source=spec.name, key=exc.key, attempt=attempt + 1)
-                continue
-            self._report(plan)
-            return plan.counts
+        matches: dict[tuple[str, str], list[Match]] = {}  # a retry re-reads state, not re-matches
+        async with self._commit_lock:
+            for attempt in range(MAX_CONFLICT_RETRIES):
+                plan = await self._plan(spec, docs, matches)
+                await self._observe_deadlines(plan)
+                try:
+                    await plan.batch.commit(self.redis)
+                except CommitConflict as exc:
+                    log.info("pipeline_conflict_retry", source=spec.name, key=exc.key, attempt=attempt + 1)
+                    continue
+                self._report(plan)
+                return plan.counts
         raise StoreError(f"{spec.name}: gave up after {MAX_CONFLICT_RETRIES} conflicting concurrent writes")
 
     def _report(self, plan: Plan) -> None:
@@ -114,7 +118,9 @@ class Pipeline:
         if c.baseline:
             log.info("first_poll_baseline", source=source, recorded=c.baseline)
 
-    async def _plan(self, spec: SourceSpec, docs: list[Document]) -> Plan:
+    async def _plan(
+        self, spec: SourceSpec, docs: list[Document], matches: dict[tuple[str, str], list[Match]]
+    ) -> Plan:
         now = self.now()
         today = epoch_day(now)
         window = spec.first_poll_window
@@ -144,7 +150,7 @@ class Pipeline:
             work.append(Work(doc, key, lookup.raw[i], record, content))
         if not work:
             return plan
-        self._match(work)
+        self._match(work, matches)
         try:
             plan.silences = await self.silences.active(now)
         except redis_errors as exc:
@@ -171,14 +177,21 @@ class Pipeline:
             except redis_errors as exc:
                 raise StoreError(f"redis deadline update failed: {exc}") from exc
 
-    def _match(self, work: list[Work]) -> None:
+    def _match(self, work: list[Work], memo: dict[tuple[str, str], list[Match]]) -> None:
         """Match the documents that may alert and compute their index and dedup keys (no I/O)."""
+
+        def matched(doc: Document, content: str) -> list[Match]:
+            key = (doc.id, content)
+            if key not in memo:
+                memo[key] = self.rulebook.match(doc)
+            return list(memo[key])
+
         for item in work:
             if item.record is not None and item.record.event != NO_EVENT:
                 if item.record.alerted:  # its update reply shows the facts of the new text
-                    item.matches = self.rulebook.match(item.doc)
+                    item.matches = matched(item.doc, item.content)
                 continue  # changed item that alerted, was baselined or suppressed: no new alert
-            item.matches = self.rulebook.match(item.doc)
+            item.matches = matched(item.doc, item.content)
             item.probe = self.index.probe(item.doc, item.matches)
             for match in item.matches:
                 dedup = self.rulebook.rule(match.rule).dedup
