@@ -6,6 +6,7 @@ lease) and in memory for one-off commands such as `sources test`.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -14,6 +15,8 @@ import redis.asyncio as aioredis
 from redis.typing import EncodableT, FieldT
 
 from tradewatch.store.keys import VALIDATORS_TTL, Keys
+
+REWRITE_AFTER = 86_400.0  # seconds: renew the key's TTL at least daily while unchanged
 
 __all__ = ["MemoryValidatorCache", "RedisValidatorCache", "ValidatorCache", "Validators"]
 
@@ -56,15 +59,27 @@ class RedisValidatorCache:
     def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
         self.redis = redis
         self.keys = keys
+        self._read: dict[str, tuple[Validators, float]] = {}  # what get() found, and when
 
     async def get(self, url: str) -> Validators | None:
         raw = await self.redis.hgetall(self.keys.http_validators(url))
         if not raw:
+            self._read.pop(url, None)
             return None
         data = {_s(k): _s(v) for k, v in raw.items()}
-        return Validators(data.get("etag") or None, data.get("last_modified") or None)
+        found = Validators(data.get("etag") or None, data.get("last_modified") or None)
+        self._read[url] = (found, time.monotonic())
+        return found
 
     async def put(self, url: str, validators: Validators) -> None:
+        """Store new validators; a 304 that repeats what was just read writes nothing.
+
+        The read copy is trusted for a day, so the key's TTL is still renewed daily while
+        a source keeps answering 304.
+        """
+        seen = self._read.get(url)
+        if seen is not None and seen[0] == validators and time.monotonic() - seen[1] < REWRITE_AFTER:
+            return
         key = self.keys.http_validators(url)
         mapping: dict[FieldT, EncodableT] = {
             "etag": validators.etag or "",
