@@ -228,13 +228,7 @@ class Decider:
         confirmation = spec.official and not event.official
         event.add_report(EventSource.of(spec.name, doc, official=spec.official), item.probe)
         tags = sorted({t for m in item.matches for t in m.tags})
-        silence = _silence(plan, event.rule, tags)
-        reason = "silenced"
-        if silence is None and event.replies >= ev.MAX_REPLIES:
-            silence, reason = (
-                f"thread of event {event.id} has {ev.MAX_REPLIES} replies already",
-                "thread_full",
-            )
+        reason, silence = _reply_muted(plan, event, tags)
         if silence is not None:
             self._write_event(plan, item, event)
             self._suppress(plan, doc, event.rule, reason, silence)
@@ -254,13 +248,7 @@ class Decider:
         if event is None:
             return  # the event expired (EVENT_TTL): too late for a thread reply
         tags = sorted({t for m in item.matches for t in m.tags})
-        silence = _silence(plan, event.rule, tags)
-        reason = "silenced"
-        if silence is None and event.replies >= ev.MAX_REPLIES:
-            silence, reason = (
-                f"thread of event {event.id} has {ev.MAX_REPLIES} replies already",
-                "thread_full",
-            )
+        reason, silence = _reply_muted(plan, event, tags)
         if silence is not None:
             self._suppress(plan, item.doc, event.rule, reason, silence)
             return
@@ -327,6 +315,14 @@ def _silence(plan: Plan, rule: str, tags: list[str]) -> str | None:
     """Why an alert of this rule and tags from this source would be muted now, or None."""
     probe = Alert(id="-", rule=rule, tags=tags, source=plan.spec.name)
     return next((s.describe() for s in plan.silences if s.matches(probe, plan.now)), None)
+
+
+def _reply_muted(plan: Plan, event: Event, tags: list[str]) -> tuple[str, str | None]:
+    """Why a thread reply is muted (a silence, or the thread at its cap) as (reason, why); why None: not."""
+    silence = _silence(plan, event.rule, tags)
+    if silence is None and event.replies >= ev.MAX_REPLIES:
+        return "thread_full", f"thread of event {event.id} has {ev.MAX_REPLIES} replies already"
+    return "silenced", silence
 
 
 def _facts(matches: Sequence[Match]) -> dict[str, Any]:
