@@ -8,13 +8,14 @@ from pydantic import Field
 
 from tradewatch.config import SourceSpec
 from tradewatch.errors import SourceError
+from tradewatch.models import Document
 from tradewatch.sources._feed import parse_feed
 from tradewatch.sources.base import RequestOptions, SourceResult, result_of
 
 if TYPE_CHECKING:
-    from tradewatch.fetch import Fetcher
+    from tradewatch.fetch import Fetcher, FetchResponse
 
-__all__ = ["FEED_ACCEPT", "RssOptions", "RssSource"]
+__all__ = ["FEED_ACCEPT", "RssOptions", "RssSource", "fetch_feed"]
 
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, application/xml;q=0.8, "
@@ -40,14 +41,20 @@ class RssSource:
         )
 
     async def fetch(self, fetcher: Fetcher) -> SourceResult:
-        opts = RequestOptions.for_source(self.options)
-        resp = await fetcher.get(self.options.url, opts, conditional=True, accept=FEED_ACCEPT)
-        if resp.not_modified:
-            return result_of(resp, [])
-        try:
-            docs = parse_feed(resp.xml(), source=self.options.name, base=resp.url)
-        except ValueError as exc:
-            raise SourceError(f"{exc} ({resp.url})", source=self.options.name) from exc
+        resp, docs = await fetch_feed(fetcher, self.options)
         if self.options.max_items:
             docs = docs[: self.options.max_items]
         return result_of(resp, docs)
+
+
+async def fetch_feed(fetcher: Fetcher, options: SourceSpec) -> tuple[FetchResponse, list[Document]]:
+    """One conditional GET of a feed, parsed only on 200 (a 304 gives no documents)."""
+    resp = await fetcher.get(
+        options.url, RequestOptions.for_source(options), conditional=True, accept=FEED_ACCEPT
+    )
+    if resp.not_modified:
+        return resp, []
+    try:
+        return resp, parse_feed(resp.xml(), source=options.name, base=resp.url)
+    except ValueError as exc:
+        raise SourceError(f"{exc} ({resp.url})", source=options.name) from exc

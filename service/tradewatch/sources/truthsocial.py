@@ -17,10 +17,9 @@ from pydantic import Field, model_validator
 from tradewatch.config import SourceSpec
 from tradewatch.errors import SourceError
 from tradewatch.models import Document
-from tradewatch.sources._feed import parse_feed
 from tradewatch.sources._text import guess_lang, html_to_text
 from tradewatch.sources.base import RequestOptions, SourceResult, result_of
-from tradewatch.sources.rss import FEED_ACCEPT
+from tradewatch.sources.rss import fetch_feed
 
 if TYPE_CHECKING:
     from tradewatch.fetch import Fetcher
@@ -115,13 +114,7 @@ class TruthSocialSource:
         opts = RequestOptions.for_source(self.options)
         if self.options.account or self.options.handle:
             return await self._fetch_api(fetcher, opts)
-        resp = await fetcher.get(self.options.url, opts, conditional=True, accept=FEED_ACCEPT)
-        if resp.not_modified:
-            return result_of(resp, [])
-        try:
-            docs = parse_feed(resp.xml(), source=self.options.name, base=resp.url)
-        except ValueError as exc:
-            raise SourceError(f"{exc} ({resp.url})", source=self.options.name) from exc
+        resp, docs = await fetch_feed(fetcher, self.options)
         return result_of(resp, self._keep(docs))
 
     def _keep(self, docs: list[Document]) -> list[Document]:
