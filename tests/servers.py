@@ -17,6 +17,7 @@ class Request:
     path: str
     headers: dict[str, str]
     body: bytes
+    peer: tuple[str, int] = ("", 0)  # the client's address and port: one per connection
 
 
 @dataclass
@@ -47,7 +48,8 @@ class LocalServer:
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                req = Request(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                req = Request(self.command, self.path, headers, body, tuple(self.client_address[:2]))
                 with outer._lock:
                     outer.requests.append(req)
                 route = outer.routes.get(self.path) or outer.routes.get(self.path.split("?", 1)[0])

@@ -44,6 +44,24 @@ async def test_conditional_get_sends_validators_after_commit(server: LocalServer
     assert server.requests[-1].headers["if-modified-since"] == "Mon, 01 Jun 2026 00:00:00 GMT"
 
 
+async def test_a_304_keeps_its_connection_for_the_next_poll(server: LocalServer) -> None:
+    """Polls of one host reuse one keep-alive connection, 304s included (an unread 304 would close it)."""
+
+    def handle(req: Request) -> Response:
+        if req.headers.get("if-none-match") == '"v"':
+            return Response(304, headers={"ETag": '"v"'})
+        return Response(200, b"body", {"ETag": '"v"'})
+
+    server.routes["/k"] = handle
+    async with Fetcher(http_settings()) as f:
+        first = await f.get(server.url("/k"), OPTS, conditional=True)
+        assert first.validators is not None
+        await f.commit(SourceResult(validators={server.url("/k"): first.validators}))
+        statuses = [(await f.get(server.url("/k"), OPTS, conditional=True)).status for _ in range(3)]
+    assert statuses == [304, 304, 304]
+    assert len({r.peer for r in server.requests}) == 1, "every request came over the first connection"
+
+
 @pytest.mark.parametrize(("encoding", "compress"), [("gzip", gzip.compress), ("br", brotli.compress)])
 async def test_compressed_bodies_are_decoded(server: LocalServer, encoding: str, compress: object) -> None:
     """gzip and brotli bodies arrive decoded, and the client asks for them."""

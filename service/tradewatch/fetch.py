@@ -21,6 +21,7 @@ import asyncio
 import email.utils
 import ipaddress
 import socket
+import ssl
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -52,6 +53,10 @@ _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _MAX_INLINE_RETRY_AFTER = 60.0
 # Resolved addresses are reused this long, so a busy host costs one getaddrinfo a minute.
 _DNS_TTL = 60.0
+# Hosts with a connection pool of their own; requests to further hosts share one pool.
+MAX_HOST_POOLS = 256
+
+_PoolKey = tuple[str | None, str | None, str | None, int | None]  # proxy, scheme, host, port
 
 
 @dataclass
@@ -161,7 +166,8 @@ class Fetcher:
     def __init__(self, http: HttpSettings, validators: ValidatorCache | None = None) -> None:
         self.http = http
         self.validators: ValidatorCache = validators if validators is not None else MemoryValidatorCache()
-        self._clients: dict[str | None, httpx.AsyncClient] = {}
+        self._clients: dict[_PoolKey, httpx.AsyncClient] = {}
+        self._tls: ssl.SSLContext | None = None
         self._gates: dict[str, _HostGate] = {}
         self._global = asyncio.Semaphore(http.concurrency)
         self._dns: dict[tuple[str, int], tuple[float, list[str]]] = {}
@@ -179,26 +185,39 @@ class Fetcher:
         for client in clients:
             await client.aclose()
 
-    def _client(self, proxy: str | None) -> httpx.AsyncClient:
-        """One client per proxy; small pools, because per-host gates cap connections anyway."""
-        client = self._clients.get(proxy)
-        if client is None:
-            limits = httpx.Limits(
-                max_connections=self.http.concurrency,
-                max_keepalive_connections=min(self.http.concurrency, 2 * self.http.per_host * 8),
-                keepalive_expiry=30.0,
-            )
-            client = httpx.AsyncClient(
-                proxy=proxy,
-                limits=limits,
-                follow_redirects=False,
-                trust_env=proxy is None,
-                timeout=httpx.Timeout(self.http.timeout),
-                headers={"User-Agent": self.http.user_agent},
-            )
-            if proxy is None:  # direct connections get the connect-time address check
-                _guard(client)
-            self._clients[proxy] = client
+    def _client(self, proxy: str | None, url: httpx.URL) -> httpx.AsyncClient:
+        """A small pool per host (per-host gates cap its connections anyway), one shared TLS context.
+
+        httpcore scans every pooled connection on each request, and one big pool shared
+        by many hosts keeps closing one host's idle connection to open another's: per
+        host, a poll reuses its keep-alive connection. Past MAX_HOST_POOLS hosts (links
+        and redirects to many sites) the rest share one pool.
+        """
+        key: _PoolKey = (proxy, url.scheme, url.host, url.port)
+        client = self._clients.get(key)
+        if client is not None:
+            return client
+        shared = len(self._clients) >= MAX_HOST_POOLS
+        if shared:
+            key = (proxy, None, None, None)
+            client = self._clients.get(key)
+            if client is not None:
+                return client
+        size = self.http.concurrency if shared else self.http.per_host
+        if self._tls is None:
+            self._tls = httpx.create_ssl_context()
+        client = httpx.AsyncClient(
+            proxy=proxy,
+            verify=self._tls,
+            limits=httpx.Limits(max_connections=size, max_keepalive_connections=size, keepalive_expiry=30.0),
+            follow_redirects=False,
+            trust_env=proxy is None,
+            timeout=httpx.Timeout(self.http.timeout),
+            headers={"User-Agent": self.http.user_agent},
+        )
+        if proxy is None:  # direct connections get the connect-time address check
+            _guard(client)
+        self._clients[key] = client
         return client
 
     def _gate(self, host: str) -> _HostGate:
@@ -324,7 +343,7 @@ class Fetcher:
         """One request under the global and per-host limits; the whole attempt has one deadline."""
         timeout = opts.timeout or self.http.timeout
         limit = opts.max_bytes or self.http.max_bytes
-        client = self._client(opts.proxy or self.http.proxy)
+        client = self._client(opts.proxy or self.http.proxy, url)
         gate = self._gate(url.host)
         allow = self.http.allow_private if opts.allow_private is None else opts.allow_private
         # The host slot first: waiting for a busy host must not hold one of the global slots.
@@ -371,6 +390,7 @@ class Fetcher:
                     f"HTTP {r.status_code}", retry_after=_retry_after(r.headers.get("retry-after"))
                 )
             if r.status_code == 304:
+                await r.aread()  # no body, but reading to its end keeps the connection for reuse
                 return self._response(r, b"", source), None
             if not 200 <= r.status_code < 300:
                 raise SourceError(f"HTTP {r.status_code} {r.reason_phrase} ({url})", source=source)

@@ -6,12 +6,14 @@ crash) can never both raise the "failing" alert for the same streak of failures.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 import redis.asyncio as aioredis
 
+from tradewatch.store.batching import Coalescer
 from tradewatch.store.keys import HEALTH_TTL, Keys
 
 __all__ = ["SourceHealth", "SourceHealthRecord", "Transition"]
@@ -81,13 +83,23 @@ def _dt(value: str | None) -> datetime | None:
 
 
 class SourceHealth:
-    """Reads and writes health records; the worker calls it after every poll."""
+    """Reads and writes health records; the worker calls it after every poll.
+
+    Successes of polls that finish together go to Redis as one pipeline.
+    """
 
     def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
         self.redis = redis
         self.keys = keys
         self._success = redis.register_script(_SUCCESS)
         self._failure = redis.register_script(_FAILURE)
+        self._successes = Coalescer(self._record_successes)
+
+    async def _record_successes(self, calls: Sequence[tuple[list[str], list[Any]]]) -> list[Any]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for keys, args in calls:
+                await self._success(keys=keys, args=args, client=pipe)
+            return list(await pipe.execute())
 
     async def record_success(
         self,
@@ -99,18 +111,10 @@ class SourceHealth:
         next_poll: datetime | None,
     ) -> Transition | None:
         """Reset the failure streak; "recovered" once if the streak had raised "failing"."""
-        result = await self._success(
-            keys=[self.keys.source_health(name), self.keys.source_health_index()],
-            args=[
-                name,
-                _iso(datetime.now(UTC)),
-                status,
-                f"{duration:.3f}",
-                _iso(next_poll),
-                documents,
-                HEALTH_TTL,
-            ],
-        )
+        keys = [self.keys.source_health(name), self.keys.source_health_index()]
+        now = _iso(datetime.now(UTC))
+        args = [name, now, status, f"{duration:.3f}", _iso(next_poll), documents, HEALTH_TTL]
+        result = await self._successes.call((keys, args))
         failures = int(result)
         return Transition("recovered", name, failures) if failures >= 0 else None
 

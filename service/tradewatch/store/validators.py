@@ -7,6 +7,7 @@ lease) and in memory for one-off commands such as `sources test`.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -14,6 +15,7 @@ import httpx
 import redis.asyncio as aioredis
 from redis.typing import EncodableT, FieldT
 
+from tradewatch.store.batching import Coalescer
 from tradewatch.store.keys import VALIDATORS_TTL, Keys
 
 REWRITE_AFTER = 86_400.0  # seconds: renew the key's TTL at least daily while unchanged
@@ -54,15 +56,26 @@ class MemoryValidatorCache:
 
 
 class RedisValidatorCache:
-    """Validators in a Redis hash per URL, with a TTL so removed sources leave nothing behind."""
+    """Validators in a Redis hash per URL, with a TTL so removed sources leave nothing behind.
+
+    Reads of polls that start together (a worker's first round, `run --once`) go out
+    as one pipeline.
+    """
 
     def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
         self.redis = redis
         self.keys = keys
         self._read: dict[str, tuple[Validators, float]] = {}  # what get() found, and when
+        self._reads = Coalescer(self._hgetall)
+
+    async def _hgetall(self, urls: Sequence[str]) -> list[dict[bytes | str, bytes | str]]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for url in urls:
+                pipe.hgetall(self.keys.http_validators(url))
+            return list(await pipe.execute())
 
     async def get(self, url: str) -> Validators | None:
-        raw = await self.redis.hgetall(self.keys.http_validators(url))
+        raw = await self._reads.call(url)
         if not raw:
             self._read.pop(url, None)
             return None

@@ -1,0 +1,76 @@
+"""Coalescer: concurrent calls share one batch, each caller gets its own result or the batch's error."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from tradewatch.store import batching
+from tradewatch.store.batching import Coalescer
+
+
+async def test_calls_made_together_go_out_as_one_batch_in_order() -> None:
+    batches: list[list[int]] = []
+
+    async def run(requests: Sequence[int]) -> list[int]:
+        batches.append(list(requests))
+        await asyncio.sleep(0)
+        return [r * 10 for r in requests]
+
+    c: Coalescer[int, int] = Coalescer(run)
+    results = await asyncio.gather(*(c.call(i) for i in range(5)))
+    assert results == [0, 10, 20, 30, 40]
+    assert batches == [[0, 1, 2, 3, 4]]
+    assert await c.call(7) == 70  # a later call starts a new batch
+    assert batches[-1] == [7]
+
+
+async def test_big_bursts_are_split(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(batching, "MAX_BATCH", 3)
+    sizes: list[int] = []
+
+    async def run(requests: Sequence[int]) -> list[int]:
+        sizes.append(len(requests))
+        return list(requests)
+
+    c: Coalescer[int, int] = Coalescer(run)
+    assert await asyncio.gather(*(c.call(i) for i in range(7))) == list(range(7))
+    assert sizes == [3, 3, 1]
+
+
+async def test_a_failed_batch_fails_every_caller_and_the_next_batch_works() -> None:
+    fail = True
+
+    async def run(requests: Sequence[str]) -> list[str]:
+        if fail:
+            raise ConnectionError("redis down")
+        return [r.upper() for r in requests]
+
+    c: Coalescer[str, str] = Coalescer(run)
+    results = await asyncio.gather(c.call("a"), c.call("b"), return_exceptions=True)
+    assert [type(r) for r in results] == [ConnectionError, ConnectionError]
+    fail = False
+    assert await c.call("c") == "C"
+
+
+async def test_a_cancelled_caller_does_not_disturb_the_others() -> None:
+    release = asyncio.Event()
+    seen: list[list[int]] = []
+
+    async def run(requests: Sequence[int]) -> list[int]:
+        seen.append(list(requests))
+        await release.wait()
+        return list(requests)
+
+    c: Coalescer[int, int] = Coalescer(run)
+    first = asyncio.create_task(c.call(1))
+    second = asyncio.create_task(c.call(2))
+    await asyncio.sleep(0.01)
+    first.cancel()
+    release.set()
+    assert await second == 2
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    assert seen == [[1, 2]]
