@@ -59,7 +59,7 @@ class RedisValidatorCache:
     """Validators in a Redis hash per URL, with a TTL so removed sources leave nothing behind.
 
     Reads of polls that start together (a worker's first round, `run --once`) go out
-    as one pipeline.
+    as one pipeline, and so do the writes of polls that finish together.
     """
 
     def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
@@ -67,6 +67,7 @@ class RedisValidatorCache:
         self.keys = keys
         self._read: dict[str, tuple[Validators, float]] = {}  # what get() found, and when
         self._reads = Coalescer(self._hgetall)
+        self._writes: Coalescer[tuple[str, Validators], None] = Coalescer(self._hset)
 
     async def _hgetall(self, urls: Sequence[str]) -> list[dict[bytes | str, bytes | str]]:
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -93,15 +94,20 @@ class RedisValidatorCache:
         seen = self._read.get(url)
         if seen is not None and seen[0] == validators and time.monotonic() - seen[1] < REWRITE_AFTER:
             return
-        key = self.keys.http_validators(url)
-        mapping: dict[FieldT, EncodableT] = {
-            "etag": validators.etag or "",
-            "last_modified": validators.last_modified or "",
-        }
+        await self._writes.call((url, validators))
+
+    async def _hset(self, puts: Sequence[tuple[str, Validators]]) -> list[None]:
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping=mapping)
-            pipe.expire(key, VALIDATORS_TTL)
+            for url, validators in puts:
+                key = self.keys.http_validators(url)
+                mapping: dict[FieldT, EncodableT] = {
+                    "etag": validators.etag or "",
+                    "last_modified": validators.last_modified or "",
+                }
+                pipe.hset(key, mapping=mapping)
+                pipe.expire(key, VALIDATORS_TTL)
             await pipe.execute()
+        return [None] * len(puts)
 
 
 def _s(value: str | bytes) -> str:
