@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 from datetime import datetime
+from urllib.parse import urljoin
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -12,7 +14,7 @@ from tests.sources.helpers import data_bytes, fixture_bytes, spec
 from tradewatch.config import load_settings
 from tradewatch.errors import ConfigError, SourceError
 from tradewatch.fetch import Fetcher
-from tradewatch.sources.html import HtmlSource
+from tradewatch.sources.html import HtmlSource, _Linker, canonical
 
 HTML = {"Content-Type": "text/html; charset=utf-8"}
 NEW_YORK = ZoneInfo("America/New_York")
@@ -141,3 +143,59 @@ def test_config_errors_name_the_key(tmp_path: object) -> None:
         load_settings(config, env={})
     assert "sources[0].select.item: Field required" in str(err.value)
     assert "sources[0].timezone: unknown timezone" in str(err.value)
+
+
+BASES = [
+    "https://www.mofcom.gov.cn/zcfb/",
+    "https://www.mofcom.gov.cn/zcfb/index.html?page=2#top",
+    "https://h",
+    "https://h/a/b/../c/./d",
+    "https://h/..//a//b/",
+    "http://H:8080/a;p?q=1#f",
+    "HTTPS://Ex.org/A/B",
+    "https://h/中文/x.html",
+    "",
+    "foo/bar",
+    "//h/a/",
+    "mailto:x@y",
+    "file:///a/b",
+    "data:text/plain,x",
+]
+HREFS = [
+    "art_1.html",
+    "/zwgk/zcfb/art/2025/art_0.html",
+    "./202512/t20251230_1.shtml",
+    "a/b/",
+    "/a//b",
+    "a//b",
+    ".",
+    "..",
+    "./",
+    ".//a",
+    "./..",
+    ".hidden",
+    "/.hidden",
+    "a/./b",
+    "a/../b",
+    "../up.html",
+    "x.html#frag",
+    "x.html?q=1",
+    "x;p",
+    "a:b",
+    "//other.example/x",
+    "https://other.example/x#f",
+    " spaced",
+    "tab\there",
+    "中文.html",
+]
+
+
+def test_links_resolve_as_urljoin_does() -> None:
+    """A page's links resolve exactly as canonical(urljoin(base, href)), plain paths included."""
+    rnd = random.Random(5)
+    alphabet = [*"ab1/._-~%+=,@!$&'()*:;?#", "./", "../", "//", " ", "中"]
+    hrefs = HREFS + ["".join(rnd.choice(alphabet) for _ in range(rnd.randint(1, 10))) for _ in range(2000)]
+    for base in BASES:
+        link = _Linker(base)
+        for href in hrefs:
+            assert link(href) == canonical(urljoin(base, href)), (base, href)

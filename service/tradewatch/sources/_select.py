@@ -17,6 +17,26 @@ from tradewatch.sources._text import node_text
 __all__ = ["Selector", "first_node", "parse_html"]
 
 _ATTR = re.compile(r"^(.*?)@([A-Za-z_:][-A-Za-z0-9_:.]*)$")
+# Bare tag names looked up by walking a few elements in Python: cheaper than CSS parsing
+# its query on every call. Only names no SVG/MathML element spells in mixed case.
+_WALKED_TAGS = frozenset(
+    {"a", "abbr", "b", "dd", "div", "dt", "em", "font", "h1", "h2", "h3", "h4", "h5", "h6", "i", "label"}
+    | {"li", "p", "small", "span", "strong", "td", "th", "time", "tr", "u"}
+)
+_WALK_LIMIT = 24  # elements; a bigger subtree is searched by lexbor
+
+
+def _first(node: LexborNode, css: str) -> LexborNode | None:
+    """`node.css_first(css)`, the node itself included (lexbor matches the search root)."""
+    if css in _WALKED_TAGS:
+        for walked, element in enumerate(node.traverse()):  # document order, `node` first, like CSS
+            if element.tag == css:
+                return element
+            if walked >= _WALK_LIMIT:
+                break
+        else:
+            return None
+    return node.css_first(css)
 
 
 @dataclass(frozen=True)
@@ -48,7 +68,7 @@ class Selector:
     def value(self, node: LexborNode) -> str:
         """The first non-empty text or attribute value the alternatives find under `node`."""
         for alt in self.alternatives:
-            target = node if alt.css == ":scope" else node.css_first(alt.css)
+            target = node if alt.css == ":scope" else _first(node, alt.css)
             if target is None:
                 continue
             if alt.attr is not None:

@@ -22,6 +22,7 @@ __all__ = [
     "node_text",
     "parse_date",
     "parse_feed_date",
+    "visible_text",
 ]
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -31,6 +32,9 @@ _BLOCKS = (
     "p,div,li,ul,ol,h1,h2,h3,h4,h5,h6,tr,table,section,article,header,footer,blockquote,pre,"
     "dd,dt,dl,figure,figcaption,hr,address,aside,nav,main"
 )
+_BLOCK_TAGS = frozenset(_BLOCKS.split(","))
+# Elements node_text rewrites: a subtree without them reads the same untouched (the fast path).
+_REWRITTEN = frozenset(_INVISIBLE) | _BLOCK_TAGS | {"br"}
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u2002\u2003\u2009\u200b\u3000]+")
 _DATE = re.compile(
     r"(?<!\d)(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})(?!\d)(?:\s*日)?"
@@ -57,12 +61,37 @@ def guess_lang(text: str, declared: str | None = None) -> str:
 
 def _clean(text: str) -> str:
     """One line per block, no blank lines: the same text whatever the page's source formatting."""
-    lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
-    return "\n".join(line for line in lines if line)
+    # _SPACES never matches "\n", so one pass over the whole text equals one per line.
+    text = _SPACES.sub(" ", text)
+    if "\n" not in text:
+        return text.strip()
+    return "\n".join(filter(None, map(str.strip, text.split("\n"))))
+
+
+def _untouched(node: LexborNode) -> bool:
+    """True when `node_text` would rewrite nothing inside `node`: no invisible, `br` or block descendants.
+
+    The node itself may be a block (its line break goes after it, outside its text),
+    not invisible or a `br`. Walking a list entry's few elements in Python costs a
+    fraction of the three CSS queries that would each find nothing.
+    """
+    walk = node.traverse()
+    first = next(walk, None)
+    if first is None or (first.tag in _REWRITTEN and first.tag not in _BLOCK_TAGS):
+        return False
+    return not any(child.tag in _REWRITTEN for child in walk)
 
 
 def node_text(node: LexborNode, *, drop: list[str] | tuple[str, ...] = ()) -> str:
-    """Visible text of `node` with line breaks at block ends; `drop` selectors are removed first."""
+    """Visible text of `node` with line breaks at block ends; `drop` selectors are removed first.
+
+    Rewrites the tree under `node` (scripts removed, line breaks inserted); use
+    `visible_text` to leave it as it is.
+    """
+    if not drop and _untouched(node):
+        if node.tag in _BLOCK_TAGS:
+            node.insert_after("\n")  # as the slow path does: CSS queries match their root
+        return _clean(node.text(deep=True))
     for selector in drop:
         for bad in node.css(selector):
             bad.decompose()
@@ -72,6 +101,13 @@ def node_text(node: LexborNode, *, drop: list[str] | tuple[str, ...] = ()) -> st
     for block in node.css(_BLOCKS):
         block.insert_after("\n")
     return _clean(node.text(deep=True))
+
+
+def visible_text(node: LexborNode) -> str:
+    """`node_text` of `node` without changing the tree (works on a copy only when it must)."""
+    if _untouched(node):
+        return _clean(node.text(deep=True))
+    return node_text(node.clone())
 
 
 def html_to_text(html: str) -> str:
@@ -130,6 +166,8 @@ def parse_date(value: str, tz: tzinfo, fmt: str | None = None) -> datetime | Non
             except ValueError:
                 return find_date(value, tz)
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)
+    if not "0" <= value[0] <= "9":  # ISO 8601 starts with the year's ASCII digits: skip a sure ValueError
+        return find_date(value, tz)
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:

@@ -9,6 +9,7 @@ and re-read at most every `detail_refresh`, so a busy list costs one request a p
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -25,7 +26,7 @@ from tradewatch.durations import Duration
 from tradewatch.errors import SourceError
 from tradewatch.models import Document
 from tradewatch.sources._select import Selector, first_node, parse_html
-from tradewatch.sources._text import guess_lang, node_text, parse_date
+from tradewatch.sources._text import guess_lang, node_text, parse_date, visible_text
 from tradewatch.sources.base import RequestOptions, SourceResult
 
 if TYPE_CHECKING:
@@ -113,7 +114,41 @@ class Detail:
 
 def canonical(url: str) -> str:
     """The id of a page: absolute, without fragment."""
-    return urldefrag(url)[0]
+    return urldefrag(url)[0] if "#" in url else url
+
+
+# A path of plain segments: no scheme, query, fragment, params, dot segments or characters
+# urlsplit strips; `urljoin` resolves such a path by putting a prefix that depends only on
+# the base before it, so a list page's hundreds of links cost three `urljoin` calls in all.
+_SEGMENT = r"[A-Za-z0-9_~%+=,@!$&'()*-][A-Za-z0-9_~%+=,@!$&'()*.-]*"
+_PLAIN_ABSOLUTE = re.compile(rf"(?:/{_SEGMENT})+/?")
+_PLAIN_RELATIVE = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT})*/?")
+
+
+class _Linker:
+    """`canonical(urljoin(base, href))` for every link of one page, the plain ones without `urljoin`."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.absolute = self._prefix("/x", "/x")
+        self.relative = self._prefix("x", "x")
+        self.dotted = self._prefix("./x", "x")  # `./` + plain path: resolved, or kept as given without a base
+
+    def _prefix(self, probe: str, href_part: str) -> str | None:
+        """What `urljoin` puts before `href_part` of `probe`; None when it does something else."""
+        joined = urljoin(self.base, probe)
+        return joined[: -len(href_part)] if joined.endswith(href_part) else None
+
+    def __call__(self, href: str) -> str:
+        if href[:1] == "/":
+            if self.absolute is not None and _PLAIN_ABSOLUTE.fullmatch(href):
+                return self.absolute + href  # no `#` in a prefix or a plain path: already canonical
+        elif href[:2] == "./":
+            if self.dotted is not None and _PLAIN_RELATIVE.fullmatch(href, 2):
+                return self.dotted + href[2:]
+        elif self.relative is not None and _PLAIN_RELATIVE.fullmatch(href):
+            return self.relative + href
+        return canonical(urljoin(self.base, href))
 
 
 class HtmlSource:
@@ -202,12 +237,13 @@ class HtmlSource:
         if tree.root is None:
             return []
         items: list[ListItem] = []
+        link = _Linker(base)
         for node in self.sel_item.nodes(tree.root):
             href = self.sel_link.value(node)
             if not href or href.startswith(("javascript:", "#", "mailto:")):
                 continue
-            url = canonical(urljoin(base, href))
-            date_text = self.sel_date.value(node) if self.sel_date else node_text(node.clone())
+            url = link(href)
+            date_text = self.sel_date.value(node) if self.sel_date else visible_text(node)
             published = parse_date(date_text, self.tz, self.options.date_format) if date_text else None
             items.append(ListItem(url, self.sel_title.value(node), published, base))
             if len(items) >= self.options.max_items:

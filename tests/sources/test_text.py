@@ -1,0 +1,134 @@
+"""HTML to text and dates (sources/_text.py): the fast paths read exactly what the full rewrite reads."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from tradewatch.sources._text import SHANGHAI, _clean, html_to_text, node_text, parse_date, visible_text
+
+_INVISIBLE = ["script", "style", "noscript", "template", "iframe", "object"]
+_BLOCKS = (
+    "p,div,li,ul,ol,h1,h2,h3,h4,h5,h6,tr,table,section,article,header,footer,blockquote,pre,"
+    "dd,dt,dl,figure,figcaption,hr,address,aside,nav,main"
+)
+
+TRICKY = [
+    "",
+    "plain words",
+    "a &amp; b &lt;c&gt; &nbsp;d&ensp;e",
+    "商务部\u3000公告2025年第18号\u00a0关于",
+    "<span>2025</span>-<span>12-30</span>",
+    "<a href='/x' title='t'>link</a><span>2025-12-30</span>",
+    "x<br>y<br/>z",
+    "<p>one</p><p>two</p>",
+    "<div>a<div>b</div>c</div>",
+    "<span>a<script>var s = '<p>no</p>';</script>b</span>",
+    "<span>a<style>p {}</style>b<!-- hidden --></span>",
+    "<b>1 &lt; 2</b> and <i>3 > 2</i>",
+    "a < b and c > d",
+    "<![CDATA[x]]> after",
+    "  lots \t of \r\n\n  whitespace \u200b here  ",
+    "<span>\n\n</span>",
+    "<li>in a list</li>",
+    "<table><tr><td>1</td><td>2</td></tr></table>",
+    "<noscript>n</noscript><template>t</template><iframe>i</iframe><object>o</object>",
+    "<pre>  a\n  b</pre>",
+    "<img src=x>text<hr>more",
+    "<svg><style>s</style><a>svg link</a></svg>",
+]
+
+
+def _rewritten(node: LexborNode) -> str:
+    """The full rewrite node_text always did before it learnt to skip plain subtrees."""
+    node.strip_tags(_INVISIBLE)
+    for br in node.css("br"):
+        br.replace_with("\n")
+    for block in node.css(_BLOCKS):
+        block.insert_after("\n")
+    return _clean(node.text(deep=True))
+
+
+def _elements(html: str) -> list[LexborNode]:
+    tree = LexborHTMLParser(f"<div id=root>{html}</div>")
+    root = tree.css_first("#root")
+    assert root is not None
+    return list(root.traverse())
+
+
+def _mixes() -> list[str]:
+    rnd = random.Random(9)
+    pieces = [*TRICKY, "<p>", "</p>", "<span>", "</span>", "<br>", "<li>", "</li>", "\n", "&", "<", "稀土"]
+    return ["".join(rnd.choice(pieces) for _ in range(rnd.randint(1, 12))) for _ in range(300)]
+
+
+@pytest.mark.parametrize("html", TRICKY)
+def test_node_text_equals_the_full_rewrite(html: str) -> None:
+    """Every element reads the same with the plain-subtree shortcut as with the full rewrite."""
+    for mine, theirs in zip(_elements(html), _elements(html), strict=True):
+        assert node_text(mine.clone()) == _rewritten(theirs.clone())
+
+
+def test_random_mixes_read_as_the_full_rewrite() -> None:
+    """Random mixes of the tricky pieces read the same by every path, element by element."""
+    for html in _mixes():
+        for mine, theirs in zip(_elements(html), _elements(html), strict=True):
+            assert visible_text(mine) == _rewritten(theirs.clone()), html
+            assert node_text(mine) == _rewritten(theirs), html
+        body = LexborHTMLParser(f"<div>{html}</div>").body
+        assert body is not None
+        assert html_to_text(html) == _rewritten(body), html
+
+
+@pytest.mark.parametrize("html", TRICKY)
+def test_visible_text_leaves_the_tree_alone(html: str) -> None:
+    """visible_text reads like node_text of a copy and never changes the page it reads."""
+    tree = LexborHTMLParser(f"<div id=root>{html}</div>")
+    before = tree.html
+    root = tree.css_first("#root")
+    assert root is not None
+    for element in root.traverse():
+        assert visible_text(element) == _rewritten(element.clone())
+    assert tree.html == before
+
+
+def test_node_text_of_a_block_in_the_page_ends_its_line() -> None:
+    """A block read in place still gets its line break after it, as the full rewrite gives it."""
+    tree = LexborHTMLParser("<div id=root><p>a</p>b</div>")
+    p = tree.css_first("p")
+    assert p is not None
+    assert node_text(p) == "a"
+    root = tree.css_first("#root")
+    assert root is not None
+    assert root.text() == "a\nb"
+
+
+@pytest.mark.parametrize("html", TRICKY)
+def test_html_to_text_equals_the_full_rewrite(html: str) -> None:
+    """html_to_text's shortcut for text without markup gives what the parser gives."""
+    body = LexborHTMLParser(f"<div>{html}</div>").body
+    assert body is not None
+    assert html_to_text(html) == _rewritten(body)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2025-12-30", datetime(2025, 12, 30, tzinfo=SHANGHAI)),
+        (" 2025-12-30T10:00:00+08:00 ", datetime(2025, 12, 30, 10, tzinfo=timezone(timedelta(hours=8)))),
+        ("20251230", datetime(2025, 12, 30, tzinfo=SHANGHAI)),
+        ("2025-12-30 10:00:00Z", datetime(2025, 12, 30, 10, tzinfo=UTC)),
+        ("发布时间：2025年12月30日 10:05", datetime(2025, 12, 30, 10, 5, tzinfo=SHANGHAI)),
+        ("商务部公告 2025/1/2", datetime(2025, 1, 2, tzinfo=SHANGHAI)),
+        ("\u3000２０２５-01-01", datetime(2025, 1, 1, tzinfo=SHANGHAI)),  # not ISO, but a date
+        ("x2025-01-01", datetime(2025, 1, 1, tzinfo=SHANGHAI)),
+        ("2025-13-01", None),
+        ("no date", None),
+    ],
+)
+def test_parse_date_forms(value: str, expected: datetime | None) -> None:
+    """ISO forms parse as ISO (offset kept), anything else is searched for the first date."""
+    assert parse_date(value, SHANGHAI) == expected
