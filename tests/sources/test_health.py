@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -72,3 +73,27 @@ async def test_redis_validator_cache_round_trip(client: aioredis.Redis) -> None:
     await cache.put("https://x/feed", Validators('"e"', None))
     assert await cache.get("https://x/feed") == Validators('"e"', None)
     assert await client.ttl(Keys("tw").http_validators("https://x/feed")) > 0
+
+
+async def test_concurrent_polls_share_pipelines_and_keep_their_own_answers(client: aioredis.Redis) -> None:
+    """Validators and health of many polls at once: batched in Redis, yet each poll gets its own values."""
+    keys = Keys("tw")
+    cache = RedisValidatorCache(client, keys)
+    urls = [f"https://x/{i}" for i in range(40)]
+    await asyncio.gather(*(cache.put(u, Validators(f'"{i}"', None)) for i, u in enumerate(urls)))
+    found = await asyncio.gather(*(cache.get(u) for u in [*urls, "https://x/none"]))
+    assert found == [Validators(f'"{i}"', None) for i in range(40)] + [None]
+    assert all(await asyncio.gather(*(client.ttl(keys.http_validators(u)) for u in urls)))
+
+    health = SourceHealth(client, keys)
+    await health.record_failure("s3", "boom", threshold=1)  # s3 is failing: its success is a recovery
+    results = await asyncio.gather(
+        *(
+            health.record_success(f"s{i}", status=304, documents=i, duration=0.1, next_poll=None)
+            for i in range(6)
+        )
+    )
+    assert [t.kind if t else None for t in results] == [None, None, None, "recovered", None, None]
+    records = await health.all()
+    assert sorted(records) == [f"s{i}" for i in range(6)]
+    assert [records[f"s{i}"].last_documents for i in range(6)] == list(range(6))
