@@ -25,6 +25,14 @@ def test_unknown_fields_are_kept_in_extra() -> None:
     assert doc.id == "https://x.example/1"
 
 
+def test_unknown_fields_merge_into_a_null_extra() -> None:
+    """`extra: null` with unknown fields still collects them; without unknown fields it is an error."""
+    doc = Document.model_validate({"source": "s", "title": "T", "extra": None, "agency": "USTR"})
+    assert doc.extra == {"agency": "USTR"}
+    with pytest.raises(ValidationError, match="extra"):
+        Document.model_validate({"source": "s", "title": "T", "extra": None})
+
+
 def test_extra_never_overwrites_core_fields() -> None:
     """Fields a feed smuggles in as `id`, `url` or `published_at` stay inside `extra` on output."""
     doc = Document(

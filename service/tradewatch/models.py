@@ -59,13 +59,10 @@ class Document(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _collect_extra(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        known = set(cls.model_fields)
-        unknown = {k: v for k, v in data.items() if k not in known}
-        if not unknown:
-            return data
-        kept = {k: v for k, v in data.items() if k in known}
+        if not isinstance(data, dict) or data.keys() <= _DOCUMENT_FIELDS:
+            return data  # the common case, decided in C: every document a source builds
+        unknown = {k: v for k, v in data.items() if k not in _DOCUMENT_FIELDS}
+        kept = {k: v for k, v in data.items() if k in _DOCUMENT_FIELDS}
         kept["extra"] = {**(data.get("extra") or {}), **unknown}
         return kept
 
@@ -91,6 +88,8 @@ class Document(BaseModel):
         """
         return self.model_dump(mode="json", exclude={"extra"} if not self.extra else None)
 
+
+_DOCUMENT_FIELDS = frozenset(Document.model_fields)
 
 _CJK = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")
 _LATIN = re.compile(r"[A-Za-z]")

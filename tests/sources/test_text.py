@@ -8,7 +8,15 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from tradewatch.sources._text import SHANGHAI, _clean, html_to_text, node_text, parse_date, visible_text
+from tradewatch.sources._text import (
+    SHANGHAI,
+    _clean,
+    _simple_text,
+    html_to_text,
+    node_text,
+    parse_date,
+    visible_text,
+)
 
 _INVISIBLE = ["script", "style", "noscript", "template", "iframe", "object"]
 _BLOCKS = (
@@ -132,3 +140,121 @@ def test_html_to_text_equals_the_full_rewrite(html: str) -> None:
 def test_parse_date_forms(value: str, expected: datetime | None) -> None:
     """ISO forms parse as ISO (offset kept), anything else is searched for the first date."""
     assert parse_date(value, SHANGHAI) == expected
+
+
+SIMPLE = [
+    "<p>Tariffs on Canada will go to 400% &mdash; post 1</p>",
+    '<p><span class="quote-inline"><br/>RT: https://truthsocial.com/x</span></p>',
+    "<p>a</p><p>b<br>c</p><ul><li>one</li><li>two <a href='/x?a=1&amp;b=2'>link</a></li></ul>",
+    "<div><h2>Title</h2><blockquote>quoted &ldquo;words&rdquo;</blockquote></div>",
+    "<P CLASS=x>upper case tags</P><BR>",
+    "<b><i>nested</i> inline</b> text &amp; more &#x4e2d;&#25991; &#128512;",
+    "<a href=/x/>unquoted value ending in a slash</a>",
+    "<img src=x.png alt='not text' />after<hr>line",
+    "稀土&nbsp;出口管制\u3000公告 <strong>2025年第18号</strong>",
+    "lone & ampersand, && and &; and a > sign",
+    "<p>unclosed at the end",
+    "<span>a</span>\n\n<span>  b  </span>",
+    "<b><b><b><b><b>five bold</b></b></b></b></b>",
+]
+NOT_SIMPLE = [
+    "<p>a<div>b</div>c</p>",  # the div closes the p
+    "<p>a<p>b",  # a p closes a p
+    "<b><p>x</b>y</p>",  # misnested: adoption agency
+    "<li>no list</li>",
+    "<ul><li>a<li>b</ul>",  # implied close of li
+    "<h1>a<h2>b</h2></h1>",
+    "<a href=1>a<a href=2>b</a></a>",
+    "a < b",
+    "<!-- comment -->x",
+    "<script>x</script>",
+    "<table><tr><td>1</td></tr></table>",
+    "&notit; &amp without semicolon",
+    "&#0; &#x80; &#xD800;",
+    "&foo;",
+    "<b>line\rbreak</b>",  # (text without markup keeps its older quick path: CR is a space there)
+    "<p/>self-closed p",
+    "</p>stray end tag",
+    "<a href='x'title='y'>no space between attributes</a>",
+]
+
+
+@pytest.mark.parametrize("html", SIMPLE)
+def test_simple_markup_is_read_without_the_parser(html: str) -> None:
+    """Simple feed markup takes the fast path and reads exactly as the HTML parser reads it."""
+    body = LexborHTMLParser(f"<div>{html}</div>").body
+    assert body is not None
+    assert _simple_text(html) == _rewritten(body)
+
+
+@pytest.mark.parametrize("html", NOT_SIMPLE)
+def test_markup_the_parser_restructures_goes_to_the_parser(html: str) -> None:
+    """Implied closes, misnesting, comments, raw text and doubtful references are left to the parser."""
+    assert _simple_text(html) is None
+    body = LexborHTMLParser(f"<div>{html}</div>").body
+    assert body is not None
+    assert html_to_text(html) == _rewritten(body)
+
+
+def _markup(rnd: random.Random, depth: int = 0) -> str:
+    tags = [
+        "a",
+        "span",
+        "b",
+        "i",
+        "em",
+        "strong",
+        "font",
+        "p",
+        "div",
+        "ul",
+        "ol",
+        "li",
+        "h1",
+        "h3",
+        "blockquote",
+    ]
+    texts = [
+        "x",
+        " ",
+        "\n",
+        "稀土",
+        "&amp;",
+        "&lt;",
+        "&nbsp;",
+        "&#8212;",
+        "&not",
+        "&notit;",
+        "& ",
+        "<",
+        ">",
+        "\u3000",
+    ]
+    out = []
+    for _ in range(rnd.randint(0, 4)):
+        roll = rnd.random()
+        if roll < 0.4 and depth < 4:
+            tag = rnd.choice(tags)
+            close = f"</{tag}>" if rnd.random() < 0.85 else rnd.choice(["", "</p>", "</b>"])
+            out.append(f"<{tag}{rnd.choice(['', ' class=x', ' href=/a/'])}>{_markup(rnd, depth + 1)}{close}")
+        elif roll < 0.5:
+            out.append(rnd.choice(["<br>", "<br/>", "<img src=x>", "<hr>", "<wbr>"]))
+        else:
+            out.append(rnd.choice(texts))
+    return "".join(out)
+
+
+def test_random_markup_reads_as_the_parser_reads_it() -> None:
+    """Random nestings read the same by the fast path, whenever it takes them, as by the parser."""
+    rnd = random.Random(11)
+    taken = 0
+    for _ in range(3000):
+        html = _markup(rnd)
+        fast = _simple_text(html)
+        if fast is None:
+            continue
+        taken += 1
+        body = LexborHTMLParser(f"<div>{html}</div>").body
+        assert body is not None
+        assert fast == _rewritten(body), html
+    assert taken > 500  # the comparison is not vacuous

@@ -7,6 +7,7 @@ feeds we cannot parse strictly are an error of that source, not silently guessed
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from typing import Any
@@ -37,6 +38,7 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
+@functools.lru_cache(maxsize=256)  # a feed repeats its few extension names on every item
 def _snake(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower().replace("-", "_")
 

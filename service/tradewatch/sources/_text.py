@@ -10,6 +10,7 @@ from __future__ import annotations
 import email.utils
 import re
 from datetime import UTC, datetime, tzinfo
+from html.entities import html5 as _ENTITIES
 from zoneinfo import ZoneInfo
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -36,6 +37,7 @@ _BLOCK_TAGS = frozenset(_BLOCKS.split(","))
 # Elements node_text rewrites: a subtree without them reads the same untouched (the fast path).
 _REWRITTEN = frozenset(_INVISIBLE) | _BLOCK_TAGS | {"br"}
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u2002\u2003\u2009\u200b\u3000]+")
+_ODD_SPACE = re.compile(r"[\t\r\f\v\u00a0\u2002\u2003\u2009\u200b\u3000]")  # _SPACES but " "
 _DATE = re.compile(
     r"(?<!\d)(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})(?!\d)(?:\s*日)?"
     r"(?:\s*T?\s*(\d{1,2}):(\d{2})(?::(\d{2}))?)?"
@@ -61,8 +63,10 @@ def guess_lang(text: str, declared: str | None = None) -> str:
 
 def _clean(text: str) -> str:
     """One line per block, no blank lines: the same text whatever the page's source formatting."""
-    # _SPACES never matches "\n", so one pass over the whole text equals one per line.
-    text = _SPACES.sub(" ", text)
+    # _SPACES never matches "\n", so one pass over the whole text equals one per line; it
+    # changes nothing in text without double spaces or other space characters (most text).
+    if "  " in text or _ODD_SPACE.search(text):
+        text = _SPACES.sub(" ", text)
     if "\n" not in text:
         return text.strip()
     return "\n".join(filter(None, map(str.strip, text.split("\n"))))
@@ -114,9 +118,122 @@ def html_to_text(html: str) -> str:
     """Plain text of an HTML fragment or page."""
     if "<" not in html and "&" not in html:
         return _clean(html)
+    simple = _simple_text(html)
+    if simple is not None:
+        return simple
     tree = LexborHTMLParser(f"<div>{html}</div>" if "<html" not in html[:500].lower() else html)
     root = tree.body or tree.root
     return node_text(root) if root is not None else ""
+
+
+# The simple-markup path of html_to_text: a feed item's `<p>…<a href>…</a><br></p>` read
+# in Python instead of a new lexbor document each. It accepts only markup whose HTML5
+# parse is its tag structure as written (no implied closes, foster parenting, adoption
+# agency, raw text, comments or ambiguous character references) and returns None for
+# anything else, which the parser then reads. tests/sources/test_text.py compares both.
+_WS = "[ \t\n\f]"  # HTML's whitespace: not \v, not U+00A0
+_TAG = re.compile(
+    rf"<(/?)([A-Za-z][A-Za-z0-9]*)((?:{_WS}+[A-Za-z_:][-A-Za-z0-9_:.]*"
+    rf"(?:{_WS}*={_WS}*(?:\"[^\"]*\"|'[^']*'|[^ \t\n\f\"'=<>`]+))?)*){_WS}*(/?)>"
+)
+_REFERENCE = re.compile(r"&(?:([A-Za-z][A-Za-z0-9]*);|#([0-9]{1,7});|#[xX]([0-9A-Fa-f]{1,6});)")
+_INLINE = frozenset({"a", "span", "b", "i", "em", "strong", "u", "small", "sub", "sup", "font", "code"})
+_FLOW = frozenset({"p", "div", "ul", "ol", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote"})
+_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+_VOID = frozenset({"br", "img", "hr", "wbr"})
+
+
+def _plain_char(code: int) -> bool:
+    """A code point a numeric reference gives unchanged (no NUL, C1 remap, surrogate or noncharacter)."""
+    return (
+        code in (0x09, 0x0A)
+        or 0x20 <= code <= 0x7E
+        or 0xA0 <= code <= 0xD7FF
+        or 0xE000 <= code <= 0xFDCF
+        or (0xFDF0 <= code <= 0x10FFFF and code & 0xFFFE != 0xFFFE)
+    )
+
+
+def _decode(text: str) -> str | None:
+    """Text with its character references replaced; None when one is not plainly `&name;`/`&#N;`."""
+    out: list[str] = []
+    pos = 0
+    while (amp := text.find("&", pos)) >= 0:
+        out.append(text[pos:amp])
+        nxt = text[amp + 1 : amp + 2]
+        if not nxt or not (nxt.isascii() and (nxt.isalnum() or nxt == "#")):
+            out.append("&")  # a lone ampersand is text
+            pos = amp + 1
+            continue
+        m = _REFERENCE.match(text, amp)
+        if m is None:
+            return None
+        name, decimal, hexadecimal = m.groups()
+        if name is not None:
+            value = _ENTITIES.get(name + ";")
+            if value is None:
+                return None
+        else:
+            code = int(decimal, 10) if decimal is not None else int(hexadecimal, 16)
+            if not _plain_char(code):
+                return None
+            value = chr(code)
+        out.append(value)
+        pos = m.end()
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _simple_text(html: str) -> str | None:
+    """html_to_text of simple markup without the HTML parser; None when the markup is not that simple."""
+    if "\r" in html or "\x00" in html:
+        return None  # the parser's input preprocessing would change them
+    # [text, closing, name, attributes, slash, text, …, text]: a `<` left in a text is not a tag we read
+    pieces = _TAG.split(html)
+    texts = pieces[::5]
+    if any("<" in text for text in texts):
+        return None
+    if "&" in html:
+        decoded = [_decode(text) if "&" in text else text for text in texts]
+        if None in decoded:
+            return None
+        texts = decoded  # no None left
+    parts: list[str] = [texts[0]]
+    open_tags: list[str] = []
+    tags = zip(pieces[1::5], pieces[2::5], pieces[3::5], pieces[4::5], texts[1:], strict=True)
+    for closing, name, attributes, slash, text in tags:
+        name = name.lower()
+        if closing:
+            if attributes or slash or not open_tags or open_tags[-1] != name:
+                return None
+            open_tags.pop()
+            if name in _FLOW:
+                parts.append("\n")
+        elif name in _VOID:
+            if name == "br":
+                parts.append("\n")
+            elif name == "hr":
+                if "p" in open_tags:
+                    return None
+                parts.append("\n")
+        elif slash:
+            return None  # `<p/>` opens a p that stays open
+        elif len(open_tags) >= 64:
+            return None  # deep nesting is rare in a feed item and costs each check more
+        elif name in _INLINE:
+            if name == "a" and "a" in open_tags:
+                return None
+            open_tags.append(name)
+        elif name in _FLOW:
+            if "p" in open_tags or (name in _HEADINGS and not _HEADINGS.isdisjoint(open_tags)):
+                return None
+            if name == "li" and (not open_tags or open_tags[-1] not in ("ul", "ol")):
+                return None
+            open_tags.append(name)
+        else:
+            return None
+        parts.append(text)
+    return _clean("".join(parts))
 
 
 def parse_feed_date(value: str | None) -> datetime | None:
