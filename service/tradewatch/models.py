@@ -98,6 +98,8 @@ _LATIN = re.compile(r"[A-Za-z]")
 def detect_lang(text: str) -> str:
     """Chinese when CJK ideographs are a real share of the letters, else English (regex: fast)."""
     sample = text[:600]
+    if sample.isascii():
+        return "en"  # no ideographs to count
     cjk = len(_CJK.findall(sample))
     return "zh" if cjk and cjk * 3 >= len(_LATIN.findall(sample)) else "en"
 

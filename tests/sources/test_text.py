@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import email.utils
 import random
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from tradewatch.models import detect_lang
 from tradewatch.sources._text import (
     SHANGHAI,
     _clean,
     _simple_text,
+    guess_lang,
     html_to_text,
     node_text,
     parse_date,
+    parse_feed_date,
     visible_text,
 )
 
@@ -258,3 +262,38 @@ def test_random_markup_reads_as_the_parser_reads_it() -> None:
         assert body is not None
         assert fast == _rewritten(body), html
     assert taken > 500  # the comparison is not vacuous
+
+
+def _email_reading(value: str) -> datetime | None:
+    """parse_feed_date as it was: email.utils first, then ISO 8601, then the date search."""
+    value = value.strip()
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return parse_date(value, UTC)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def test_feed_dates_read_as_email_utils_reads_them() -> None:
+    """The RFC 822 shortcut and the one-word skip give email.utils' datetime, offset object included."""
+    rnd = random.Random(3)
+    days, months = ["Tue, ", "", "mon, ", "Sun,"], ["Aug", "aug", "August", "Foo", "Feb"]
+    zones = ["+0000", "-0000", "+0530", "-0500", "+0099", "+2400", "GMT", "UTC", "UT", "Z", "EST", ""]
+    values = ["2026-08-25T18:32:56Z", "2026-08-25", "2026-08-25 18:32:56", "2025年12月30日", "garbage"]
+    for _ in range(3000):
+        day = rnd.choice(["1", "25", "31", "0", "05"])
+        year = rnd.choice(["2026", "0099", "99", "1000"])
+        time = rnd.choice(["18:32:56", "24:00:00", "23:59:60", "18:32"])
+        values.append(f"{rnd.choice(days)}{day} {rnd.choice(months)} {year} {time} {rnd.choice(zones)}")
+    for value in values:
+        mine, theirs = parse_feed_date(value), _email_reading(value)
+        assert repr(mine) == repr(theirs), value
+
+
+@pytest.mark.parametrize("text", ["", "Tariffs on Canada", "商务部公告", "MOFCOM 公告 稀土 export", "café"])
+def test_guess_lang_agrees_with_the_model(text: str) -> None:
+    """Sources and the Document model decide the language alike (ASCII text is English at once)."""
+    assert guess_lang(text) == detect_lang(text)

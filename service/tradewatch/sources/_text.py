@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import email.utils
 import re
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from html.entities import html5 as _ENTITIES
 from zoneinfo import ZoneInfo
 
@@ -57,6 +57,8 @@ def guess_lang(text: str, declared: str | None = None) -> str:
     if declared and declared.strip():
         return declared.strip().split("-")[0].split("_")[0].lower()
     sample = text[:600]
+    if sample.isascii():
+        return "en"  # no ideographs to count
     cjk = len(_CJK.findall(sample))
     return "zh" if cjk and cjk * 3 >= len(_LATIN_LETTER.findall(sample)) else "en"
 
@@ -241,10 +243,15 @@ def parse_feed_date(value: str | None) -> datetime | None:
     if not value or not value.strip():
         return None
     value = value.strip()
-    parsed: datetime | None = None
+    parsed: datetime | None = _rfc822(value)
+    if parsed is not None:
+        return parsed
     try:
-        parsed = email.utils.parsedate_to_datetime(value)
+        # email.utils needs five words: a one-word value (ISO 8601) could only raise there
+        parsed = email.utils.parsedate_to_datetime(value) if len(value.split(None, 1)) > 1 else None
     except (TypeError, ValueError, IndexError):
+        parsed = None
+    if parsed is None:
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError:
@@ -252,6 +259,35 @@ def parse_feed_date(value: str | None) -> datetime | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed
+
+
+_MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTHS = {m: n for n, m in enumerate(_MONTH_NAMES, 1)}
+_RFC822 = re.compile(
+    r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?(\d{1,2}) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
+    r"([1-9]\d{3}) (\d{2}):(\d{2}):(\d{2}) (?:([+-])(\d{2})(\d{2})|GMT|UTC|UT|Z)"
+)
+
+
+def _rfc822(value: str) -> datetime | None:
+    """The usual RSS date (`Tue, 25 Aug 2026 18:32:56 +0000`) as email.utils reads it, without its cost."""
+    m = _RFC822.fullmatch(value)
+    if m is None:
+        return None
+    day, month, year, hour, minute, second, sign, tz_hours, tz_minutes = m.groups()
+    offset = 0 if sign is None else (int(tz_hours) * 3600 + int(tz_minutes) * 60) * (-1 if sign == "-" else 1)
+    try:
+        return datetime(
+            int(year),
+            _MONTHS[month],
+            int(day),
+            int(hour),
+            int(minute),
+            int(second),
+            tzinfo=timezone(timedelta(seconds=offset)),
+        )
+    except ValueError:
+        return None  # out of range: email.utils decides what that means
 
 
 def find_date(text: str, tz: tzinfo) -> datetime | None:
