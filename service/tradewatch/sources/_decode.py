@@ -14,6 +14,7 @@ from __future__ import annotations
 import codecs
 import json
 import re
+import xml.etree.ElementTree as ET
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
 
@@ -27,6 +28,9 @@ __all__ = ["decode_body", "parse_json", "parse_xml"]
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
 _XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9_.:-]+)["']""")
+_DECLARED_ENCODING = re.compile(rb"""encoding\s*=\s*["']([^"']*)["']""")
+# Labels expat reads as ASCII-compatible single bytes or UTF-8, natively or via Python's codec.
+_ASCII_LABELS = {b"utf-8", b"us-ascii", b"ascii", b"iso-8859-1", b"latin-1", b"windows-1252", b"cp1252"}
 _CT_CHARSET = re.compile(r"""charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.I)
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 _LATIN = {"latin-1", "iso8859-1", "cp1252", "ascii"}
@@ -105,6 +109,11 @@ def parse_xml(content: bytes, *, source: str, url: str) -> Element:
         text = content.decode(codec, "replace")
         text = re.sub(r"""^(\s*<\?xml[^>]*encoding\s*=\s*["'])[^"']+""", r"\g<1>utf-8", text, count=1)
         content = text.encode("utf-8")
+    if _without_dtd(content):
+        try:
+            return ET.fromstring(content)  # noqa: S314 - no DTD, so nothing defusedxml refuses
+        except ParseError:
+            pass  # reported below, by the parser that has always reported it
     try:
         root: Element = DET.fromstring(content, forbid_dtd=False, forbid_entities=True, forbid_external=True)
     except defusedxml.DTDForbidden as exc:  # pragma: no cover - DTDs are allowed, entities are not
@@ -118,3 +127,24 @@ def parse_xml(content: bytes, *, source: str, url: str) -> Element:
     except ParseError as exc:
         raise SourceError(f"malformed XML: {exc} ({url})", source=source) from exc
     return root
+
+
+def _without_dtd(content: bytes) -> bool:
+    """True when expat reads `content` as ASCII-compatible bytes in which no `<!DOCTYPE` occurs.
+
+    Entity declarations and external entities exist only in a document type
+    declaration, so such a document gives defusedxml nothing to refuse and the C
+    tree builder (three times faster than defusedxml's Python one) reads it the same.
+    The encoding check makes sure `<!DOCTYPE` could not hide in other bytes: no NUL
+    (UTF-16/32) and no declared encoding outside the ASCII-compatible ones expat reads.
+    """
+    if b"<!DOCTYPE" in content or b"\x00" in content:
+        return False
+    head = content.removeprefix(codecs.BOM_UTF8)
+    if not head.startswith(b"<?xml"):
+        return True  # no declaration: UTF-8
+    end = head.find(b"?>")
+    if end < 0:
+        return False
+    m = _DECLARED_ENCODING.search(head, 0, end)
+    return m is None or m.group(1).lower() in _ASCII_LABELS
