@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
+from tests.conftest import CORPUS, need_shared
 from tradewatch.matching import extract_facts, lead_line
+from tradewatch.matching.backtest import read_documents
+from tradewatch.matching.compiler import term_literal
 from tradewatch.matching.dates import all_dates, chinese_number, effective_date
-from tradewatch.matching.extract import announcement, hs_codes, rates
-from tradewatch.matching.glossary import Glossary
+from tradewatch.matching.extract import announcement, glossary_labels, hs_codes, plain_text, rates
+from tradewatch.matching.glossary import Glossary, GlossaryEntry
 from tradewatch.matching.lead import _shipped_glossary
+from tradewatch.matching.normalize import normalize
 from tradewatch.models import Document
+
+EDGE = Path(__file__).parents[1] / "corpus"
 
 BEIJING = timezone(timedelta(hours=8))
 PUBLISHED = datetime(2025, 10, 9, 20, 0, tzinfo=BEIJING)
@@ -172,3 +180,58 @@ def test_numeric_date_formats() -> None:
     """ISO, slashed and dotted dates are read; version-like numbers are not."""
     text = "on 2025/11/10, 2025.5.14 and 2025-05-12, not 1.2025.3"
     assert all_dates(text, None) == ["2025-11-10", "2025-05-14", "2025-05-12"]
+
+
+def _labels_by_regex(normalised: str, glossary: Glossary, kind: str) -> list[str]:
+    """The reference: one leftmost regex search per entry, as glossary_labels was first written."""
+    found = []
+    for entry in glossary.of_kind(kind).values():
+        alternatives = []
+        for term in entry.terms():
+            body, left, right = term_literal(term)
+            alternatives.append(
+                ("(?<![a-z0-9_])" if left else "")
+                + re.escape(body.decode("utf-8"))
+                + ("(?![a-z0-9_])" if right else "")
+            )
+        m = re.search("|".join(alternatives), normalised)
+        if m is not None:
+            found.append((m.start(), entry.label))
+    out: list[str] = []
+    for _, label in sorted(found):
+        if label not in out:
+            out.append(label)
+    return out
+
+
+def _corpus_texts() -> list[str]:
+    docs = []
+    for path in (need_shared(CORPUS) / "documents.jsonl", EDGE / "edge_documents.jsonl"):
+        docs += list(read_documents(path.read_text(encoding="utf-8").splitlines()))
+    texts = [normalize(plain_text(doc)) for doc in docs]
+    return texts + [normalize(doc.title) for doc in docs]
+
+
+@pytest.mark.parametrize("kind", ["item", "country", "measure"])
+def test_glossary_labels_equal_a_regex_search_per_entry(glossary: Glossary, kind: str) -> None:
+    """The one-scan label finder names the same entries in the same order as a regex per entry."""
+    texts = _corpus_texts()
+    assert any(glossary_labels(text, glossary, kind) for text in texts)
+    for text in texts:
+        assert glossary_labels(text, glossary, kind) == _labels_by_regex(text, glossary, kind), text[:80]
+
+
+def test_glossary_labels_whole_words_prefixes_and_first_mention() -> None:
+    """Latin terms match whole words (a `*` term as a prefix); order is each entry's first mention."""
+    glossary = Glossary(
+        {
+            "a": GlossaryEntry(label="gallium", kind="item", en=["gallium"], zh=["镓"]),
+            "b": GlossaryEntry(label="magnets", kind="item", en=["magnet*"]),
+            "c": GlossaryEntry(label="earths", kind="item", en=["rare earth", "earth"]),
+            "d": GlossaryEntry(label="blank", kind="country", en=["*"]),
+        }
+    )
+    text = "galliumx magnetic rare earth, 镓 and gallium; earth"
+    assert glossary_labels(text, glossary, "item") == ["magnets", "earths", "gallium"]
+    assert glossary_labels(text, glossary, "item") == _labels_by_regex(text, glossary, "item")
+    assert glossary_labels("nothing", glossary, "country") == _labels_by_regex("nothing", glossary, "country")

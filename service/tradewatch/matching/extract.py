@@ -17,6 +17,7 @@ from tradewatch.matching.compiler import term_literal
 from tradewatch.matching.dates import all_dates, chinese_number, effective_date
 from tradewatch.matching.glossary import Glossary
 from tradewatch.matching.normalize import normalize, t2s
+from tradewatch.matching.scan import make_scanner
 from tradewatch.models import Document
 
 __all__ = ["announcement", "extract_facts", "glossary_labels", "hs_codes", "plain_text", "rates"]
@@ -128,34 +129,64 @@ def hs_codes(text: str) -> list[str]:
     return out
 
 
+_NOT_WORD = bytes(range(256)).translate(None, b"abcdefghijklmnopqrstuvwxyz0123456789_")
+_IS_WORD = [b not in _NOT_WORD for b in range(256)]
+
+
+class _LabelFinder:
+    """Every spelling of every entry of one kind in one literal scan, instead of a regex per entry.
+
+    Gives what a leftmost search per entry gives: each entry's first occurrence of any of
+    its terms, Latin terms whole-word (a trailing `*` makes a prefix).
+    """
+
+    def __init__(self, glossary: Glossary, kind: str) -> None:
+        self.labels: list[str] = []
+        self.anywhere: list[int] = []  # entries with a term that normalises to nothing: found at 0
+        literals: dict[bytes, int] = {}
+        self.variants: list[list[tuple[int, bool, bool]]] = []
+        for n, entry in enumerate(glossary.of_kind(kind).values()):
+            self.labels.append(entry.label)
+            for term in entry.terms():
+                body, left, right = term_literal(term)
+                if not body:
+                    self.anywhere.append(n)
+                    continue
+                if body not in literals:
+                    literals[body] = len(literals)
+                    self.variants.append([])
+                self.variants[literals[body]].append((n, left, right))
+        self.lengths = [len(lit) for lit in literals]
+        self.scanner = make_scanner(list(literals))
+
+    def find(self, normalised: str) -> list[str]:
+        buf = normalised.encode("utf-8")
+        size = len(buf)
+        first: dict[int, int] = dict.fromkeys(self.anywhere, 0)
+        for lid, start in self.scanner.scan(buf):
+            end = start + self.lengths[lid]
+            left_ok = start == 0 or not _IS_WORD[buf[start - 1]]
+            right_ok = end == size or not _IS_WORD[buf[end]]
+            for n, left, right in self.variants[lid]:
+                if (left and not left_ok) or (right and not right_ok):
+                    continue
+                if start < first.get(n, size + 1):
+                    first[n] = start
+        out: list[str] = []
+        for _, label in sorted((start, self.labels[n]) for n, start in first.items()):
+            if label not in out:
+                out.append(label)
+        return out
+
+
 @lru_cache(maxsize=8)
-def _label_finders(glossary: Glossary, kind: str) -> tuple[tuple[str, re.Pattern[str]], ...]:
-    finders = []
-    for entry in glossary.of_kind(kind).values():
-        alternatives = []
-        for term in entry.terms():
-            body, left, right = term_literal(term)
-            alternatives.append(
-                ("(?<![a-z0-9_])" if left else "")
-                + re.escape(body.decode("utf-8"))
-                + ("(?![a-z0-9_])" if right else "")
-            )
-        finders.append((entry.label, re.compile("|".join(alternatives))))
-    return tuple(finders)
+def _label_finder(glossary: Glossary, kind: str) -> _LabelFinder:
+    return _LabelFinder(glossary, kind)
 
 
 def glossary_labels(normalised: str, glossary: Glossary, kind: str) -> list[str]:
     """English labels of the glossary entries of one kind found, in order of first mention."""
-    found = []
-    for label, finder in _label_finders(glossary, kind):
-        m = finder.search(normalised)
-        if m is not None:
-            found.append((m.start(), label))
-    out: list[str] = []
-    for _, label in sorted(found):
-        if label not in out:
-            out.append(label)
-    return out
+    return _label_finder(glossary, kind).find(normalised)
 
 
 _Extractor = Callable[[Document, str, str, Glossary], Any]
