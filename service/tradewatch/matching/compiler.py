@@ -68,6 +68,7 @@ class Compiled:
 
     literals: list[bytes] = field(default_factory=list)
     variants: list[list[tuple[int, bool, bool]]] = field(default_factory=list)
+    lengths: list[int] = field(default_factory=list)  # of each literal, in bytes
     trees: list[Node] = field(default_factory=list)
     masks: list[int] = field(default_factory=list)
     index: dict[int, list[int]] = field(default_factory=dict)
@@ -181,4 +182,5 @@ def compile_rules(rules: list[Rule], glossary: Glossary) -> Compiled:
         for pid in trigger[0]:
             out.index.setdefault(pid, []).append(i)
     out.pattern_count = len(builder.pids)
+    out.lengths = [len(lit) for lit in out.literals]
     return out

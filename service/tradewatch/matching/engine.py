@@ -3,127 +3,19 @@
 from __future__ import annotations
 
 import fnmatch
-import re
-from bisect import bisect_left, bisect_right
-from dataclasses import dataclass, field
 from typing import Any
 
-from tradewatch.matching.compiler import Compiled, Node, compile_rules
+from tradewatch.matching.compiler import compile_rules
 from tradewatch.matching.extract import extract_facts
 from tradewatch.matching.glossary import Glossary
 from tradewatch.matching.lead import lead_line
-from tradewatch.matching.normalize import normalize
-from tradewatch.matching.scan import Scanner, make_scanner
-from tradewatch.matching.schema import LEAD_CHARS, DeadlineSpec, Rule
+from tradewatch.matching.predicates import predicate
+from tradewatch.matching.prepared import Prepared, prepare
+from tradewatch.matching.scan import make_scanner
+from tradewatch.matching.schema import DeadlineSpec, Rule
 from tradewatch.models import Document, Match
 
 __all__ = ["Prepared", "Rulebook", "prepare"]
-
-_WORD = bytes(range(256)).translate(None, b"abcdefghijklmnopqrstuvwxyz0123456789_")
-_IS_WORD = [b not in _WORD for b in range(256)]
-_TOKEN = re.compile(rb"[a-z0-9_]+|[\xc0-\xff][\x80-\xbf]*")
-
-
-@dataclass
-class Prepared:
-    """One document normalised once: title and text, their bytes joined by NUL, and the term hits.
-
-    Hit bits: 1 title, 2 text, 4 lead (the text's first LEAD_CHARS characters, so also 2).
-    """
-
-    title: str
-    text: str
-    buf: bytes
-    sep: int
-    lead_end: int
-    hits: dict[int, int] = field(default_factory=dict)
-    starts: dict[int, list[int]] = field(default_factory=dict)
-    _tokens: list[int] | None = None
-
-    def token_at(self, offset: int) -> int:
-        """The index of the word (Latin word or single CJK character) at a byte offset."""
-        if self._tokens is None:
-            self._tokens = [m.start() for m in _TOKEN.finditer(self.buf)]
-        return bisect_right(self._tokens, offset) - 1
-
-
-def prepare(doc: Document, compiled: Compiled, scanner: Scanner) -> Prepared:
-    """Normalise a document and record which patterns occur in which field (1 title, 2 text)."""
-    title = normalize(doc.title)
-    text = normalize(doc.text)
-    tb = title.encode("utf-8")
-    buf = tb + b"\x00" + text.encode("utf-8")
-    sep = len(tb)
-    lead_end = sep + 1 + len(text[:LEAD_CHARS].encode("utf-8"))
-    size = len(buf)
-    hits: dict[int, int] = {}
-    starts: dict[int, list[int]] = {}
-    variants = compiled.variants
-    literals = compiled.literals
-    for lid, start in scanner.scan(buf):
-        end = start + len(literals[lid])
-        left_ok = start == 0 or not _IS_WORD[buf[start - 1]]
-        right_ok = end == size or not _IS_WORD[buf[end]]
-        bit = 1 if start < sep else (6 if start < lead_end else 2)
-        for pid, left, right in variants[lid]:
-            if (left and not left_ok) or (right and not right_ok):
-                continue
-            hits[pid] = hits.get(pid, 0) | bit
-            starts.setdefault(pid, []).append(start)
-    return Prepared(title=title, text=text, buf=buf, sep=sep, lead_end=lead_end, hits=hits, starts=starts)
-
-
-def _near(groups: tuple[frozenset[int], ...], within: int, p: Prepared, mask: int) -> bool:
-    """True when one occurrence of each group lies within `within` words of one of the first group's,
-    in the same field (a title's last word is not near the text's first)."""
-
-    def positions(group: frozenset[int]) -> dict[int, list[int]]:
-        out: dict[int, list[int]] = {}
-        for pid in group:
-            for start in p.starts.get(pid, ()):
-                zone = 1 if start < p.sep else 2
-                if mask & (zone if zone == 1 else (6 if start < p.lead_end else 2)):
-                    out.setdefault(zone, []).append(p.token_at(start))
-        for spots in out.values():
-            spots.sort()
-        return out
-
-    first, *others = [positions(g) for g in groups]
-    if not first or any(not o for o in others):
-        return False
-
-    def close(spots: list[int], word: int) -> bool:
-        i = bisect_left(spots, word - within)
-        return i < len(spots) and spots[i] <= word + within
-
-    return any(
-        all(close(other.get(zone, []), word) for other in others)
-        for zone, words in first.items()
-        for word in words
-    )
-
-
-def evaluate(node: Node, p: Prepared, mask: int) -> bool:
-    """Whether a compiled tree holds for a prepared document within the rule's fields."""
-    kind = node[0]
-    if kind == "t":
-        return bool(p.hits.get(node[1], 0) & mask)
-    if kind == "any":
-        return any(evaluate(child, p, mask) for child in node[1])
-    if kind == "all":
-        return all(evaluate(child, p, mask) for child in node[1])
-    if kind == "none":
-        return not any(evaluate(child, p, mask) for child in node[1])
-    if kind == "re":
-        pattern: re.Pattern[str] = node[1]
-        if mask & 1 and pattern.search(p.title):
-            return True
-        if mask & 2:
-            return pattern.search(p.text) is not None
-        return bool(mask & 4) and pattern.search(p.text[:LEAD_CHARS]) is not None
-    if kind == "in":
-        return evaluate(node[2], p, node[1])
-    return _near(node[1], node[2], p, mask)
 
 
 class Rulebook:
@@ -144,6 +36,9 @@ class Rulebook:
         self.origins = origins or {}
         self._by_id = {rule.id: rule for rule in rules}
         self._compiled = compile_rules(rules, glossary)
+        self._predicates = [
+            predicate(t, m) for t, m in zip(self._compiled.trees, self._compiled.masks, strict=True)
+        ]
         self._scanner = make_scanner(self._compiled.literals, backend)
         self.backend = self._scanner.backend
 
@@ -186,7 +81,7 @@ class Rulebook:
         fired = []
         for i in sorted(candidates):
             rule = self.rules[i]
-            if self._applies(rule, doc) and evaluate(c.trees[i], p, c.masks[i]):
+            if self._applies(rule, doc) and self._predicates[i](p):
                 fired.append(rule)
         return fired, p
 
@@ -196,7 +91,7 @@ class Rulebook:
         i = next(n for n, rule in enumerate(self.rules) if rule.id == rule_id)
         p = prepare(doc, c, self._scanner)
         rule = self.rules[i]
-        return self._applies(rule, doc, check_sources=check_sources) and evaluate(c.trees[i], p, c.masks[i])
+        return self._applies(rule, doc, check_sources=check_sources) and self._predicates[i](p)
 
     def match(self, doc: Document) -> list[Match]:
         """Every rule that fires on `doc`, with the facts each asked to extract."""
