@@ -63,6 +63,33 @@ async def test_first_poll_alerts_only_within_window(client: Redis, book: Ruleboo
     assert titles == ["New tariff schedule", "Tariff exemptions listed"]
 
 
+async def test_baselined_matches_claim_no_event_or_dedup_key(
+    client: Redis, book: Rulebook, redis_url: str
+) -> None:
+    """A first poll's baselined matches are counted but index no event and hold no dedup window."""
+    pipe = make(client, book, redis_url)
+    url = "https://example.gov/notices/18"
+    old = NOW - timedelta(days=10)
+    counts = await pipe.process(
+        spec("a"),
+        result(
+            doc("1", RARE, source="a", url=url, published_at=old),
+            doc("2", "Truce holds", source="a", published_at=old),
+        ),
+    )
+    assert (counts.new, counts.matched, counts.baseline, counts.alerts) == (2, 2, 2, 0)
+    assert [k async for k in client.scan_iter(match=f"{KEYS.event_index('*', '*')}")] == []
+    assert [k async for k in client.scan_iter(match=f"{KEYS.alert_dedup('*', '*')}")] == []
+    await pipe.process(
+        spec("b"),
+        result(doc("3", RARE, source="b", url=url), doc("4", "Truce extended", source="b")),
+    )
+    assert sorted((a.kind, a.rule) for a in await queued(client)) == [
+        ("new", "rare-earth-export-control"),
+        ("new", "truce-throttled"),
+    ]
+
+
 async def test_zero_window_alerts_nothing_on_first_poll(
     client: aioredis.Redis, book: Rulebook, redis_url: str
 ) -> None:

@@ -27,7 +27,7 @@ from tradewatch.store.seen import BASELINE, NO_EVENT, SUPPRESSED, SeenRecord
 from tradewatch.store.silences import Silence
 from tradewatch.store.suppressions import Suppressions
 
-__all__ = ["Decider", "Plan", "PollCounts", "RuleLike", "RulebookLike", "Work"]
+__all__ = ["Decider", "Plan", "PollCounts", "RuleLike", "RulebookLike", "Work", "baselined"]
 
 
 class DedupLike(Protocol):
@@ -108,6 +108,12 @@ class Plan:
     observed: list[tuple[Match, str, Document]] = field(default_factory=list)  # for deadlines: match, event
 
 
+def baselined(plan: Plan, doc: Document) -> bool:
+    """A first poll records what was published before its window without alerting (nor clustering)."""
+    published = doc.published_at or plan.now
+    return plan.first_poll and (plan.window <= timedelta(0) or published < plan.now - plan.window)
+
+
 class Decider:
     """Decides each document of a plan, staging its writes."""
 
@@ -133,8 +139,7 @@ class Decider:
         if item.matches:
             plan.counts.matched += 1
             plan.matched_rules += [m.rule for m in item.matches]
-        published = item.doc.published_at or plan.now
-        if plan.first_poll and (plan.window <= timedelta(0) or published < plan.now - plan.window):
+        if baselined(plan, item.doc):
             plan.counts.baseline += 1
             return BASELINE
         assert item.probe is not None

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 import redis.asyncio as aioredis
 import structlog
 
-from tradewatch.alerting import Decider, Plan, PollCounts, RulebookLike, RuleLike, Work, digest
+from tradewatch.alerting import Decider, Plan, PollCounts, RulebookLike, RuleLike, Work, baselined, digest
 from tradewatch.config import Settings, SourceSpec
 from tradewatch.errors import StoreError
 from tradewatch.models import Document, Match
@@ -150,7 +150,7 @@ class Pipeline:
             work.append(Work(doc, key, lookup.raw[i], record, content))
         if not work:
             return plan
-        self._match(work, matches)
+        self._match(plan, work, matches)
         try:
             plan.silences = await self.silences.active(now)
         except redis_errors as exc:
@@ -177,8 +177,12 @@ class Pipeline:
             except redis_errors as exc:
                 raise StoreError(f"redis deadline update failed: {exc}") from exc
 
-    def _match(self, work: list[Work], memo: dict[tuple[str, str], list[Match]]) -> None:
-        """Match the documents that may alert and compute their index and dedup keys (no I/O)."""
+    def _match(self, plan: Plan, work: list[Work], memo: dict[tuple[str, str], list[Match]]) -> None:
+        """Match the new and changed documents; for those that may alert, their index and dedup keys.
+
+        A baselined item is matched (its counts and deadline observations need the
+        matches) but reads no index or dedup key: it neither alerts nor joins an event.
+        """
 
         def matched(doc: Document, content: str) -> list[Match]:
             key = (doc.id, content)
@@ -192,6 +196,8 @@ class Pipeline:
                     item.matches = matched(item.doc, item.content)
                 continue  # changed item that alerted, was baselined or suppressed: no new alert
             item.matches = matched(item.doc, item.content)
+            if baselined(plan, item.doc):
+                continue
             item.probe = self.index.probe(item.doc, item.matches)
             for match in item.matches:
                 dedup = self.rulebook.rule(match.rule).dedup
