@@ -3,8 +3,10 @@
 Parsing is the poll cycle's main CPU cost once 304s take care of unchanged pages, so
 the feed parser is chosen by this table. Each parser reads the same bytes: the
 recorded trumpstruth.org feed (26 items) and a 50-item RSS 2.0 and Atom feed built
-from it. "tradewatch" is the whole path a poll takes (defused expat tree → Documents
-with HTML-to-text and pydantic models); "tradewatch tree" is its XML step alone.
+from it. "tradewatch" is the whole path a poll takes (expat tree → Documents with
+HTML-to-text and pydantic models); "tradewatch tree" is its XML step alone. The tree is
+built by the C tree builder when the bytes hold no DOCTYPE (nothing to refuse) and by
+defusedxml otherwise, as parse_xml does.
 Each parser is also given a small entity-expansion document: "expands entities"
 says whether it would have expanded a billion-laughs bomb.
 
@@ -263,8 +265,8 @@ def run(progress: bool) -> dict[str, Any]:
         "feeds": {k: len(v) for k, v in feeds.items()},
         "parsers": table,
         "mofcom_list_page": listing,
-        "choice": "tradewatch (defusedxml expat tree + own RSS/Atom mapping): entities refused, "
-        "strict XML errors reported per source; see docs/sources.md",
+        "choice": "tradewatch (stdlib expat tree, defusedxml for any DOCTYPE + own RSS/Atom mapping): "
+        "entities refused, strict XML errors reported per source; see docs/sources.md",
     }
 
 
