@@ -31,7 +31,11 @@ _KNOWN_NS = (ATOM, RDF, RSS1, RSS090, DC, CONTENT, MEDIA)
 
 def _t(el: Element | None) -> str:
     """All text inside `el` (CDATA included), stripped; '' when absent."""
-    return "".join(el.itertext()).strip() if el is not None else ""
+    if el is None:
+        return ""
+    if len(el) == 0:  # no child elements: all its text is `text` (most feed fields)
+        return (el.text or "").strip()
+    return "".join(el.itertext()).strip()
 
 
 def _local(tag: str) -> str:
@@ -56,18 +60,21 @@ def _extensions(item: Element) -> dict[str, str]:
 
 
 def _rss_item(item: Element, ns: str) -> dict[str, Any]:
-    guid_el = item.find(f"{ns}guid")
+    first: dict[str, Element] = {}  # item.find() of every child tag at once
+    for child in item:
+        first.setdefault(child.tag, child)
+    guid_el = first.get(f"{ns}guid")
     guid = _t(guid_el) or item.get(f"{RDF}about", "")
-    link = _t(item.find(f"{ns}link"))
+    link = _t(first.get(f"{ns}link"))
     if not link and guid_el is not None and guid_el.get("isPermaLink") != "false":
         link = guid
-    body = _t(item.find(f"{CONTENT}encoded")) or _t(item.find(f"{ns}description"))
-    date = _t(item.find(f"{ns}pubDate")) or _t(item.find(f"{DC}date"))
+    body = _t(first.get(f"{CONTENT}encoded")) or _t(first.get(f"{ns}description"))
+    date = _t(first.get(f"{ns}pubDate")) or _t(first.get(f"{DC}date"))
     extra: dict[str, Any] = {}
-    author = _t(item.find(f"{ns}author")) or _t(item.find(f"{DC}creator"))
+    author = _t(first.get(f"{ns}author")) or _t(first.get(f"{DC}creator"))
     if author:
         extra["author"] = author
-    categories = [_t(c) for c in item.findall(f"{ns}category") if _t(c)]
+    categories = [_t(c) for c in item.findall(f"{ns}category") if _t(c)] if f"{ns}category" in first else []
     if categories:
         extra["categories"] = categories
     media = [e.get("url", "") for e in [*item.findall(f"{ns}enclosure"), *item.findall(f"{MEDIA}content")]]
@@ -76,7 +83,7 @@ def _rss_item(item: Element, ns: str) -> dict[str, Any]:
     return {
         "guid": guid,
         "link": link,
-        "title": _t(item.find(f"{ns}title")),
+        "title": _t(first.get(f"{ns}title")),
         "body": body,
         "date": date,
         "extra": extra,

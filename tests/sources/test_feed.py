@@ -1,0 +1,24 @@
+"""RSS/Atom items to Documents (sources/_feed.py): which element and which text each field reads."""
+
+from __future__ import annotations
+
+from tradewatch.sources._decode import parse_xml
+from tradewatch.sources._feed import parse_feed
+
+
+def test_fields_read_the_first_element_and_all_its_text() -> None:
+    """The first of repeated fields wins; a field with child elements reads all their text."""
+    feed = b"""<rss version="2.0"><channel><title>t</title><item>
+<title>First <b>bold</b> title</title><title>second title</title>
+<link>https://example.org/1</link><link>https://example.org/2</link>
+<description><![CDATA[<p>Body &amp; more</p>]]></description>
+<category>a</category><category> </category><category>b</category>
+<pubDate>Tue, 25 Aug 2026 18:32:56 GMT</pubDate>
+</item></channel></rss>"""
+    (doc,) = parse_feed(parse_xml(feed, source="s", url="u"), source="s")
+    assert doc.title == "First bold title"
+    assert doc.url == doc.id == "https://example.org/1"
+    assert doc.text == "Body & more"
+    assert doc.extra["categories"] == ["a", "b"]
+    assert doc.published_at is not None
+    assert doc.published_at.isoformat() == "2026-08-25T18:32:56+00:00"
