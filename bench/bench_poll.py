@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -128,6 +129,7 @@ class _Runner:
         self.work = work
         self.server = server
         self.redis = redis
+        self.html = html
         self.progress = progress
         self.env = {**os.environ, "TRADEWATCH_LOG_FORMAT": "json", "PYTHONDONTWRITEBYTECODE": "1"}
         self.env.pop("TRADEWATCH_CONFIG", None)
@@ -164,6 +166,24 @@ class _Runner:
             tail = log.read_text(errors="replace").splitlines()[-3:]
             t.extra["error_tail"] = tail
         return t
+
+    def httpx_floor(self) -> dict[str, Any]:
+        """Bare httpx over the same 1,000 URLs, timed over its all-304 round only (no start-up)."""
+        self.runs += 1
+        progress_line(self.progress, f"poll cycle: run {self.runs}: bare httpx over {SOURCES} URLs")
+        urls = self.work / "floor-urls.txt"
+        urls.write_text("\n".join(s["url"] for s in _sources(self.server, SOURCES, self.html)))
+        proc = subprocess.run(
+            [sys.executable, "-m", "bench.httpx_floor", str(urls)],
+            cwd=REPO,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if proc.returncode != 0:
+            return {"error": proc.stderr.strip().splitlines()[-1:] or ["failed"]}
+        return dict(json.loads(proc.stdout))
 
     def urlwatch_run(self, n: int, label: str, cache: Path) -> Timed:
         self.runs += 1
@@ -203,6 +223,22 @@ def _cycle(runs: dict[str, dict[int, list[Timed]]], key: str) -> dict[str, float
     }
 
 
+def _floor(floors: list[dict[str, Any]], urlwatch_warm: float) -> dict[str, Any]:
+    """Median of the bare-httpx rounds, scaled to the cycle's 990 sources, and its ratio to urlwatch."""
+    good = [f for f in floors if "wall" in f]
+    if not good:
+        return {"error": floors[-1].get("error") if floors else "not run"}
+    scale = (SOURCES - BASELINE) / SOURCES
+    wall = statistics.median(f["wall"] for f in good) * scale
+    cpu = statistics.median(f["cpu"] for f in good) * scale
+    return {
+        "cycle_wall_s": round(wall, 3),
+        "cpu_ms_per_page": round(cpu / (SOURCES - BASELINE) * 1000, 3),
+        "statuses": good[-1].get("statuses"),
+        "speedup_vs_urlwatch": round(urlwatch_warm / wall, 2) if wall > 0 else None,
+    }
+
+
 def run(progress: bool) -> dict[str, Any]:
     """Measure both tools, cold and warm; figures as plain data for the table and charts."""
     html = _html_registered()
@@ -214,6 +250,7 @@ def run(progress: bool) -> dict[str, Any]:
         with FeedServer(SOURCES, HOSTS) as server, RedisServer(work / "redis") as redis:
             runner = _Runner(work, server, redis, html, progress)
             started = time.perf_counter()
+            floors: list[dict[str, Any]] = []
             done = 0
             for rep in range(REPEATS):
                 elapsed = time.perf_counter() - started
@@ -227,6 +264,7 @@ def run(progress: bool) -> dict[str, Any]:
                     cache = work / f"uw-cache-{n}-{rep}.db"
                     runs["uw_cold"][n].append(runner.urlwatch_run(n, "cold", cache))
                     runs["uw_warm"][n].append(runner.urlwatch_run(n, "warm", cache))
+                floors.append(runner.httpx_floor())
             progress_line(progress, "")
     result: dict[str, Any] = {
         "sources": SOURCES,
@@ -265,6 +303,7 @@ def run(progress: bool) -> dict[str, Any]:
     result["warm_speedup_vs_urlwatch"] = round(uw_warm / tw_warm, 2) if tw_warm > 0 else None
     result["cold_speedup_vs_urlwatch"] = round(uw_cold / tw_cold, 2) if tw_cold > 0 else None
     result["warm_304s"] = (result["tw_warm"]["served_1000"] or {}).get("304")
+    result["httpx_floor"] = _floor(floors, result["uw_warm"]["cycle_wall_s"])
     result["raw"] = {
         key: {
             str(n): [{"wall": round(r.wall, 3), "cpu": round(r.cpu, 3), "rc": r.returncode} for r in lst]
