@@ -74,3 +74,26 @@ async def test_a_cancelled_caller_does_not_disturb_the_others() -> None:
     with pytest.raises(asyncio.CancelledError):
         await first
     assert seen == [[1, 2]]
+
+
+async def test_a_window_gathers_calls_spread_over_time_and_a_full_batch_goes_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(batching, "MAX_BATCH", 4)
+    batches: list[list[int]] = []
+
+    async def run(requests: Sequence[int]) -> list[int]:
+        batches.append(list(requests))
+        return list(requests)
+
+    c: Coalescer[int, int] = Coalescer(run, window=0.05)
+
+    async def later(i: int) -> int:
+        await asyncio.sleep(0.005 * i)
+        return await c.call(i)
+
+    assert await asyncio.gather(*(later(i) for i in range(3))) == [0, 1, 2]
+    assert batches == [[0, 1, 2]], "calls 0, 5 and 10 ms apart share one window"
+    batches.clear()
+    assert await asyncio.gather(*(later(0) for _ in range(5))) == [0] * 5
+    assert batches == [[0, 0, 0, 0], [0]], "a full batch does not wait for the window"

@@ -14,35 +14,50 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
-__all__ = ["Coalescer"]
+__all__ = ["WRITE_WINDOW", "Coalescer"]
 
 Req = TypeVar("Req")
 Res = TypeVar("Res")
 
 MAX_BATCH = 500  # commands per pipeline: bounds one reply's size and one caller's wait
+# Seconds a poll's closing writes (health, validators) wait for other polls' to share a pipeline:
+# polls finish a few ms apart, and nothing waits on these writes but the poll's own log line.
+WRITE_WINDOW = 0.02
 
 
 class Coalescer(Generic[Req, Res]):
     """Runs `run(requests)` once per burst of `call`s; `run` returns one result per request, in order.
 
-    A burst is what was asked between two turns of the event loop. An exception
-    raised by `run` is given to every caller of that batch.
+    A burst is what was asked between two turns of the event loop, or within `window`
+    seconds of the first call when a caller can wait that long (a write that no decision
+    waits for, such as a poll's health record). An exception raised by `run` is given to
+    every caller of that batch.
     """
 
-    def __init__(self, run: Callable[[Sequence[Req]], Awaitable[Sequence[Res]]]) -> None:
+    def __init__(
+        self, run: Callable[[Sequence[Req]], Awaitable[Sequence[Res]]], *, window: float = 0.0
+    ) -> None:
         self._run = run
+        self._window = window
         self._waiting: list[tuple[Req, asyncio.Future[Res]]] = []
+        self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def call(self, request: Req) -> Res:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Res] = loop.create_future()
         self._waiting.append((request, future))
-        if len(self._waiting) == 1:
-            loop.call_soon(self._flush)
+        if len(self._waiting) >= MAX_BATCH:
+            self._flush()
+        elif self._timer is None:
+            window = self._window
+            self._timer = loop.call_later(window, self._flush) if window else loop.call_soon(self._flush)
         return await future
 
     def _flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         waiting, self._waiting = self._waiting, []
         for start in range(0, len(waiting), MAX_BATCH):
             task = asyncio.get_running_loop().create_task(self._send(waiting[start : start + MAX_BATCH]))

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import redis.asyncio as aioredis
 
-from tradewatch.store.batching import Coalescer
+from tradewatch.store.batching import WRITE_WINDOW, Coalescer
 from tradewatch.store.keys import HEALTH_TTL, Keys
 
 __all__ = ["SourceHealth", "SourceHealthRecord", "Transition"]
@@ -93,7 +93,7 @@ class SourceHealth:
         self.keys = keys
         self._success = redis.register_script(_SUCCESS)
         self._failure = redis.register_script(_FAILURE)
-        self._successes = Coalescer(self._record_successes)
+        self._successes = Coalescer(self._record_successes, window=WRITE_WINDOW)
 
     async def _record_successes(self, calls: Sequence[tuple[list[str], list[Any]]]) -> list[Any]:
         async with self.redis.pipeline(transaction=False) as pipe:

@@ -15,7 +15,7 @@ import httpx
 import redis.asyncio as aioredis
 from redis.typing import EncodableT, FieldT
 
-from tradewatch.store.batching import Coalescer
+from tradewatch.store.batching import WRITE_WINDOW, Coalescer
 from tradewatch.store.keys import VALIDATORS_TTL, Keys
 
 REWRITE_AFTER = 86_400.0  # seconds: renew the key's TTL at least daily while unchanged
@@ -67,7 +67,7 @@ class RedisValidatorCache:
         self.keys = keys
         self._read: dict[str, tuple[Validators, float]] = {}  # what get() found, and when
         self._reads = Coalescer(self._hgetall)
-        self._writes: Coalescer[tuple[str, Validators], None] = Coalescer(self._hset)
+        self._writes: Coalescer[tuple[str, Validators], None] = Coalescer(self._hset, window=WRITE_WINDOW)
 
     async def _hgetall(self, urls: Sequence[str]) -> list[dict[bytes | str, bytes | str]]:
         async with self.redis.pipeline(transaction=False) as pipe:
