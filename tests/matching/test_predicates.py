@@ -139,3 +139,15 @@ def test_generated_rules_fire_as_walking_every_tree() -> None:
         assert [rule.id for rule in rb.matching_rules(doc)[0]] == expected, doc.id
         fired += len(expected)
     assert fired > 0
+
+
+def test_word_indices_count_as_tokenising_does(corpus: list[Document]) -> None:
+    """Word indices by counting word starts equal the tokeniser's, at every byte of every document."""
+    rb = load_rulebook(ROOT / "rules")
+    samples = [*corpus[:150], Document(title="中文标题 and words", text="x"), Document(title="a", text="")]
+    for doc in samples:
+        p = prepare(doc, rb._compiled, rb._scanner)  # type: ignore[attr-defined]
+        offsets = set(range(len(p.buf)))
+        assert p.word_indices(offsets) == {o: p.token_at(o) for o in offsets}, doc.id
+        some = set(list(offsets)[::7])
+        assert p.word_indices(some) == {o: p.token_at(o) for o in some}, doc.id

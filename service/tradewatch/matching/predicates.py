@@ -8,7 +8,7 @@ only when every one of its groups occurs. The order changes the cost, never the 
 from __future__ import annotations
 
 import re
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections.abc import Callable
 
 from tradewatch.matching.compiler import Node
@@ -21,25 +21,29 @@ __all__ = ["Predicate", "predicate"]
 def _near(groups: tuple[frozenset[int], ...], within: int, p: Prepared, mask: int) -> bool:
     """True when one occurrence of each group lies within `within` words of one of the first group's,
     in the same field (a title's last word is not near the text's first)."""
-
     starts = p.starts
-    tokens = p.tokens
     sep, lead_end = p.sep, p.lead_end
-
-    def positions(group: frozenset[int]) -> dict[int, list[int]]:
-        out: dict[int, list[int]] = {}
+    found: list[list[tuple[int, int]]] = []  # per group: (zone, start byte) of its occurrences
+    for group in groups:
+        spots = []
         for pid in group.intersection(starts):
             for start in starts[pid]:
                 zone = 1 if start < sep else 2
                 if mask & (zone if zone == 1 else (6 if start < lead_end else 2)):
-                    out.setdefault(zone, []).append(bisect_right(tokens, start) - 1)
-        for spots in out.values():
-            spots.sort()
-        return out
-
-    first, *others = [positions(g) for g in groups]
-    if not first or any(not o for o in others):
-        return False
+                    spots.append((zone, start))
+        if not spots:
+            return False
+        found.append(spots)
+    words = p.word_indices({start for spots in found for _, start in spots})
+    positions: list[dict[int, list[int]]] = []
+    for spots in found:
+        out: dict[int, list[int]] = {}
+        for zone, start in spots:
+            out.setdefault(zone, []).append(words[start])
+        for spots_in_zone in out.values():
+            spots_in_zone.sort()
+        positions.append(out)
+    first, *others = positions
 
     def close(spots: list[int], word: int) -> bool:
         i = bisect_left(spots, word - within)
@@ -47,8 +51,8 @@ def _near(groups: tuple[frozenset[int], ...], within: int, p: Prepared, mask: in
 
     return any(
         all(close(other.get(zone, []), word) for other in others)
-        for zone, words in first.items()
-        for word in words
+        for zone, words_in_zone in first.items()
+        for word in words_in_zone
     )
 
 

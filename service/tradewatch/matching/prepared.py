@@ -17,6 +17,9 @@ __all__ = ["Prepared", "prepare"]
 _NOT_WORD = bytes(range(256)).translate(None, b"abcdefghijklmnopqrstuvwxyz0123456789_")
 _IS_WORD = [b not in _NOT_WORD for b in range(256)]
 _TOKEN = re.compile(rb"[a-z0-9_]+|[\xc0-\xff][\x80-\xbf]*")
+# Word starts made countable: `w` a Latin word byte, `L` the lead byte of a non-ASCII
+# character (each one a word, as in _TOKEN), a space anything else.
+_WORD_MAP = bytes((ord("w") if _IS_WORD[b] else ord("L") if b >= 0xC0 else ord(" ")) for b in range(256))
 
 
 @dataclass
@@ -38,6 +41,7 @@ class Prepared:
     _starts: dict[int, list[int]] | None = None
     _tokens: list[int] | None = None
     _present: dict[int, set[int]] = field(default_factory=dict)
+    _word_map: bytes | None = None
 
     @property
     def starts(self) -> dict[int, list[int]]:
@@ -65,6 +69,22 @@ class Prepared:
     def token_at(self, offset: int) -> int:
         """The index of the word at a byte offset."""
         return bisect_right(self.tokens, offset) - 1
+
+    def word_indices(self, offsets: set[int]) -> dict[int, int]:
+        """`token_at` for a few offsets at once, by counting word starts (no tokenising)."""
+        if self._word_map is None:
+            self._word_map = self.buf.translate(_WORD_MAP)
+        m = self._word_map
+        out: dict[int, int] = {}
+        count = 1 if m[:1] in (b"w", b"L") else 0  # word starts before pos; at 0 no gap precedes a word
+        pos = 1
+        for offset in sorted(offsets):
+            end = offset + 1
+            if end > pos:
+                count += m.count(b"L", pos, end) + m.count(b" w", pos - 1, end) + m.count(b"Lw", pos - 1, end)
+                pos = end
+            out[offset] = count - 1
+        return out
 
 
 def prepare(doc: Document, compiled: Compiled, scanner: Scanner) -> Prepared:
