@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,11 +12,13 @@ import redis.asyncio as aioredis
 from redis.asyncio import Redis
 
 from tests.store.helpers import NOW, Clock, doc, result, rulebook, settings, spec
+from tradewatch.errors import StoreError
 from tradewatch.matching.engine import Rulebook
 from tradewatch.models import Alert
 from tradewatch.pipeline import Pipeline
 from tradewatch.store.keys import Keys
 from tradewatch.store.outbox import Outbox
+from tradewatch.store.silences import Silence
 from tradewatch.store.suppressions import Suppressions
 
 KEYS = Keys("tw-test")
@@ -88,6 +90,28 @@ async def test_baselined_matches_claim_no_event_or_dedup_key(
         ("new", "rare-earth-export-control"),
         ("new", "truce-throttled"),
     ]
+
+
+class _NoSilences:
+    """Silences whose store is down: a poll that consults them fails."""
+
+    async def active(self, now: datetime) -> list[Silence]:
+        raise ConnectionError("silences unavailable")
+
+
+async def test_silences_are_read_only_when_an_alert_may_follow(
+    client: Redis, book: Rulebook, redis_url: str
+) -> None:
+    """A poll of unmatched or baselined items decides without silences; a fresh match consults them."""
+    pipe = make(client, book, redis_url)
+    pipe.silences = _NoSilences()  # type: ignore[assignment]
+    old = NOW - timedelta(days=10)
+    counts = await pipe.process(
+        spec(), result(doc("1", "Weather report"), doc("2", "Tariff hike", published_at=old))
+    )
+    assert (counts.new, counts.baseline, counts.alerts) == (2, 1, 0)
+    with pytest.raises(StoreError):
+        await pipe.process(spec(), result(doc("3", "Tariff cut")))
 
 
 async def test_zero_window_alerts_nothing_on_first_poll(

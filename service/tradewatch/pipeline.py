@@ -151,17 +151,20 @@ class Pipeline:
         if not work:
             return plan
         self._match(plan, work, matches)
-        try:
-            plan.silences = await self.silences.active(now)
-        except redis_errors as exc:
-            raise StoreError(f"redis silences read failed: {exc}") from exc
+        if any(_may_alert(item) for item in work):  # else no decision consults a silence
+            try:
+                plan.silences = await self.silences.active(now)
+            except redis_errors as exc:
+                raise StoreError(f"redis silences read failed: {exc}") from exc
         await self._read_state(plan, work)
         for item in work:
             batch.expect(item.key, item.raw)
             marker = self.decider.decide(plan, item)
             batch.set(item.key, SeenRecord(item.content, marker, today).dump(), SEEN_TTL_MS)
-            event_id = marker if marker in plan.events else digest("event", spec.name, item.doc.id)
-            plan.observed += [(m, event_id, item.doc) for m in item.matches if m.rule in self.deadline_rules]
+            observed = [m for m in item.matches if m.rule in self.deadline_rules]
+            if observed:
+                event_id = marker if marker in plan.events else digest("event", spec.name, item.doc.id)
+                plan.observed += [(m, event_id, item.doc) for m in observed]
         return plan
 
     async def _observe_deadlines(self, plan: Plan) -> None:
@@ -223,6 +226,13 @@ class Pipeline:
             if raw is not None:
                 event = Event.parse(raw)
                 plan.events[event.id] = event
+
+
+def _may_alert(item: Work) -> bool:
+    """Whether deciding this item can raise or mute an alert: an update of an alerted item,
+    or a match that is neither baselined nor a change of a handled item (those have no probe)."""
+    record = item.record
+    return (record is not None and record.alerted) or (item.probe is not None and bool(item.matches))
 
 
 def _unique(docs: list[Document]) -> list[Document]:
