@@ -256,18 +256,18 @@ class Delivery:
         if not self._targets(name, entry):
             await self.outbox.skip(name, [entry.id])
             return "skipped"
-        previous = await self.outbox.receipt(name, alert.id)
-        if previous is not None and previous != DEAD:
+        begin = await self.outbox.begin(name, self.consumer, entry)
+        if begin.previous is not None and begin.previous != DEAD:
             bound.info("delivery_already_done")
             await self.outbox.skip(name, [entry.id])
             return "skipped"
-        if not await self.outbox.keep(name, self.consumer, entry.id):
+        if not begin.ours:
             bound.info("delivery_taken_over")  # another worker claimed it while it waited here
             return "skipped"
-        attempts = await self.outbox.attempts(name, entry.id)
+        attempts = begin.attempts
         thread: Receipt | None = None
         if alert.thread_of:
-            parent = await self.outbox.receipt(name, alert.thread_of)
+            parent = begin.parent
             if parent is None and attempts + 1 < self.max_attempts:
                 bound.info("delivery_waits_for_thread", thread_of=alert.thread_of)
                 await self._retry(name, entry, attempts + 1, None)

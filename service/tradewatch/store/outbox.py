@@ -36,7 +36,33 @@ if p[1] == nil or p[1][2] ~= ARGV[2] then return 0 end
 redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')
 return 1
 """
+# Before a send, in one round trip: the alert's receipt (sent already?), whether the entry is
+# still this consumer's (then its idle time is reset, as _KEEP does), its attempts so far, and
+# the receipt of the alert it replies to. KEYS: stream, receipt, attempts hash, parent receipt.
+# ARGV: group, consumer, entry id, "1" when there is a parent.
+_BEGIN = """
+local previous = redis.call('GET', KEYS[2])
+local ours = 0
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
+if p[1] ~= nil and p[1][2] == ARGV[2] then
+  redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')
+  ours = 1
+end
+local parent = false
+if ARGV[4] == '1' then parent = redis.call('GET', KEYS[4]) end
+return {previous, ours, redis.call('HGET', KEYS[3], ARGV[3]), parent}
+"""
 DEAD = "dead"  # receipt value of a dead-lettered alert: its thread replies post unthreaded
+
+
+@dataclass(frozen=True)
+class Begin:
+    """What delivery needs to know about an entry before sending it (see `Outbox.begin`)."""
+
+    previous: str | None  # this alert's receipt: delivered (or dead-lettered) already
+    ours: bool  # still pending for this consumer, idle time reset
+    attempts: int
+    parent: str | None  # receipt of the alert this one replies to
 
 
 def entry_fields(alert: Alert, to: Sequence[str] = ()) -> dict[str, str]:
@@ -91,6 +117,8 @@ class Outbox:
         self.redis: Any = redis
         self.keys = keys
         self.stream = keys.outbox()
+        self._keep = redis.register_script(_KEEP)
+        self._begin = redis.register_script(_BEGIN)
 
     # --- producing ------------------------------------------------------------------------------
 
@@ -179,12 +207,23 @@ class Outbox:
         Checked before each send and renewed while sending: an entry read in a batch, or a
         send slowed by the receiver's own retries, must not be claimed and sent twice.
         """
-        ours = await self.redis.eval(_KEEP, 1, self.stream, group, consumer, entry_id)
+        ours = await self._keep(keys=[self.stream], args=[group, consumer, entry_id])
         return bool(ours)
 
-    async def receipt(self, notifier: str, alert_id: str) -> str | None:
-        value = await self.redis.get(self.keys.receipt(notifier, alert_id))
-        return str(value) if value is not None else None
+    async def begin(self, group: str, consumer: str, entry: Entry) -> Begin:
+        """`receipt`, `keep`, `attempts` and the thread parent's `receipt` in one round trip."""
+        parent = entry.alert.thread_of
+        receipt = self.keys.receipt(group, entry.alert.id)
+        keys = [self.stream, receipt, self.keys.attempts(group), self.keys.receipt(group, parent or "")]
+        previous, ours, attempts, parent_receipt = await self._begin(
+            keys=keys, args=[group, consumer, entry.id, "1" if parent else "0"]
+        )
+        return Begin(
+            previous=str(previous) if previous is not None else None,
+            ours=bool(ours),
+            attempts=int(attempts or 0),
+            parent=str(parent_receipt) if parent_receipt is not None else None,
+        )
 
     async def delivered(self, group: str, entry: Entry, receipt: dict[str, str] | None) -> None:
         """Record the receipt and acknowledge in one transaction: both or neither."""
@@ -204,9 +243,6 @@ class Outbox:
             pipe.hdel(self.keys.attempts(group), *entry_ids)
             pipe.zrem(self.keys.retry_schedule(group), *entry_ids)
             await pipe.execute()
-
-    async def attempts(self, group: str, entry_id: str) -> int:
-        return int(await self.redis.hget(self.keys.attempts(group), entry_id) or 0)
 
     async def defer(self, group: str, entry_id: str, attempts: int, due_ms: int) -> None:
         """Schedule the next attempt; the entry stays pending so a crash cannot lose it."""
