@@ -31,3 +31,28 @@ async def test_pending_counts_only_entries_addressed_to_the_notifier(client: Red
     await client.xadd(KEYS.outbox(), entry_fields(Alert(id="a2", title="T"), []))
     assert await outbox.pending_count("slack") == 2
     assert await outbox.pending_count("webhook") == 1
+
+
+async def test_begin_reads_receipt_ownership_attempts_and_parent_in_one_call(client: Redis) -> None:
+    """What a consumer checks before a send: delivered already? still mine? tries so far? root's receipt?"""
+    keys = Keys("tw-begin")
+    outbox = Outbox(client, keys)
+    await outbox.ensure_group("slack")
+    await client.xadd(keys.outbox(), entry_fields(Alert(id="root", title="R")))
+    await client.xadd(keys.outbox(), entry_fields(Alert(id="reply", title="R2", thread_of="root")))
+    root, reply = await outbox.read_new("slack", "w1", 10, None)
+
+    first = await outbox.begin("slack", "w1", root)
+    assert (first.previous, first.ours, first.attempts, first.parent) == (None, True, 0, None)
+    assert not (await outbox.begin("slack", "w2", root)).ours, "another consumer's entry is not yours"
+
+    waiting = await outbox.begin("slack", "w1", reply)
+    assert waiting.parent is None, "the root is not delivered yet"
+    await outbox.defer("slack", reply.id, 2, 0)
+    await outbox.delivered("slack", root, {"channel": "C1", "ts": "1.5"})
+    again = await outbox.begin("slack", "w1", reply)
+    assert again.attempts == 2
+    assert again.parent == '{"channel": "C1", "ts": "1.5"}'
+    done = await outbox.begin("slack", "w1", root)
+    assert done.previous == '{"channel": "C1", "ts": "1.5"}'
+    assert not done.ours, "acknowledged: no longer pending for anyone"
