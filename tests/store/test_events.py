@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
+
 import pytest
 
 from tradewatch.models import Document, Match
@@ -122,6 +125,21 @@ def test_choose_event_prefers_exact_then_rule_scoped_keys() -> None:
 def test_event_round_trips() -> None:
     """An event's JSON form parses back to the same event."""
     event = _event("e1", ["r"], "00ff")
+    assert Event.parse(event.dump()) == event
+
+
+def test_event_json_is_the_dataclass_as_written_before() -> None:
+    """dump() writes exactly the JSON of the dataclass's fields in order, sources included."""
+    event = _event("e1", ["r", "s"], "00ff")
+    event.sources = [
+        EventSource(
+            source="a", url="https://a/1", title="标题 & <b>", official=True, published_at="2025-10-09"
+        ),
+        EventSource(source="b"),
+    ]
+    event.anns, event.docnums, event.tokens, event.replies, event.reports = ["k1"], ["k2"], ["items:x"], 3, 4
+    expected = json.dumps(asdict(event), ensure_ascii=False, separators=(",", ":"))
+    assert event.dump() == expected
     assert Event.parse(event.dump()) == event
 
 

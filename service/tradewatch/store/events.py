@@ -16,7 +16,7 @@ import json
 import re
 import struct
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -249,7 +249,10 @@ class Event:
         ]
 
     def dump(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+        """The event as JSON, fields in declaration order (what `asdict` gives, without its deep copy)."""
+        data = {name: getattr(self, name) for name in _EVENT_FIELDS}
+        data["sources"] = [{name: getattr(s, name) for name in _SOURCE_FIELDS} for s in self.sources]
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
     def parse(cls, raw: str) -> Event:
@@ -261,6 +264,10 @@ class Event:
             EventSource(**{k: v for k, v in s.items() if k in source_fields}) for s in data.get("sources", [])
         ]
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+_EVENT_FIELDS = tuple(f.name for f in fields(Event))
+_SOURCE_FIELDS = tuple(f.name for f in fields(EventSource))
 
 
 @dataclass
