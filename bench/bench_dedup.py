@@ -117,10 +117,10 @@ class _Timed:
         self.book = book
         self.seconds = 0.0
 
-    def match(self, doc: Document) -> Any:
+    def match(self, doc: Document, **options: Any) -> Any:
         started = time.perf_counter()
         try:
-            return self.book.match(doc)
+            return self.book.match(doc, **options)
         finally:
             self.seconds += time.perf_counter() - started
 

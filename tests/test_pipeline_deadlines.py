@@ -89,6 +89,20 @@ async def test_baselined_extension_still_resolves_the_expiry(
     assert expiry.resolved_by == "truce-extension"
 
 
+async def test_baselined_match_still_derives_its_deadline(
+    client: Redis, redis_url: str, tmp_path: Path
+) -> None:
+    """A first poll's old item matching a deadline rule is not alerted, but its effective date is kept."""
+    book = rulebook(tmp_path, RULES)
+    pipe = Pipeline(settings(redis_url), client, book, keys=KEYS, now=Clock())
+    old = doc("t0", "Tariff on magnets effective November 20, 2025", published_at=NOW - timedelta(days=30))
+    counts = await pipe.process(spec(), result(old))
+    assert (counts.baseline, counts.matched, counts.alerts) == (1, 1, 0)
+    reminders = Reminders(client, KEYS, settings(redis_url), book)
+    derived = [d for d in await reminders.deadlines(NOW) if d.id != "truce-expiry"]
+    assert [d.due.date().isoformat() for d in derived] == ["2025-11-20"]
+
+
 async def test_chinese_alert_carries_an_english_lead_line(
     client: Redis, redis_url: str, tmp_path: Path
 ) -> None:

@@ -11,7 +11,7 @@ suppress, each with its reason recorded.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -45,7 +45,7 @@ class RuleLike(Protocol):
 
 
 class RulebookLike(Protocol):
-    def match(self, doc: Document) -> list[Match]: ...
+    def match(self, doc: Document, *, facts_for: Container[str] | None = None) -> list[Match]: ...
     def rule(self, rule_id: str) -> RuleLike: ...
     def lead_line(self, doc: Document, facts: dict[str, Any]) -> str: ...
 

@@ -12,6 +12,7 @@ raises StoreError with nothing half-done, and the next poll catches up.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -81,7 +82,7 @@ class Pipeline:
         )
         if result.not_modified or not docs:
             return PollCounts()
-        matches: dict[tuple[str, str], list[Match]] = {}  # a retry re-reads state, not re-matches
+        matches: dict[tuple[str, str, bool], list[Match]] = {}  # a retry re-reads state, not re-matches
         async with self._commit_lock:
             for attempt in range(MAX_CONFLICT_RETRIES):
                 plan = await self._plan(spec, docs, matches)
@@ -100,8 +101,8 @@ class Pipeline:
         for state, n in (("new", c.new), ("updated", c.updated), ("unchanged", c.unchanged)):
             if n:
                 self.metrics.documents.labels(source, state).inc(n)
-        for rule in plan.matched_rules:
-            self.metrics.matches.labels(rule).inc()
+        for rule, n in Counter(plan.matched_rules).items():
+            self.metrics.matches.labels(rule).inc(n)
         for reason, rule, doc_id in plan.suppressed:
             self.metrics.alerts_suppressed.labels(reason).inc()
             log.info("alert_suppressed", reason=reason, rule=rule, source=source, doc_id=doc_id)
@@ -119,7 +120,7 @@ class Pipeline:
             log.info("first_poll_baseline", source=source, recorded=c.baseline)
 
     async def _plan(
-        self, spec: SourceSpec, docs: list[Document], matches: dict[tuple[str, str], list[Match]]
+        self, spec: SourceSpec, docs: list[Document], matches: dict[tuple[str, str, bool], list[Match]]
     ) -> Plan:
         now = self.now()
         today = epoch_day(now)
@@ -180,17 +181,19 @@ class Pipeline:
             except redis_errors as exc:
                 raise StoreError(f"redis deadline update failed: {exc}") from exc
 
-    def _match(self, plan: Plan, work: list[Work], memo: dict[tuple[str, str], list[Match]]) -> None:
+    def _match(self, plan: Plan, work: list[Work], memo: dict[tuple[str, str, bool], list[Match]]) -> None:
         """Match the new and changed documents; for those that may alert, their index and dedup keys.
 
         A baselined item is matched (its counts and deadline observations need the
-        matches) but reads no index or dedup key: it neither alerts nor joins an event.
+        matches) but reads no index or dedup key: it neither alerts nor joins an event;
+        and only its deadline rules' facts are extracted, the only ones read.
         """
 
-        def matched(doc: Document, content: str) -> list[Match]:
-            key = (doc.id, content)
+        def matched(doc: Document, content: str, *, partial: bool = False) -> list[Match]:
+            key = (doc.id, content, partial)  # a retry may no longer baseline the item
             if key not in memo:
-                memo[key] = self.rulebook.match(doc)
+                facts_for = self.deadline_rules if partial else None
+                memo[key] = self.rulebook.match(doc, facts_for=facts_for)
             return list(memo[key])
 
         for item in work:
@@ -198,9 +201,10 @@ class Pipeline:
                 if item.record.alerted:  # its update reply shows the facts of the new text
                     item.matches = matched(item.doc, item.content)
                 continue  # changed item that alerted, was baselined or suppressed: no new alert
-            item.matches = matched(item.doc, item.content)
             if baselined(plan, item.doc):
+                item.matches = matched(item.doc, item.content, partial=True)
                 continue
+            item.matches = matched(item.doc, item.content)
             item.probe = self.index.probe(item.doc, item.matches)
             for match in item.matches:
                 dedup = self.rulebook.rule(match.rule).dedup

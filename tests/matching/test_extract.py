@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CORPUS, need_shared
-from tradewatch.matching import extract_facts, lead_line
+from tradewatch.matching import extract_facts, lead_line, load_rulebook
 from tradewatch.matching.backtest import read_documents
 from tradewatch.matching.compiler import term_literal
 from tradewatch.matching.dates import all_dates, chinese_number, effective_date
@@ -235,3 +235,21 @@ def test_glossary_labels_whole_words_prefixes_and_first_mention() -> None:
     assert glossary_labels(text, glossary, "item") == ["magnets", "earths", "gallium"]
     assert glossary_labels(text, glossary, "item") == _labels_by_regex(text, glossary, "item")
     assert glossary_labels("nothing", glossary, "country") == _labels_by_regex("nothing", glossary, "country")
+
+
+def test_facts_only_for_the_rules_asked() -> None:
+    """match(facts_for=…) fires the same rules; only the listed rules carry facts, with the same values."""
+    rb = load_rulebook(Path(__file__).parents[2] / "rules")
+    docs = []
+    for path in (need_shared(CORPUS) / "documents.jsonl", EDGE / "edge_documents.jsonl"):
+        docs += list(read_documents(path.read_text(encoding="utf-8").splitlines()))
+    asked = {"mofcom-export-control-notice", "us-china-truce-extension", "us-china-tariff-change-headline"}
+    compared = 0
+    for doc in docs:
+        full = rb.match(doc)
+        partial = rb.match(doc, facts_for=asked)
+        assert [m.rule for m in partial] == [m.rule for m in full]
+        for a, b in zip(full, partial, strict=True):
+            assert b.facts == (a.facts if a.rule in asked else {})
+            compared += a.rule in asked and bool(a.facts)
+    assert compared > 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Container
 from typing import Any
 
 from tradewatch.matching.compiler import compile_rules
@@ -93,8 +94,12 @@ class Rulebook:
         rule = self.rules[i]
         return self._applies(rule, doc, check_sources=check_sources) and self._predicates[i](p)
 
-    def match(self, doc: Document) -> list[Match]:
-        """Every rule that fires on `doc`, with the facts each asked to extract."""
+    def match(self, doc: Document, *, facts_for: Container[str] | None = None) -> list[Match]:
+        """Every rule that fires on `doc`, with the facts each asked to extract.
+
+        `facts_for` limits extraction to those rule ids (the others' `facts` stay empty):
+        for callers that read only which rules fired, and the facts of a few.
+        """
         fired, _ = self.matching_rules(doc)
         cache: dict[str, Any] = {}
         return [
@@ -104,7 +109,9 @@ class Rulebook:
                 title=rule.title,
                 tags=list(rule.tags),
                 severity=rule.severity,
-                facts=extract_facts(rule.wants(), doc, self.glossary, cache),
+                facts=extract_facts(rule.wants(), doc, self.glossary, cache)
+                if facts_for is None or rule.id in facts_for
+                else {},
             )
             for rule in fired
         ]
