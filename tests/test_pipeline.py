@@ -114,6 +114,21 @@ async def test_silences_are_read_only_when_an_alert_may_follow(
         await pipe.process(spec(), result(doc("3", "Tariff cut")))
 
 
+async def test_unmatched_item_alerts_once_a_change_makes_it_match(
+    client: Redis, book: Rulebook, redis_url: str
+) -> None:
+    """An item that matched nothing claims no event; edited to match, it alerts as a new event."""
+    pipe = make(client, book, redis_url)
+    url = "https://example.gov/notices/7"
+    counts = await pipe.process(spec(), result(doc("1", "Weather report", url=url)))
+    assert (counts.new, counts.matched, counts.alerts) == (1, 0, 0)
+    assert [k async for k in client.scan_iter(match=f"{KEYS.event_index('*', '*')}")] == []
+    counts = await pipe.process(spec(), result(doc("1", "Tariff hike on steel", url=url)))
+    assert (counts.updated, counts.matched, counts.alerts) == (1, 1, 1)
+    (alert,) = await queued(client)
+    assert (alert.kind, alert.rule, alert.title) == ("new", "tariff-change", "Tariff hike on steel")
+
+
 async def test_zero_window_alerts_nothing_on_first_poll(
     client: aioredis.Redis, book: Rulebook, redis_url: str
 ) -> None:

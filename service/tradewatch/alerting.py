@@ -142,6 +142,8 @@ class Decider:
         if baselined(plan, item.doc):
             plan.counts.baseline += 1
             return BASELINE
+        if not item.matches:
+            return NO_EVENT  # an unmatched item has no identities to join by and nothing to alert
         assert item.probe is not None
         event_id = ev.choose_event(item.probe, {m.rule for m in item.matches}, plan.index, plan.events)
         if event_id is not None:

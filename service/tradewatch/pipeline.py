@@ -182,7 +182,7 @@ class Pipeline:
                 raise StoreError(f"redis deadline update failed: {exc}") from exc
 
     def _match(self, plan: Plan, work: list[Work], memo: dict[tuple[str, str, bool], list[Match]]) -> None:
-        """Match the new and changed documents; for those that may alert, their index and dedup keys.
+        """Match the new and changed documents; for matched ones that may alert, index and dedup keys.
 
         A baselined item is matched (its counts and deadline observations need the
         matches) but reads no index or dedup key: it neither alerts nor joins an event;
@@ -205,6 +205,8 @@ class Pipeline:
                 item.matches = matched(item.doc, item.content, partial=True)
                 continue
             item.matches = matched(item.doc, item.content)
+            if not item.matches:
+                continue  # decided NO_EVENT: nothing to cluster or deduplicate
             item.probe = self.index.probe(item.doc, item.matches)
             for match in item.matches:
                 dedup = self.rulebook.rule(match.rule).dedup
