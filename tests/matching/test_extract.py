@@ -13,10 +13,18 @@ from tradewatch.matching import extract_facts, lead_line, load_rulebook
 from tradewatch.matching.backtest import read_documents
 from tradewatch.matching.compiler import term_literal
 from tradewatch.matching.dates import all_dates, chinese_number, effective_date
-from tradewatch.matching.extract import announcement, glossary_labels, hs_codes, plain_text, rates
+from tradewatch.matching.extract import (
+    _LabelFinder,
+    announcement,
+    glossary_labels,
+    hs_codes,
+    plain_text,
+    rates,
+)
 from tradewatch.matching.glossary import Glossary, GlossaryEntry
 from tradewatch.matching.lead import _shipped_glossary
 from tradewatch.matching.normalize import normalize
+from tradewatch.matching.scan import PythonScanner
 from tradewatch.models import Document
 
 EDGE = Path(__file__).parents[1] / "corpus"
@@ -219,6 +227,14 @@ def test_glossary_labels_equal_a_regex_search_per_entry(glossary: Glossary, kind
     assert any(glossary_labels(text, glossary, kind) for text in texts)
     for text in texts:
         assert glossary_labels(text, glossary, kind) == _labels_by_regex(text, glossary, kind), text[:80]
+
+
+def test_glossary_labels_without_hyperscan(glossary: Glossary) -> None:
+    """The pure-Python scanner behind the label finder names the same entries as the regexes."""
+    finder = _LabelFinder(glossary, "item")
+    finder.scanner = PythonScanner(list(finder.literals))  # ids in insertion order, as built
+    for text in _corpus_texts():
+        assert finder.find(text) == _labels_by_regex(text, glossary, "item"), text[:80]
 
 
 def test_glossary_labels_whole_words_prefixes_and_first_mention() -> None:

@@ -17,7 +17,7 @@ from tradewatch.matching.compiler import term_literal
 from tradewatch.matching.dates import all_dates, chinese_number, effective_date
 from tradewatch.matching.glossary import Glossary
 from tradewatch.matching.normalize import normalize, t2s
-from tradewatch.matching.scan import make_scanner
+from tradewatch.matching.scan import HyperscanScanner, PythonScanner, Scanner
 from tradewatch.models import Document
 
 __all__ = ["announcement", "extract_facts", "glossary_labels", "hs_codes", "plain_text", "rates"]
@@ -143,7 +143,8 @@ class _LabelFinder:
     def __init__(self, glossary: Glossary, kind: str) -> None:
         self.labels: list[str] = []
         self.anywhere: list[int] = []  # entries with a term that normalises to nothing: found at 0
-        literals: dict[bytes, int] = {}
+        self.literals: dict[bytes, int] = {}  # literal → its id in the scanner
+        literals = self.literals
         self.variants: list[list[tuple[int, bool, bool]]] = []
         for n, entry in enumerate(glossary.of_kind(kind).values()):
             self.labels.append(entry.label)
@@ -157,7 +158,11 @@ class _LabelFinder:
                     self.variants.append([])
                 self.variants[literals[body]].append((n, left, right))
         self.lengths = [len(lit) for lit in literals]
-        self.scanner = make_scanner(list(literals))
+        self.scanner: Scanner
+        try:  # the rulebook's load already said when hyperscan is missing
+            self.scanner = HyperscanScanner(list(literals))
+        except ImportError:
+            self.scanner = PythonScanner(list(literals))
 
     def find(self, normalised: str) -> list[str]:
         buf = normalised.encode("utf-8")
