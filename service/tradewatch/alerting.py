@@ -320,6 +320,8 @@ class Decider:
 
 def _silence(plan: Plan, rule: str, tags: list[str]) -> str | None:
     """Why an alert of this rule and tags from this source would be muted now, or None."""
+    if not plan.silences:
+        return None  # the usual case: no Alert model to build for nothing to compare
     probe = Alert(id="-", rule=rule, tags=tags, source=plan.spec.name)
     return next((s.describe() for s in plan.silences if s.matches(probe, plan.now)), None)
 
