@@ -24,6 +24,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from redis.exceptions import RedisError
 
+from tradewatch import heap
 from tradewatch.config import Settings, SourceSpec
 from tradewatch.errors import ConfigError, SourceError, StoreError
 from tradewatch.fetch import Fetcher
@@ -40,6 +41,7 @@ __all__ = ["Worker", "run_worker"]
 log = structlog.get_logger(__name__)
 
 SHUTDOWN_GRACE = 30.0  # seconds in-flight polls may take to finish after SIGTERM
+
 ONCE_DELIVERY_TIMEOUT = 120.0  # seconds `run --once` keeps retrying transient delivery errors
 
 
@@ -81,6 +83,7 @@ class Worker:
         self.rulebook: Rulebook | None = None
         self.rules_loaded = False
         self.scheduler_running = False
+        self.settle_heap = False  # run_worker sets it: freeze the start-up heap (heap.settle)
         self.stop = asyncio.Event()
         self._inflight: set[asyncio.Task[Any]] = set()
         self._sources: dict[str, Source] = {}
@@ -119,6 +122,8 @@ class Worker:
         self.delivery = Delivery(self.settings, redis, self.notifiers, keys=self.keys, consumer=self.consumer)
         self.health = SourceHealth(redis, self.keys)
         self.leases = Leases(redis, self.keys)
+        if self.settle_heap:
+            heap.settle()
         log.info(
             "worker_started",
             sources=len(self._sources),
@@ -139,7 +144,7 @@ class Worker:
                         await notifier.aclose()
 
     async def _run_once(self) -> int:
-        specs = [self.settings.source(name) for name in self._sources]
+        specs = [spec for spec in self.settings.sources if spec.name in self._sources]
         progress = Progress(len(specs), "polling sources")
 
         async def one(spec: SourceSpec) -> None:
@@ -166,8 +171,10 @@ class Worker:
             loop.add_signal_handler(sig, self._request_stop, sig)
         scheduler = AsyncIOScheduler(event_loop=loop, timezone="UTC")
         now = utcnow()
-        for name in self._sources:
-            spec = self.settings.source(name)
+        for spec in self.settings.sources:
+            if spec.name not in self._sources:
+                continue
+            name = spec.name
             every = spec.every.total_seconds()
             jitter = spec.jitter.total_seconds() if spec.jitter is not None else min(every * 0.1, 30.0)
             scheduler.add_job(
@@ -382,6 +389,7 @@ def _counts(counts: Any) -> dict[str, Any]:
 def run_worker(settings: Settings, *, once: bool) -> int:
     """Run until stopped (or one cycle with `once`); rule defects print and return 1."""
     worker = Worker(settings)
+    worker.settle_heap = True  # this process is the worker's own, not a test's or a command's
     try:
         return asyncio.run(worker.main(once=once))
     except RuleProblems as exc:
