@@ -135,7 +135,7 @@ class Pipeline:
             batch.set(polled_key, str(today), SEEN_TTL_MS)
         work: list[Work] = []
         for i, doc in enumerate(docs):
-            key = self.seen.key(spec.name, doc)
+            key = lookup.keys[i]
             record = lookup.record(i)
             content = doc.content_hash()
             if record is not None and record.content == content:

@@ -68,6 +68,7 @@ class Lookup:
     polled: bool
     raw: list[str | None]
     polled_raw: str | None
+    keys: list[str]  # each item's seen key, in the order of the documents
 
     def record(self, index: int) -> SeenRecord | None:
         raw = self.raw[index]
@@ -92,4 +93,4 @@ class SeenStore:
         except redis_errors as exc:
             raise StoreError(f"redis seen lookup failed: {exc}") from exc
         texts = [str(v) if v is not None else None for v in values]
-        return Lookup(polled=texts[0] is not None, raw=texts[1:], polled_raw=texts[0])
+        return Lookup(polled=texts[0] is not None, raw=texts[1:], polled_raw=texts[0], keys=keys)
