@@ -10,9 +10,11 @@ import time
 
 import brotli
 import pytest
+import stamina
 
 from tests.servers import LocalServer, Request, Response
 from tests.sources.helpers import _fast_retries, http_settings, raw_server, server
+from tradewatch import fetch
 from tradewatch.errors import SourceError
 from tradewatch.fetch import Fetcher, RequestOptions, decode_body, parse_xml
 from tradewatch.sources.base import SourceResult
@@ -60,6 +62,24 @@ async def test_a_304_keeps_its_connection_for_the_next_poll(server: LocalServer)
         statuses = [(await f.get(server.url("/k"), OPTS, conditional=True)).status for _ in range(3)]
     assert statuses == [304, 304, 304]
     assert len({r.peer for r in server.requests}) == 1, "every request came over the first connection"
+
+
+async def test_hosts_past_the_pool_limit_share_one_guarded_pool(
+    server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past MAX_HOST_POOLS hosts, requests still work (one shared pool) and still pass the address check."""
+    monkeypatch.setattr(fetch, "MAX_HOST_POOLS", 1)
+    server.routes["/p"] = Response(200, b"ok")
+    other = server.url("/p").replace("127.0.0.1", "localhost")
+    opts = RequestOptions(source="s", trusted_hosts=frozenset({"127.0.0.1", "localhost"}))
+    async with Fetcher(http_settings()) as f:
+        assert (await f.get(server.url("/p"), opts)).content == b"ok"
+        assert (await f.get(other, opts)).content == b"ok"
+        assert (await f.get(other, opts)).content == b"ok"
+        pools = list(f._clients)
+        assert len(pools) == 2 and pools[1][2] is None, "the second host went to the shared pool"
+        with pytest.raises(SourceError, match="non-public"):
+            await f.get(other, RequestOptions(source="s", trusted_hosts=frozenset({"127.0.0.1"})))
 
 
 @pytest.mark.parametrize(("encoding", "compress"), [("gzip", gzip.compress), ("br", brotli.compress)])
@@ -147,6 +167,31 @@ async def test_500_that_persists_fails_after_retries(server: LocalServer) -> Non
         with pytest.raises(SourceError, match="HTTP 500"):
             await f.get(server.url("/r"), OPTS)
     assert server.hits("/r") == 3
+
+
+async def test_outside_test_mode_a_failed_first_attempt_is_retried_on_schedule(server: LocalServer) -> None:
+    """The bare first attempt, then stamina's loop for the rest: retries + 1 attempts in all.
+
+    Retry-After: 0 keeps the waits at zero without stamina's test mode (the autouse fixture's).
+    """
+    stamina.set_testing(False)
+    calls = {"n": 0}
+
+    def flaky(req: Request) -> Response:
+        calls["n"] += 1
+        return Response(503, b"busy", {"Retry-After": "0"}) if calls["n"] < 3 else Response(200, b"ok")
+
+    server.routes["/flaky"] = flaky
+    server.routes["/down"] = Response(503, b"down", {"Retry-After": "0"})
+    async with Fetcher(http_settings(retries=2)) as f:
+        assert (await f.get(server.url("/flaky"), OPTS)).content == b"ok"
+        with pytest.raises(SourceError, match="HTTP 503"):
+            await f.get(server.url("/down"), OPTS)
+    async with Fetcher(http_settings(retries=0)) as f:
+        with pytest.raises(SourceError, match="HTTP 503"):
+            await f.get(server.url("/down"), OPTS)
+    assert calls["n"] == 3
+    assert server.hits("/down") == 3 + 1
 
 
 async def test_404_is_not_retried(server: LocalServer) -> None:

@@ -97,3 +97,28 @@ async def test_concurrent_polls_share_pipelines_and_keep_their_own_answers(clien
     records = await health.all()
     assert sorted(records) == [f"s{i}" for i in range(6)]
     assert [records[f"s{i}"].last_documents for i in range(6)] == list(range(6))
+
+
+async def test_one_broken_key_in_a_batch_fails_only_its_own_poll(client: aioredis.Redis) -> None:
+    """A key of the wrong type (say, a collision) fails its poll's health record, not its neighbours'."""
+    keys = Keys("tw-broken")
+    await client.set(keys.source_health("b"), "not a hash")
+    health = SourceHealth(client, keys)
+    results = await asyncio.gather(
+        *(
+            health.record_success(name, status=304, documents=0, duration=0.1, next_poll=None)
+            for name in ("a", "b", "c")
+        ),
+        return_exceptions=True,
+    )
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], Exception) and "WRONGTYPE" in str(results[1])
+    assert sorted(await health.all()) == ["a", "c"]
+
+    cache = RedisValidatorCache(client, keys)
+    await client.set(keys.http_validators("https://x/b"), "not a hash")
+    puts = await asyncio.gather(
+        *(cache.put(f"https://x/{n}", Validators(f'"{n}"', None)) for n in "abc"), return_exceptions=True
+    )
+    assert puts[0] is None and puts[2] is None and isinstance(puts[1], Exception)
+    assert await cache.get("https://x/c") == Validators('"c"', None)

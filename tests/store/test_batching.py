@@ -97,3 +97,17 @@ async def test_a_window_gathers_calls_spread_over_time_and_a_full_batch_goes_at_
     batches.clear()
     assert await asyncio.gather(*(later(0) for _ in range(5))) == [0] * 5
     assert batches == [[0, 0, 0, 0], [0]], "a full batch does not wait for the window"
+
+
+async def test_an_exception_result_fails_only_its_caller_and_a_short_answer_fails_all() -> None:
+    async def run(requests: Sequence[int]) -> list[int | Exception]:
+        if len(requests) == 2:
+            return [1]  # a broken batch function: one result for two calls
+        return [ValueError(f"bad {r}") if r == 2 else r for r in requests]
+
+    c: Coalescer[int, int] = Coalescer(run)
+    results = await asyncio.gather(*(c.call(i) for i in (1, 2, 3)), return_exceptions=True)
+    assert results[0] == 1 and results[2] == 3
+    assert isinstance(results[1], ValueError)
+    short = await asyncio.gather(c.call(8), c.call(9), return_exceptions=True)
+    assert all(isinstance(r, RuntimeError) for r in short), "no caller is left waiting"

@@ -28,6 +28,9 @@ WRITE_WINDOW = 0.02
 class Coalescer(Generic[Req, Res]):
     """Runs `run(requests)` once per burst of `call`s; `run` returns one result per request, in order.
 
+    A result that is an exception is raised to its own caller only (pipelines run with
+    `raise_on_error=False`, so one bad command does not fail the polls batched with it).
+
     A burst is what was asked between two turns of the event loop, or within `window`
     seconds of the first call when a caller can wait that long (a write that no decision
     waits for, such as a poll's health record). An exception raised by `run` is given to
@@ -35,7 +38,7 @@ class Coalescer(Generic[Req, Res]):
     """
 
     def __init__(
-        self, run: Callable[[Sequence[Req]], Awaitable[Sequence[Res]]], *, window: float = 0.0
+        self, run: Callable[[Sequence[Req]], Awaitable[Sequence[Res | Exception]]], *, window: float = 0.0
     ) -> None:
         self._run = run
         self._window = window
@@ -69,7 +72,7 @@ class Coalescer(Generic[Req, Res]):
         if not live:
             return
         try:
-            results = await self._run([req for req, _ in live])
+            results: Sequence[Res | Exception] = await self._run([req for req, _ in live])
         except asyncio.CancelledError:
             for _, fut in live:
                 fut.cancel()
@@ -79,6 +82,13 @@ class Coalescer(Generic[Req, Res]):
                 if not fut.done():
                     fut.set_exception(exc)
             return
+        if len(results) != len(live):  # a bug in `run`: fail loudly rather than leave callers waiting
+            error = RuntimeError(f"batch of {len(live)} calls answered with {len(results)} results")
+            results = [error for _ in live]
         for (_, fut), result in zip(live, results, strict=True):
-            if not fut.done():
+            if fut.done():
+                continue
+            if isinstance(result, Exception):  # one failed command fails only its own caller
+                fut.set_exception(result)
+            else:
                 fut.set_result(result)

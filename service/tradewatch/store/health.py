@@ -99,7 +99,7 @@ class SourceHealth:
         async with self.redis.pipeline(transaction=False) as pipe:
             for keys, args in calls:
                 await self._success(keys=keys, args=args, client=pipe)
-            return list(await pipe.execute())
+            return list(await pipe.execute(raise_on_error=False))
 
     async def record_success(
         self,

@@ -69,11 +69,11 @@ class RedisValidatorCache:
         self._reads = Coalescer(self._hgetall)
         self._writes: Coalescer[tuple[str, Validators], None] = Coalescer(self._hset, window=WRITE_WINDOW)
 
-    async def _hgetall(self, urls: Sequence[str]) -> list[dict[bytes | str, bytes | str]]:
+    async def _hgetall(self, urls: Sequence[str]) -> list[dict[bytes | str, bytes | str] | Exception]:
         async with self.redis.pipeline(transaction=False) as pipe:
             for url in urls:
                 pipe.hgetall(self.keys.http_validators(url))
-            return list(await pipe.execute())
+            return list(await pipe.execute(raise_on_error=False))
 
     async def get(self, url: str) -> Validators | None:
         raw = await self._reads.call(url)
@@ -96,7 +96,7 @@ class RedisValidatorCache:
             return
         await self._writes.call((url, validators))
 
-    async def _hset(self, puts: Sequence[tuple[str, Validators]]) -> list[None]:
+    async def _hset(self, puts: Sequence[tuple[str, Validators]]) -> list[Exception | None]:
         async with self.redis.pipeline(transaction=True) as pipe:
             for url, validators in puts:
                 key = self.keys.http_validators(url)
@@ -106,8 +106,12 @@ class RedisValidatorCache:
                 }
                 pipe.hset(key, mapping=mapping)
                 pipe.expire(key, VALIDATORS_TTL)
-            await pipe.execute()
-        return [None] * len(puts)
+            replies = await pipe.execute(raise_on_error=False)
+        out: list[Exception | None] = []
+        for i in range(len(puts)):  # two replies per URL; either error fails that URL's caller only
+            failed = [r for r in replies[2 * i : 2 * i + 2] if isinstance(r, Exception)]
+            out.append(failed[0] if failed else None)
+        return out
 
 
 def _s(value: str | bytes) -> str:
