@@ -77,7 +77,8 @@ async def test_hosts_past_the_pool_limit_share_one_guarded_pool(
         assert (await f.get(other, opts)).content == b"ok"
         assert (await f.get(other, opts)).content == b"ok"
         pools = list(f._clients)
-        assert len(pools) == 2 and pools[1][2] is None, "the second host went to the shared pool"
+        assert len(pools) == 2
+        assert pools[1][2] is None, "the second host went to the shared pool"
         with pytest.raises(SourceError, match="non-public"):
             await f.get(other, RequestOptions(source="s", trusted_hosts=frozenset({"127.0.0.1"})))
 

@@ -111,8 +111,10 @@ async def test_one_broken_key_in_a_batch_fails_only_its_own_poll(client: aioredi
         ),
         return_exceptions=True,
     )
-    assert results[0] is None and results[2] is None
-    assert isinstance(results[1], Exception) and "WRONGTYPE" in str(results[1])
+    assert results[0] is None
+    assert results[2] is None
+    assert isinstance(results[1], Exception)
+    assert "WRONGTYPE" in str(results[1])
     assert sorted(await health.all()) == ["a", "c"]
 
     cache = RedisValidatorCache(client, keys)
@@ -120,5 +122,7 @@ async def test_one_broken_key_in_a_batch_fails_only_its_own_poll(client: aioredi
     puts = await asyncio.gather(
         *(cache.put(f"https://x/{n}", Validators(f'"{n}"', None)) for n in "abc"), return_exceptions=True
     )
-    assert puts[0] is None and puts[2] is None and isinstance(puts[1], Exception)
+    assert puts[0] is None
+    assert puts[2] is None
+    assert isinstance(puts[1], Exception)
     assert await cache.get("https://x/c") == Validators('"c"', None)

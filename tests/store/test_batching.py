@@ -107,7 +107,8 @@ async def test_an_exception_result_fails_only_its_caller_and_a_short_answer_fail
 
     c: Coalescer[int, int] = Coalescer(run)
     results = await asyncio.gather(*(c.call(i) for i in (1, 2, 3)), return_exceptions=True)
-    assert results[0] == 1 and results[2] == 3
+    assert results[0] == 1
+    assert results[2] == 3
     assert isinstance(results[1], ValueError)
     short = await asyncio.gather(c.call(8), c.call(9), return_exceptions=True)
     assert all(isinstance(r, RuntimeError) for r in short), "no caller is left waiting"
