@@ -189,7 +189,7 @@ class Worker:
                 misfire_grace_time=None,
             )
         scheduler.add_job(
-            self._tick_deadlines,
+            self._scheduled_tick,
             IntervalTrigger(seconds=30),
             id="deadlines",
             max_instances=1,
@@ -201,12 +201,15 @@ class Worker:
         delivery_task = asyncio.create_task(self.delivery.run(self.stop), name="delivery")
         await self.stop.wait()
         log.info("worker_stopping", inflight=len(self._inflight))
-        scheduler.shutdown(wait=False)
+        # Pause first: APScheduler's asyncio executor cancels running jobs on shutdown, and
+        # in-flight polls (and a deadline tick) must finish.
+        scheduler.pause()
         self.scheduler_running = False
         if self._inflight:
-            _, pending = await asyncio.wait(self._inflight, timeout=SHUTDOWN_GRACE)
+            _, pending = await asyncio.wait(set(self._inflight), timeout=SHUTDOWN_GRACE)
             for task in pending:
                 task.cancel()
+        scheduler.shutdown(wait=False)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(delivery_task, timeout=SHUTDOWN_GRACE)
         if web_task is not None:
@@ -253,6 +256,17 @@ class Worker:
                 self._first_round.step()
                 if len(self._first_round_done) == len(self._sources):
                     self._first_round.done()
+
+    async def _scheduled_tick(self) -> None:
+        if self.stop.is_set():
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        self._inflight.add(task)  # a tick in progress finishes before shutdown, like a poll
+        try:
+            await self._tick_deadlines()
+        finally:
+            self._inflight.discard(task)
 
     async def poll(self, spec: SourceSpec, *, use_lease: bool) -> None:
         """Poll one source once; every failure stays inside this source and is logged once.

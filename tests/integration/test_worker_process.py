@@ -112,3 +112,68 @@ def test_taken_port_stops_the_start_with_a_clear_error(tmp_path: Path, redis_url
     assert result.returncode == 1
     assert "server.port" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+_FEED = (
+    b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+    b"<item><guid>a1</guid><title>Notice</title><link>http://127.0.0.1/a1</link></item>"
+    b"</channel></rss>"
+)
+
+
+def test_sigterm_lets_an_in_flight_poll_finish(tmp_path: Path, redis_url: str) -> None:
+    """A poll that is waiting on a slow source when SIGTERM arrives completes, then the worker exits 0.
+
+    (APScheduler's asyncio executor cancels running jobs when it is shut down, so the
+    worker must pause it and wait for its polls before shutting it down.)
+    """
+    from tests.servers import LocalServer, Request, Response
+
+    arrived = threading.Event()
+
+    def slow(req: Request) -> Response:
+        arrived.set()
+        time.sleep(1.5)
+        return Response(200, _FEED, {"Content-Type": "application/rss+xml"})
+
+    with LocalServer() as server:
+        server.routes["/slow.xml"] = slow
+        config = tmp_path / "tradewatch.yaml"
+        config.write_text(
+            f"redis_url: {redis_url}\nkey_prefix: tw-sigterm\nserver: {{enabled: false}}\n"
+            f"rules: {Path(__file__).resolve().parents[2] / 'rules'}\n"
+            "http: {allow_private: true, retries: 0, timeout: 10}\n"
+            f"sources:\n  - {{name: slow, kind: rss, url: '{server.url('/slow.xml')}', every: 1h}}\n",
+            encoding="utf-8",
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEWATCH_")}
+        env["TRADEWATCH_LOG_FORMAT"] = "json"
+        seen: list[dict[str, object]] = []
+        lines: queue.Queue[str] = queue.Queue()
+        with subprocess.Popen(
+            [sys.executable, "-m", "tradewatch", "run", "--config", str(config)],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as proc:
+            reader = threading.Thread(target=_reader, args=(proc.stderr, lines), daemon=True)
+            reader.start()
+            try:
+                assert arrived.wait(30), "the worker never polled the slow source"
+                proc.send_signal(signal.SIGTERM)
+                assert proc.wait(timeout=40) == 0
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            reader.join(timeout=5)
+    while not lines.empty():
+        wait_for_event(lines, seen, "__drain__", 0.01)
+    events = [r.get("event") for r in seen]
+    assert "worker_stopping" in events
+    stopping = events.index("worker_stopping")
+    assert "source_polled" in events[stopping:], events
+    assert [r for r in seen if r.get("level") == "error"] == []
+    assert events[-1] == "worker_stopped"
