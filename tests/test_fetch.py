@@ -83,6 +83,30 @@ async def test_hosts_past_the_pool_limit_share_one_guarded_pool(
             await f.get(other, RequestOptions(source="s", trusted_hosts=frozenset({"127.0.0.1"})))
 
 
+async def test_idle_host_pools_are_closed_and_busy_ones_kept(server: LocalServer) -> None:
+    """close_idle frees the sockets of hosts not asked lately, never a pool with a request in flight."""
+    release = threading.Event()
+
+    def slow(req: Request) -> Response:
+        release.wait(5)
+        return Response(200, b"slow")
+
+    server.routes["/quick"] = Response(200, b"ok")
+    server.routes["/slow"] = slow
+    other = server.url("/slow").replace("127.0.0.1", "localhost")
+    opts = RequestOptions(source="s", trusted_hosts=frozenset({"127.0.0.1", "localhost"}))
+    async with Fetcher(http_settings()) as f:
+        assert (await f.get(server.url("/quick"), opts)).content == b"ok"
+        pending = asyncio.create_task(f.get(other, opts))
+        await asyncio.sleep(0.2)  # the slow request is in flight on the localhost pool
+        assert await f.close_idle(idle=0) == 1, "only the idle 127.0.0.1 pool goes"
+        release.set()
+        assert (await pending).content == b"slow"
+        assert (await f.get(server.url("/quick"), opts)).content == b"ok", "a new pool is built on demand"
+        assert await f.close_idle(idle=60) == 0, "pools used within the last minute stay"
+        assert await f.close_idle(idle=0) == 2
+
+
 @pytest.mark.parametrize(("encoding", "compress"), [("gzip", gzip.compress), ("br", brotli.compress)])
 async def test_compressed_bodies_are_decoded(server: LocalServer, encoding: str, compress: object) -> None:
     """gzip and brotli bodies arrive decoded, and the client asks for them."""

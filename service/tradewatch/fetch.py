@@ -18,6 +18,7 @@ address it checked.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import ipaddress
 import random
@@ -25,6 +26,7 @@ import socket
 import ssl
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
@@ -61,6 +63,7 @@ _WAIT_JITTER = 1.0
 # Hosts with a connection pool of their own; requests to further hosts share one pool. Bounds
 # the idle keep-alive sockets (httpcore drops an expired one only when its pool is used again).
 MAX_HOST_POOLS = 128
+KEEPALIVE_EXPIRY = 30.0  # seconds an idle connection (and, via close_idle, a host's pool) is kept
 
 _PoolKey = tuple[str | None, str | None, str | None, int | None]  # proxy, scheme, host, port
 
@@ -173,6 +176,8 @@ class Fetcher:
         self.http = http
         self.validators: ValidatorCache = validators if validators is not None else MemoryValidatorCache()
         self._clients: dict[_PoolKey, httpx.AsyncClient] = {}
+        self._busy: dict[_PoolKey, int] = {}  # requests in flight per pool
+        self._used: dict[_PoolKey, float] = {}  # when each pool last finished a request
         self._tls: ssl.SSLContext | None = None
         self._gates: dict[str, _HostGate] = {}
         self._global = asyncio.Semaphore(http.concurrency)
@@ -191,7 +196,35 @@ class Fetcher:
         for client in clients:
             await client.aclose()
 
-    def _client(self, proxy: str | None, url: httpx.URL) -> httpx.AsyncClient:
+    async def close_idle(self, idle: float = KEEPALIVE_EXPIRY) -> int:
+        """Close the pools of hosts unused for `idle` seconds; returns how many.
+
+        httpcore drops an expired keep-alive connection only when its pool is used again,
+        so a host polled every few hours would hold its sockets until then. The worker
+        calls this every 30 s; a later request to the host builds a new pool.
+        """
+        now = time.monotonic()
+        stale = [
+            key for key in self._clients if not self._busy.get(key) and now - self._used.get(key, now) >= idle
+        ]
+        clients = [self._clients.pop(key) for key in stale]  # all popped before the first await
+        for key in stale:
+            self._busy.pop(key, None)
+            self._used.pop(key, None)
+        for client in clients:
+            await client.aclose()
+        return len(clients)
+
+    @contextlib.contextmanager
+    def _using(self, key: _PoolKey) -> Iterator[None]:
+        self._busy[key] = self._busy.get(key, 0) + 1
+        try:
+            yield
+        finally:
+            self._busy[key] -= 1
+            self._used[key] = time.monotonic()
+
+    def _client(self, proxy: str | None, url: httpx.URL) -> tuple[_PoolKey, httpx.AsyncClient]:
         """A small pool per host (per-host gates cap its connections anyway), one shared TLS context.
 
         httpcore scans every pooled connection on each request, and one big pool shared
@@ -202,20 +235,22 @@ class Fetcher:
         key: _PoolKey = (proxy, url.scheme, url.host, url.port)
         client = self._clients.get(key)
         if client is not None:
-            return client
+            return key, client
         shared = len(self._clients) >= MAX_HOST_POOLS
         if shared:
             key = (proxy, None, None, None)
             client = self._clients.get(key)
             if client is not None:
-                return client
+                return key, client
         size = self.http.concurrency if shared else self.http.per_host
         if self._tls is None:
             self._tls = httpx.create_ssl_context()
         client = httpx.AsyncClient(
             proxy=proxy,
             verify=self._tls,
-            limits=httpx.Limits(max_connections=size, max_keepalive_connections=size, keepalive_expiry=30.0),
+            limits=httpx.Limits(
+                max_connections=size, max_keepalive_connections=size, keepalive_expiry=KEEPALIVE_EXPIRY
+            ),
             follow_redirects=False,
             trust_env=proxy is None,
             timeout=httpx.Timeout(self.http.timeout),
@@ -224,7 +259,7 @@ class Fetcher:
         if proxy is None:  # direct connections get the connect-time address check
             _guard(client)
         self._clients[key] = client
-        return client
+        return key, client
 
     def _gate(self, host: str) -> _HostGate:
         gate = self._gates.get(host)
@@ -374,7 +409,6 @@ class Fetcher:
         """One request under the global and per-host limits; the whole attempt has one deadline."""
         timeout = opts.timeout or self.http.timeout
         limit = opts.max_bytes or self.http.max_bytes
-        client = self._client(opts.proxy or self.http.proxy, url)
         gate = self._gate(url.host)
         allow = self.http.allow_private if opts.allow_private is None else opts.allow_private
         # The host slot first: waiting for a busy host must not hold one of the global slots.
@@ -382,9 +416,12 @@ class Fetcher:
             await gate.wait_turn()
             async with self._global:
                 token = ALLOWED_PRIVATE.set(opts.trusted_hosts if allow else frozenset())
+                # Taken after the waits and marked busy at once, so close_idle cannot close it under us.
+                pool, client = self._client(opts.proxy or self.http.proxy, url)
                 try:
-                    async with asyncio.timeout(timeout):
-                        return await self._read(client, url, headers, timeout, limit, opts.source)
+                    with self._using(pool):
+                        async with asyncio.timeout(timeout):
+                            return await self._read(client, url, headers, timeout, limit, opts.source)
                 except TimeoutError:
                     raise _Transient(f"timed out after {timeout:g}s") from None
                 except httpx.TimeoutException:

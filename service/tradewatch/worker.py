@@ -265,6 +265,7 @@ class Worker:
         self._inflight.add(task)  # a tick in progress finishes before shutdown, like a poll
         try:
             await self._tick_deadlines()
+            await self.fetcher.close_idle()  # sockets of hosts not polled lately
         finally:
             self._inflight.discard(task)
 
