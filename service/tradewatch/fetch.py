@@ -311,7 +311,7 @@ class Fetcher:
         """Up to `retries` + 1 attempts with exponential backoff and jitter (0.5 s, 1 s, 2 s … ≤ 30 s).
 
         Nearly every request succeeds at once, so the first attempt runs bare: building
-        stamina's retry loop cost about a fifth of an all-304 poll's CPU. A transient failure
+        stamina's retry loop costs about 65 µs, a noticeable share of an all-304 poll. A transient failure
         waits the first backoff (or the server's Retry-After), then stamina makes the rest,
         starting where the schedule left off. In stamina's test mode the whole loop is
         stamina's, so tests see its attempt cap and no waits.
