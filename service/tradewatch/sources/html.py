@@ -158,7 +158,10 @@ class HtmlSource:
     Options: ClassVar[type[SourceSpec]] = HtmlOptions
 
     def __init__(self, options: SourceSpec) -> None:
-        self.options: HtmlOptions = type(self).Options.model_validate(options.model_dump())  # type: ignore[assignment]
+        kind_options = type(self).Options
+        if not isinstance(options, kind_options):  # validated by the config loader already: reuse
+            options = kind_options.model_validate(options.model_dump())
+        self.options: HtmlOptions = options  # type: ignore[assignment]
         sel = self.options.select
         self.sel_item = Selector.parse(sel.item)
         self.sel_title = Selector.parse(sel.title)
