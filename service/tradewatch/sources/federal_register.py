@@ -135,7 +135,11 @@ class FederalRegisterSource:
     Options: ClassVar[type[SourceSpec]] = FederalRegisterOptions
 
     def __init__(self, options: SourceSpec) -> None:
-        self.options = FederalRegisterOptions.model_validate(options.model_dump())
+        self.options = (
+            options
+            if isinstance(options, FederalRegisterOptions)
+            else FederalRegisterOptions.model_validate(options.model_dump())
+        )
 
     @property
     def stage(self) -> str:

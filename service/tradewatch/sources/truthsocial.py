@@ -107,7 +107,11 @@ class TruthSocialSource:
     Options: ClassVar[type[SourceSpec]] = TruthSocialOptions
 
     def __init__(self, options: SourceSpec) -> None:
-        self.options = TruthSocialOptions.model_validate(options.model_dump())
+        self.options = (
+            options
+            if isinstance(options, TruthSocialOptions)
+            else TruthSocialOptions.model_validate(options.model_dump())
+        )
         self._account_id: str | None = self.options.account
 
     async def fetch(self, fetcher: Fetcher) -> SourceResult:
