@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -11,6 +12,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -42,6 +45,39 @@ def wait_for_event(
     return False
 
 
+@contextlib.contextmanager
+def running_worker(args: list[str], cwd: Path, env: dict[str, str]) -> Iterator[WorkerRun]:
+    """A `tradewatch run` process whose JSON log lines arrive in `run.lines`; killed if left running."""
+    lines: queue.Queue[str] = queue.Queue()
+    with subprocess.Popen(
+        [sys.executable, "-m", "tradewatch", "run", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        reader = threading.Thread(target=_reader, args=(proc.stderr, lines), daemon=True)
+        reader.start()
+        run = WorkerRun(proc, lines, [])
+        try:
+            yield run
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        reader.join(timeout=5)
+    while not lines.empty():
+        wait_for_event(lines, run.seen, "__drain__", 0.01)
+
+
+@dataclass
+class WorkerRun:
+    proc: subprocess.Popen[str]
+    lines: queue.Queue[str]
+    seen: list[dict[str, object]]
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_default_worker_runs_reports_failing_sources_and_stops_cleanly(
     tmp_path: Path, sig: signal.Signals
@@ -59,32 +95,13 @@ def test_default_worker_runs_reports_failing_sources_and_stops_cleanly(
             "HTTP_PROXY": "http://127.0.0.1:9",
         }
     )
-    seen: list[dict[str, object]] = []
-    lines: queue.Queue[str] = queue.Queue()
-    with subprocess.Popen(
-        [sys.executable, "-m", "tradewatch", "run"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as proc:
-        reader = threading.Thread(target=_reader, args=(proc.stderr, lines), daemon=True)
-        reader.start()
-        try:
-            assert wait_for_event(lines, seen, "worker_started", 30), seen
-            assert wait_for_event(lines, seen, "source_poll_failed", 30), seen
-            assert proc.poll() is None
-            proc.send_signal(sig)
-            assert proc.wait(timeout=40) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        reader.join(timeout=5)
-    while not lines.empty():
-        wait_for_event(lines, seen, "__drain__", 0.01)
-    events = [r.get("event") for r in seen]
+    with running_worker([], tmp_path, env) as run:
+        assert wait_for_event(run.lines, run.seen, "worker_started", 30), run.seen
+        assert wait_for_event(run.lines, run.seen, "source_poll_failed", 30), run.seen
+        assert run.proc.poll() is None
+        run.proc.send_signal(sig)
+        assert run.proc.wait(timeout=40) == 0
+    events = [r.get("event") for r in run.seen]
     assert "worker_stopped" in events
     assert "embedded_redis_started" in events
     assert (tmp_path / "var" / "redis").is_dir()
@@ -148,29 +165,11 @@ def test_sigterm_lets_an_in_flight_poll_finish(tmp_path: Path, redis_url: str) -
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEWATCH_")}
         env["TRADEWATCH_LOG_FORMAT"] = "json"
-        seen: list[dict[str, object]] = []
-        lines: queue.Queue[str] = queue.Queue()
-        with subprocess.Popen(
-            [sys.executable, "-m", "tradewatch", "run", "--config", str(config)],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        ) as proc:
-            reader = threading.Thread(target=_reader, args=(proc.stderr, lines), daemon=True)
-            reader.start()
-            try:
-                assert arrived.wait(30), "the worker never polled the slow source"
-                proc.send_signal(signal.SIGTERM)
-                assert proc.wait(timeout=40) == 0
-            finally:
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
-            reader.join(timeout=5)
-    while not lines.empty():
-        wait_for_event(lines, seen, "__drain__", 0.01)
+        with running_worker(["--config", str(config)], tmp_path, env) as run:
+            assert arrived.wait(30), "the worker never polled the slow source"
+            run.proc.send_signal(signal.SIGTERM)
+            assert run.proc.wait(timeout=40) == 0
+    seen = run.seen
     events = [r.get("event") for r in seen]
     assert "worker_stopping" in events
     stopping = events.index("worker_stopping")
