@@ -16,6 +16,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,7 +42,6 @@ __all__ = ["Worker", "run_worker"]
 log = structlog.get_logger(__name__)
 
 SHUTDOWN_GRACE = 30.0  # seconds in-flight polls may take to finish after SIGTERM
-
 ONCE_DELIVERY_TIMEOUT = 120.0  # seconds `run --once` keeps retrying transient delivery errors
 
 
@@ -86,6 +86,7 @@ class Worker:
         self.settle_heap = False  # run_worker sets it: freeze the start-up heap (heap.settle)
         self.stop = asyncio.Event()
         self._inflight: set[asyncio.Task[Any]] = set()
+        self._specs: list[SourceSpec] = []  # the enabled sources, in config order
         self._sources: dict[str, Source] = {}
         self._first_round = Progress(0, "first poll")
         self._first_round_done: set[str] = set()
@@ -114,9 +115,8 @@ class Worker:
 
         assert self.rulebook is not None
         redis = self.redis
-        self._sources = {
-            spec.name: SOURCES[spec.kind](spec) for spec in self.settings.sources if spec.enabled
-        }
+        self._specs = [spec for spec in self.settings.sources if spec.enabled]
+        self._sources = {spec.name: SOURCES[spec.kind](spec) for spec in self._specs}
         self.notifiers = build_notifiers(self.settings, redis, self.keys)
         self.pipeline = Pipeline(self.settings, redis, self.rulebook, keys=self.keys, now=utcnow)
         self.delivery = Delivery(self.settings, redis, self.notifiers, keys=self.keys, consumer=self.consumer)
@@ -144,7 +144,7 @@ class Worker:
                         await notifier.aclose()
 
     async def _run_once(self) -> int:
-        specs = [spec for spec in self.settings.sources if spec.name in self._sources]
+        specs = self._specs
         progress = Progress(len(specs), "polling sources")
 
         async def one(spec: SourceSpec) -> None:
@@ -171,9 +171,7 @@ class Worker:
             loop.add_signal_handler(sig, self._request_stop, sig)
         scheduler = AsyncIOScheduler(event_loop=loop, timezone="UTC")
         now = utcnow()
-        for spec in self.settings.sources:
-            if spec.name not in self._sources:
-                continue
+        for spec in self._specs:
             name = spec.name
             every = spec.every.total_seconds()
             jitter = spec.jitter.total_seconds() if spec.jitter is not None else min(every * 0.1, 30.0)
@@ -241,16 +239,24 @@ class Worker:
 
     # --- polling ---------------------------------------------------------------------------------
 
-    async def _scheduled_poll(self, spec: SourceSpec) -> None:
-        if self.stop.is_set():
-            return
+    @contextlib.contextmanager
+    def _in_flight(self) -> Iterator[None]:
+        """Count the running scheduled job as in flight: shutdown waits for it (SHUTDOWN_GRACE)."""
         task = asyncio.current_task()
         assert task is not None
         self._inflight.add(task)
         try:
-            await self.poll(spec, use_lease=True)
+            yield
         finally:
             self._inflight.discard(task)
+
+    async def _scheduled_poll(self, spec: SourceSpec) -> None:
+        if self.stop.is_set():
+            return
+        try:
+            with self._in_flight():
+                await self.poll(spec, use_lease=True)
+        finally:
             if spec.name not in self._first_round_done:  # the first round of many sources can take a while
                 self._first_round_done.add(spec.name)
                 self._first_round.step()
@@ -260,14 +266,9 @@ class Worker:
     async def _scheduled_tick(self) -> None:
         if self.stop.is_set():
             return
-        task = asyncio.current_task()
-        assert task is not None
-        self._inflight.add(task)  # a tick in progress finishes before shutdown, like a poll
-        try:
+        with self._in_flight():  # a tick in progress finishes before shutdown, like a poll
             await self._tick_deadlines()
             await self.fetcher.close_idle()  # sockets of hosts not polled lately
-        finally:
-            self._inflight.discard(task)
 
     async def poll(self, spec: SourceSpec, *, use_lease: bool) -> None:
         """Poll one source once; every failure stays inside this source and is logged once.

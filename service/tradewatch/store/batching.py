@@ -61,11 +61,10 @@ class Coalescer(Generic[Req, Res]):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        waiting, self._waiting = self._waiting, []
-        for start in range(0, len(waiting), MAX_BATCH):
-            task = asyncio.get_running_loop().create_task(self._send(waiting[start : start + MAX_BATCH]))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        waiting, self._waiting = self._waiting, []  # never more than MAX_BATCH: `call` flushes then
+        task = asyncio.get_running_loop().create_task(self._send(waiting))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _send(self, batch: list[tuple[Req, asyncio.Future[Res]]]) -> None:
         live = [(req, fut) for req, fut in batch if not fut.cancelled()]

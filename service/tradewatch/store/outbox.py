@@ -30,28 +30,27 @@ log = structlog.get_logger(__name__)
 
 CONSUMER_IDLE_MS = 86_400_000  # a consumer idle this long with nothing pending belongs to an exited worker
 # Claim-if-still-mine: XCLAIM JUSTID resets the idle time, but only for the entry's current owner.
-_KEEP = """
-local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
-if p[1] == nil or p[1][2] ~= ARGV[2] then return 0 end
-redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')
-return 1
-"""
-# Before a send, in one round trip: the alert's receipt (sent already?), whether the entry is
-# still this consumer's (then its idle time is reset, as _KEEP does), its attempts so far, and
-# the receipt of the alert it replies to. KEYS: stream, receipt, attempts hash, parent receipt.
-# ARGV: group, consumer, entry id, "1" when there is a parent.
-_BEGIN = """
-local previous = redis.call('GET', KEYS[2])
+# KEYS[1] stream; ARGV[1] group, ARGV[2] consumer, ARGV[3] entry id. Sets `ours` to 0 or 1.
+_OWN = """
 local ours = 0
 local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
 if p[1] ~= nil and p[1][2] == ARGV[2] then
   redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')
   ours = 1
 end
-local parent = false
+"""
+_KEEP = _OWN + "return ours\n"
+# Before a send, in one round trip: the alert's receipt (sent already?), ownership as _KEEP, its
+# attempts so far, and the receipt of the alert it replies to. KEYS[2..4]: receipt, attempts
+# hash, parent receipt; ARGV[4]: "1" when there is a parent.
+_BEGIN = (
+    "local previous = redis.call('GET', KEYS[2])\n"
+    + _OWN
+    + """local parent = false
 if ARGV[4] == '1' then parent = redis.call('GET', KEYS[4]) end
 return {previous, ours, redis.call('HGET', KEYS[3], ARGV[3]), parent}
 """
+)
 DEAD = "dead"  # receipt value of a dead-lettered alert: its thread replies post unthreaded
 
 
