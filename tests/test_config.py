@@ -80,6 +80,11 @@ def test_relative_paths_resolve_against_file(tmp_path: Path) -> None:
         ),
         ("silences:\n  - {tag: truce, until: tomorrow}\n", "silences[0].until:"),
         ("first_poll_window: 3 days\n", "first_poll_window:"),
+        ("http: {proxy: 'socks5://127.0.0.1:1080'}\n", "http.proxy: a proxy is an http://"),
+        (
+            "sources:\n  - {name: a, kind: rss, url: 'http://x', proxy: 'proxy:3128'}\n",
+            "sources[0].proxy: a proxy is an http://",
+        ),
         ("key: [unclosed\n", "tradewatch.yaml:2: YAML error"),
         ("server: {port: 1}\nserver: {port: 2}\n", "tradewatch.yaml:2: duplicate key 'server'"),
     ],

@@ -11,10 +11,19 @@ import os
 import re
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from tradewatch.durations import Duration
 from tradewatch.errors import ConfigError, RuleError
@@ -49,6 +58,16 @@ PACKAGED_RULES = next(
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
 
+def _proxy_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("a proxy is an http:// or https:// URL, e.g. http://proxy.internal:3128")
+    return value
+
+
+ProxyUrl = Annotated[str, AfterValidator(_proxy_url)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -62,7 +81,7 @@ class HttpSettings(_Strict):
     min_delay: float = Field(0.0, ge=0, description="seconds between two requests to one host")
     retries: int = Field(3, ge=0)
     user_agent: str = "tradewatch/0.1 (+https://github.com/tradewatch/tradewatch)"
-    proxy: str | None = None
+    proxy: ProxyUrl | None = None
     max_bytes: int = Field(10_000_000, ge=1024)
     max_redirects: int = Field(5, ge=0)
     allow_private: bool = False
@@ -91,7 +110,7 @@ class SourceSpec(_Strict):
     enabled: bool = True
     first_poll_window: Duration | None = None
     user_agent: str | None = None
-    proxy: str | None = None
+    proxy: ProxyUrl | None = None
     timeout: float | None = Field(None, gt=0)
     max_bytes: int | None = Field(None, ge=1024)
     allow_private: bool | None = None

@@ -1,4 +1,4 @@
-"""The shared HTTP client: one pooled httpx client per worker, polite per host, retried, capped and SSRF-safe.
+"""The shared HTTP client: pooled keep-alive connections per host, polite, retried, capped and SSRF-safe.
 
 Every source goes through `Fetcher.get`, so politeness (per-host concurrency and
 minimum delay), retries (stamina: connect errors, timeouts, truncated bodies, 429
@@ -13,6 +13,9 @@ so a public page can never bounce the worker into the local network. A DNS answe
 that changes between that check and the connection (DNS rebinding) is caught by
 `sources/_netguard.py`, which resolves again at connect time and connects to the
 address it checked.
+
+Requests and responses are httpx's; the connection pools under them are aiohttp's
+(`sources/_transport.py` says why).
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ import structlog
 from tradewatch.config import HttpSettings
 from tradewatch.errors import SourceError
 from tradewatch.sources._decode import decode_body, parse_json, parse_xml
-from tradewatch.sources._netguard import ALLOWED_PRIVATE, GuardedBackend, RefusedAddress, is_public
+from tradewatch.sources._netguard import ALLOWED_PRIVATE, RefusedAddress, is_public
+from tradewatch.sources._transport import AiohttpTransport
 from tradewatch.sources.base import RequestOptions, SourceResult
 from tradewatch.store.validators import MemoryValidatorCache, ValidatorCache, Validators
 
@@ -64,6 +68,9 @@ _WAIT_JITTER = 1.0
 # the idle keep-alive sockets (httpcore drops an expired one only when its pool is used again).
 MAX_HOST_POOLS = 128
 KEEPALIVE_EXPIRY = 30.0  # seconds an idle connection (and, via close_idle, a host's pool) is kept
+
+# What httpx's client asks for: every encoding its decoders read (brotli is a dependency).
+ACCEPT_ENCODING = "gzip, deflate, br"
 
 _PoolKey = tuple[str | None, str | None, str | None, int | None]  # proxy, scheme, host, port
 
@@ -138,26 +145,6 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def _guard(client: httpx.AsyncClient) -> None:
-    """Put the connect-time address check under the client's direct (unproxied) transport.
-
-    httpx has no public hook for its network backend, and passing our own transport
-    would switch off the environment's proxies, hence the two private attributes.
-    """
-    pool = getattr(getattr(client, "_transport", None), "_pool", None)
-    if pool is not None and hasattr(pool, "_network_backend"):
-        pool._network_backend = GuardedBackend()
-    else:  # pragma: no cover - httpx internals moved; the pre-request check still holds
-        log.warning("connect_guard_unavailable", httpx=httpx.__version__)
-
-
-def _env_proxied(url: httpx.URL) -> bool:
-    """Whether httpx sends `url` through an HTTP(S)_PROXY from the environment (the proxy resolves it)."""
-    if url.scheme not in urllib.request.getproxies():
-        return False
-    return not urllib.request.proxy_bypass(url.host)
-
-
 def _retry_hook(exc: Exception) -> bool | float:
     """Retry transient failures; wait what Retry-After asks when that fits in a poll."""
     if not isinstance(exc, _Transient):
@@ -175,13 +162,15 @@ class Fetcher:
     def __init__(self, http: HttpSettings, validators: ValidatorCache | None = None) -> None:
         self.http = http
         self.validators: ValidatorCache = validators if validators is not None else MemoryValidatorCache()
-        self._clients: dict[_PoolKey, httpx.AsyncClient] = {}
+        self._clients: dict[_PoolKey, AiohttpTransport] = {}
         self._busy: dict[_PoolKey, int] = {}  # requests in flight per pool
         self._used: dict[_PoolKey, float] = {}  # when each pool last finished a request
         self._tls: ssl.SSLContext | None = None
         self._gates: dict[str, _HostGate] = {}
         self._global = asyncio.Semaphore(http.concurrency)
         self._dns: dict[tuple[str, int], tuple[float, list[str]]] = {}
+        self._env_proxies = urllib.request.getproxies()  # HTTP(S)_PROXY, ALL_PROXY, read once as httpx did
+        self._bypass: dict[str, bool] = {}  # host -> listed in NO_PROXY
 
     async def __aenter__(self) -> Fetcher:
         return self
@@ -224,7 +213,20 @@ class Fetcher:
             self._busy[key] -= 1
             self._used[key] = time.monotonic()
 
-    def _client(self, proxy: str | None, url: httpx.URL) -> tuple[_PoolKey, httpx.AsyncClient]:
+    def _proxy(self, url: httpx.URL, opts: RequestOptions) -> str | None:
+        """The source's proxy, else the configured one, else the environment's for this URL."""
+        proxy = opts.proxy or self.http.proxy
+        if proxy is not None or not self._env_proxies:
+            return proxy
+        proxy = self._env_proxies.get(url.scheme) or self._env_proxies.get("all")
+        if proxy is None:
+            return None
+        bypass = self._bypass.get(url.host)
+        if bypass is None:
+            bypass = self._bypass[url.host] = bool(urllib.request.proxy_bypass(url.host))
+        return None if bypass else proxy
+
+    def _client(self, proxy: str | None, url: httpx.URL) -> tuple[_PoolKey, AiohttpTransport]:
         """A small pool per host (per-host gates cap its connections anyway), one shared TLS context.
 
         httpcore scans every pooled connection on each request, and one big pool shared
@@ -242,22 +244,15 @@ class Fetcher:
             client = self._clients.get(key)
             if client is not None:
                 return key, client
-        size = self.http.concurrency if shared else self.http.per_host
         if self._tls is None:
             self._tls = httpx.create_ssl_context()
-        client = httpx.AsyncClient(
+        client = AiohttpTransport(
+            size=self.http.concurrency if shared else self.http.per_host,
+            keepalive_expiry=KEEPALIVE_EXPIRY,
+            tls=self._tls,
             proxy=proxy,
-            verify=self._tls,
-            limits=httpx.Limits(
-                max_connections=size, max_keepalive_connections=size, keepalive_expiry=KEEPALIVE_EXPIRY
-            ),
-            follow_redirects=False,
-            trust_env=proxy is None,
-            timeout=httpx.Timeout(self.http.timeout),
-            headers={"User-Agent": self.http.user_agent},
+            guarded=proxy is None,  # direct connections get the connect-time address check
         )
-        if proxy is None:  # direct connections get the connect-time address check
-            _guard(client)
         self._clients[key] = client
         return key, client
 
@@ -289,7 +284,12 @@ class Fetcher:
         Raises SourceError naming the source and the reason for anything else.
         """
         cached = await self.validators.get(url) if conditional else None
-        headers = {**({"Accept": accept} if accept else {}), **opts.headers}
+        headers = {
+            "Accept": accept or "*/*",
+            "Accept-Encoding": ACCEPT_ENCODING,
+            "User-Agent": self.http.user_agent,
+            **opts.headers,
+        }
         if opts.user_agent:
             headers["User-Agent"] = opts.user_agent
         if cached is not None:
@@ -368,8 +368,7 @@ class Fetcher:
         allow = self.http.allow_private if opts.allow_private is None else opts.allow_private
         if allow and url.host in opts.trusted_hosts:
             return
-        proxy = opts.proxy or self.http.proxy
-        proxied = proxy is not None or _env_proxied(url)
+        proxied = self._proxy(url, opts) is not None
         for address in await self._resolve(
             url.host, url.port or (443 if url.scheme == "https" else 80), proxied
         ):
@@ -417,11 +416,11 @@ class Fetcher:
             async with self._global:
                 token = ALLOWED_PRIVATE.set(opts.trusted_hosts if allow else frozenset())
                 # Taken after the waits and marked busy at once, so close_idle cannot close it under us.
-                pool, client = self._client(opts.proxy or self.http.proxy, url)
+                pool, client = self._client(self._proxy(url, opts), url)
                 try:
                     with self._using(pool):
                         async with asyncio.timeout(timeout):
-                            return await self._read(client, url, headers, timeout, limit, opts.source)
+                            return await self._read(client, url, headers, limit, opts.source)
                 except TimeoutError:
                     raise _Transient(f"timed out after {timeout:g}s") from None
                 except httpx.TimeoutException:
@@ -443,14 +442,14 @@ class Fetcher:
 
     async def _read(
         self,
-        client: httpx.AsyncClient,
+        client: AiohttpTransport,
         url: httpx.URL,
         headers: dict[str, str],
-        read_timeout: float,
         limit: int,
         source: str,
     ) -> tuple[FetchResponse, str | None]:
-        async with client.stream("GET", url, headers=headers, timeout=read_timeout) as r:
+        r = await client.handle_async_request(httpx.Request("GET", url, headers=headers))
+        try:
             if r.status_code in _REDIRECT_STATUSES and "location" in r.headers:
                 return self._response(r, b"", source), r.headers["location"]
             if r.status_code in _RETRY_STATUSES:
@@ -475,6 +474,8 @@ class Fetcher:
                         f"response is over max_bytes={limit}, stopped reading ({url})", source=source
                     )
             return self._response(r, bytes(body), source), None
+        finally:
+            await r.aclose()  # an unread body drops its connection instead of returning it
 
     @staticmethod
     def _response(r: httpx.Response, body: bytes, source: str) -> FetchResponse:

@@ -1,24 +1,24 @@
 """Connect-time address check for the shared HTTP client: a socket only goes to an address that passed.
 
 `fetch.py` checks each URL's host before a request (for clear errors and for
-redirects). This network backend checks again when httpx opens a connection and then
-connects to the very address it checked, so a DNS answer that changes between the
-two lookups (DNS rebinding) cannot reach a private address. Which hosts may be
-private is set per request in the `ALLOWED_PRIVATE` context variable.
+redirects). This resolver checks again when the connection pool opens a connection,
+and the pool then connects to the very addresses it checked, so a DNS answer that
+changes between the two lookups (DNS rebinding) cannot reach a private address.
+Which hosts may be private is set per request in the `ALLOWED_PRIVATE` context
+variable; the pool resolves in the requesting task's context and keeps no DNS cache
+of its own, so one request's allowance never serves another's connection.
 """
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import socket
-from collections.abc import Iterable
 from contextvars import ContextVar
-from typing import Any
 
-import httpcore
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import ThreadedResolver
 
-__all__ = ["ALLOWED_PRIVATE", "GuardedBackend", "RefusedAddress", "is_public"]
+__all__ = ["ALLOWED_PRIVATE", "GuardedResolver", "RefusedAddress", "is_public"]
 
 ALLOWED_PRIVATE: ContextVar[frozenset[str]] = ContextVar("tradewatch_private_hosts", default=frozenset())
 
@@ -47,49 +47,25 @@ class RefusedAddress(Exception):
         self.address = address
 
 
-class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """httpcore's default backend, with name resolution and the address check done here."""
+class GuardedResolver(AbstractResolver):
+    """aiohttp's threaded getaddrinfo resolver, refusing non-public answers for hosts not allowed them.
+
+    aiohttp connects to IP-literal hosts without asking a resolver; those cannot
+    rebind, and `fetch.py` has already checked them before the request.
+    """
 
     def __init__(self) -> None:
-        self._inner = httpcore.AnyIOBackend()
+        self._inner = ThreadedResolver()
 
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        try:
-            addresses = [str(ipaddress.ip_address(host.strip("[]")))]
-        except ValueError:
-            try:
-                infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-            except OSError as exc:
-                raise httpcore.ConnectError(f"cannot resolve host {host}: {exc}") from exc
-            addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        answers = await self._inner.resolve(host, port, family)
         if host not in ALLOWED_PRIVATE.get():
-            for address in addresses:
-                if not is_public(ipaddress.ip_address(address.split("%", 1)[0])):
-                    raise RefusedAddress(host, address)
-        error: Exception = httpcore.ConnectError(f"no address for {host}")
-        for address in addresses:
-            try:
-                return await self._inner.connect_tcp(
-                    address, port, timeout=timeout, local_address=local_address, socket_options=socket_options
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                error = exc
-        raise error
+            for answer in answers:
+                if not is_public(ipaddress.ip_address(answer["host"].split("%", 1)[0])):
+                    raise RefusedAddress(host, answer["host"])
+        return answers
 
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("tradewatch does not fetch over unix sockets")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
+    async def close(self) -> None:
+        await self._inner.close()
