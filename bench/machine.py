@@ -16,6 +16,7 @@ LIBRARIES = (
     "tradewatch",
     "httpx",
     "httpcore",
+    "aiohttp",
     "feedparser",
     "selectolax",
     "hyperscan",
