@@ -123,7 +123,13 @@ async def test_redis_killed_and_restarted_mid_delivery(
     with pytest.raises(StoreError):
         await pipe.process(spec(), feed(12))
     await asyncio.to_thread(redis_server.start)
-    counts = await pipe.process(spec(), feed(12))
+    try:
+        counts = await pipe.process(spec(), feed(12))
+    except StoreError:
+        # Right after the restart redis-py can still meet a connection the kill broke (about
+        # one run in ten here): that poll fails whole, as during the outage, and the next one
+        # must find the store exactly as before it.
+        counts = await pipe.process(spec(), feed(12))
     assert (counts.unchanged, counts.alerts) == (10, 2)
     try:
         await wait_for(lambda: exactly_once(slack, 12), 30)
