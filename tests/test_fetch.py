@@ -479,3 +479,31 @@ def test_gb2312_xml_declaration_is_honoured() -> None:
     xml += "</rss>"
     root = parse_xml(xml.encode("gb2312"), source="s", url="u")
     assert root.findtext("channel/item/title") == "出口管制"
+
+
+async def test_a_connection_opened_under_allowance_is_not_lent_to_a_strict_request(
+    server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection a source opened to its trusted `localhost` is not reused by another source."""
+    port = server.url("/").rsplit(":", 1)[1].rstrip("/")
+    server.routes["/x"] = Response(200, b"internal")
+    trusting = RequestOptions(source="a", trusted_hosts=frozenset({"localhost"}))
+    strict = RequestOptions(source="b", trusted_hosts=frozenset({"127.0.0.1"}))
+    async with Fetcher(http_settings()) as f:
+        assert (await f.get(f"http://localhost:{port}/x", trusting)).content == b"internal"
+
+        async def public(self: Fetcher, host: str, port: int, proxied: bool) -> list[str]:
+            return ["93.184.216.34"]  # the pre-check is fooled; the connection must not be
+
+        monkeypatch.setattr(Fetcher, "_resolve", public)
+        with pytest.raises(SourceError, match="at connect time"):
+            await f.get(f"http://localhost:{port}/x", strict)
+    assert server.hits("/x") == 1
+
+
+@pytest.mark.parametrize("host", ["2130706433", "0x7f.1", "127.1", "017700000001"])
+async def test_numeric_hosts_in_odd_forms_are_refused(host: str) -> None:
+    """Integer, hex and short forms of IPv4 addresses are refused before any lookup, not retried."""
+    async with Fetcher(http_settings()) as f:
+        with pytest.raises(SourceError, match="non-canonical form"):
+            await f.get(f"http://{host}/", OPTS)

@@ -72,7 +72,10 @@ KEEPALIVE_EXPIRY = 30.0  # seconds an idle connection (and, via close_idle, a ho
 # What httpx's client asks for: every encoding its decoders read (brotli is a dependency).
 ACCEPT_ENCODING = "gzip, deflate, br"
 
-_PoolKey = tuple[str | None, str | None, str | None, int | None]  # proxy, scheme, host, port
+# proxy, scheme, host, port, and whether the request may reach a private address at that host:
+# a connection opened under that allowance is never reused by a request without it.
+_PoolKey = tuple[str | None, str | None, str | None, int | None, bool]
+_BYPASS_CACHE = 4096  # hosts whose NO_PROXY verdict is remembered
 
 
 @dataclass
@@ -145,6 +148,39 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
+def _odd_ipv4(host: str) -> bool:
+    """`2130706433`, `0x7f.1`, `127.1`: addresses C's inet_aton reads that are no dotted quad.
+
+    Refused outright: they hide where a URL points, and the connection pool refuses them too.
+    """
+    if not host[:1].isdigit():
+        return False
+    try:
+        socket.inet_aton(host)
+    except OSError:
+        return False
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        return True
+    return False
+
+
+def _env_proxies() -> dict[str, str]:
+    """The environment's proxies as httpx read them: `host:port` means http://; other schemes are ignored."""
+    proxies: dict[str, str] = {}
+    for scheme, url in urllib.request.getproxies().items():
+        if scheme not in ("http", "https", "all"):
+            continue
+        if "://" not in url:
+            url = f"http://{url}"
+        if not url.startswith(("http://", "https://")):
+            log.warning("environment_proxy_ignored", scheme=scheme, reason="not an http(s) proxy")
+            continue
+        proxies[scheme] = url
+    return proxies
+
+
 def _retry_hook(exc: Exception) -> bool | float:
     """Retry transient failures; wait what Retry-After asks when that fits in a poll."""
     if not isinstance(exc, _Transient):
@@ -169,7 +205,7 @@ class Fetcher:
         self._gates: dict[str, _HostGate] = {}
         self._global = asyncio.Semaphore(http.concurrency)
         self._dns: dict[tuple[str, int], tuple[float, list[str]]] = {}
-        self._env_proxies = urllib.request.getproxies()  # HTTP(S)_PROXY, ALL_PROXY, read once as httpx did
+        self._env_proxies = _env_proxies()  # HTTP(S)_PROXY, ALL_PROXY, read once as httpx did
         self._bypass: dict[str, bool] = {}  # host -> listed in NO_PROXY
 
     async def __aenter__(self) -> Fetcher:
@@ -223,10 +259,14 @@ class Fetcher:
             return None
         bypass = self._bypass.get(url.host)
         if bypass is None:
+            if len(self._bypass) >= _BYPASS_CACHE:
+                self._bypass.clear()
             bypass = self._bypass[url.host] = bool(urllib.request.proxy_bypass(url.host))
         return None if bypass else proxy
 
-    def _client(self, proxy: str | None, url: httpx.URL) -> tuple[_PoolKey, AiohttpTransport]:
+    def _client(
+        self, proxy: str | None, url: httpx.URL, private_ok: bool
+    ) -> tuple[_PoolKey, AiohttpTransport]:
         """A small pool per host (per-host gates cap its connections anyway), one shared TLS context.
 
         httpcore scans every pooled connection on each request, and one big pool shared
@@ -234,13 +274,13 @@ class Fetcher:
         host, a poll reuses its keep-alive connection. Past MAX_HOST_POOLS hosts (links
         and redirects to many sites) the rest share one pool.
         """
-        key: _PoolKey = (proxy, url.scheme, url.host, url.port)
+        key: _PoolKey = (proxy, url.scheme, url.host, url.port, private_ok)
         client = self._clients.get(key)
         if client is not None:
             return key, client
         shared = len(self._clients) >= MAX_HOST_POOLS
         if shared:
-            key = (proxy, None, None, None)
+            key = (proxy, None, None, None, private_ok)
             client = self._clients.get(key)
             if client is not None:
                 return key, client
@@ -284,12 +324,15 @@ class Fetcher:
         Raises SourceError naming the source and the reason for anything else.
         """
         cached = await self.validators.get(url) if conditional else None
-        headers = {
-            "Accept": accept or "*/*",
-            "Accept-Encoding": ACCEPT_ENCODING,
-            "User-Agent": self.http.user_agent,
-            **opts.headers,
-        }
+        # httpx.Headers: a source's `user-agent` replaces the default `User-Agent`, whatever its case.
+        headers = httpx.Headers(
+            {
+                "Accept": accept or "*/*",
+                "Accept-Encoding": ACCEPT_ENCODING,
+                "User-Agent": self.http.user_agent,
+            }
+        )
+        headers.update(opts.headers)
         if opts.user_agent:
             headers["User-Agent"] = opts.user_agent
         if cached is not None:
@@ -307,7 +350,7 @@ class Fetcher:
             resp.validators = Validators.from_headers(resp.headers)
         return resp
 
-    async def _attempts(self, url: str, headers: dict[str, str], opts: RequestOptions) -> FetchResponse:
+    async def _attempts(self, url: str, headers: httpx.Headers, opts: RequestOptions) -> FetchResponse:
         """Up to `retries` + 1 attempts with exponential backoff and jitter (0.5 s, 1 s, 2 s … ≤ 30 s).
 
         Nearly every request succeeds at once, so the first attempt runs bare: building
@@ -330,7 +373,7 @@ class Fetcher:
         return await self._retrying(url, headers, opts, attempts=retries + 1, wait_initial=_WAIT_INITIAL)
 
     async def _retrying(
-        self, url: str, headers: dict[str, str], opts: RequestOptions, *, attempts: int, wait_initial: float
+        self, url: str, headers: httpx.Headers, opts: RequestOptions, *, attempts: int, wait_initial: float
     ) -> FetchResponse:
         async for attempt in stamina.retry_context(
             on=_retry_hook,
@@ -344,7 +387,7 @@ class Fetcher:
                 return await self._follow(url, headers, opts)
         raise AssertionError("retry loop ended without a response")  # pragma: no cover - stamina re-raises
 
-    async def _follow(self, url: str, headers: dict[str, str], opts: RequestOptions) -> FetchResponse:
+    async def _follow(self, url: str, headers: httpx.Headers, opts: RequestOptions) -> FetchResponse:
         """One attempt, following at most `max_redirects` redirects, each destination checked."""
         current = httpx.URL(url)
         for _ in range(self.http.max_redirects + 1):
@@ -365,6 +408,10 @@ class Fetcher:
     async def _check_destination(self, url: httpx.URL, opts: RequestOptions) -> None:
         if url.scheme not in ("http", "https"):
             raise SourceError(f"unsupported URL scheme {url.scheme!r} ({url})", source=opts.source)
+        if _odd_ipv4(url.host):
+            raise SourceError(
+                f"refused: {url.host} is an IPv4 address in a non-canonical form ({url})", source=opts.source
+            )
         allow = self.http.allow_private if opts.allow_private is None else opts.allow_private
         if allow and url.host in opts.trusted_hosts:
             return
@@ -402,7 +449,7 @@ class Fetcher:
     async def _once(
         self,
         url: httpx.URL,
-        headers: dict[str, str],
+        headers: httpx.Headers,
         opts: RequestOptions,
     ) -> tuple[FetchResponse, str | None]:
         """One request under the global and per-host limits; the whole attempt has one deadline."""
@@ -414,9 +461,10 @@ class Fetcher:
         async with gate.slots:
             await gate.wait_turn()
             async with self._global:
-                token = ALLOWED_PRIVATE.set(opts.trusted_hosts if allow else frozenset())
+                trusted = opts.trusted_hosts if allow else frozenset()
+                token = ALLOWED_PRIVATE.set(trusted)
                 # Taken after the waits and marked busy at once, so close_idle cannot close it under us.
-                pool, client = self._client(self._proxy(url, opts), url)
+                pool, client = self._client(self._proxy(url, opts), url, url.host in trusted)
                 try:
                     with self._using(pool):
                         async with asyncio.timeout(timeout):
@@ -431,6 +479,8 @@ class Fetcher:
                     raise SourceError(
                         f"cannot decode the response body: {exc} ({url})", source=opts.source
                     ) from exc
+                except httpx.UnsupportedProtocol as exc:  # e.g. a numeric host that is no canonical IPv4
+                    raise SourceError(f"cannot request this URL: {exc} ({url})", source=opts.source) from exc
                 except httpx.RemoteProtocolError as exc:
                     raise _Transient(f"connection closed early, body truncated: {exc}") from exc
                 except httpx.TransportError as exc:
@@ -444,7 +494,7 @@ class Fetcher:
         self,
         client: AiohttpTransport,
         url: httpx.URL,
-        headers: dict[str, str],
+        headers: httpx.Headers,
         limit: int,
         source: str,
     ) -> tuple[FetchResponse, str | None]:

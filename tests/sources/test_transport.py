@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -97,3 +99,85 @@ async def test_a_malformed_answer_is_a_retried_source_error(answer: bytes, why: 
     # Transient: the first attempt and two retries, each one connection at least (aiohttp
     # itself asks once more, on a new connection, when a server closes without a word).
     assert calls >= 3
+
+
+@contextlib.asynccontextmanager
+async def _recording_server(answer: bytes) -> AsyncIterator[tuple[str, list[bytes]]]:
+    """A server that keeps each request head as sent (case and duplicates included) and answers `answer`."""
+    heads: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            heads.append(await reader.readuntil(b"\r\n\r\n"))
+            writer.write(answer)
+            await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{srv.sockets[0].getsockname()[1]}", heads
+    finally:
+        srv.close()
+
+
+def _header_lines(head: bytes) -> list[str]:
+    return head.decode("latin-1").split("\r\n")[1:-2]
+
+
+async def test_a_sources_headers_replace_the_defaults_whatever_their_case() -> None:
+    """`accept`/`user-agent` in a source's headers replace Accept/User-Agent: one of each on the wire."""
+    opts = RequestOptions(
+        source="s",
+        headers={"accept": "application/json", "user-agent": "custom/1", "X-Key": "k"},
+        trusted_hosts=OPTS.trusted_hosts,
+    )
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    async with _recording_server(answer) as (base, heads), Fetcher(http_settings()) as f:
+        await f.get(base + "/h", opts)
+    names = [line.split(":", 1)[0].lower() for line in _header_lines(heads[0])]
+    assert sorted(names) == sorted(["host", "accept", "accept-encoding", "user-agent", "x-key"])
+    assert "user-agent: custom/1" in _header_lines(heads[0])
+    assert "X-Key: k" in _header_lines(heads[0]), "names go out as written"
+
+
+async def test_an_oversized_response_header_fails_the_poll() -> None:
+    """A header line over 16 KiB is refused as a broken answer instead of being held in memory."""
+    answer = b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * (20 * 1024) + b"\r\nContent-Length: 2\r\n\r\nok"
+    async with _recording_server(answer) as (base, _), Fetcher(http_settings(retries=0)) as f:
+        with pytest.raises(SourceError, match="connection closed early"):
+            await f.get(base + "/big", OPTS)
+
+
+async def test_an_environment_proxy_without_scheme_is_http(monkeypatch: pytest.MonkeyPatch) -> None:
+    """HTTP_PROXY=host:port is read as http://host:port, as httpx and curl read it."""
+    with LocalServer() as proxy:
+        proxy.routes["http://feeds.example/feed"] = Response(200, b"via env proxy")
+        monkeypatch.setenv("HTTP_PROXY", proxy.base_url.removeprefix("http://"))
+        async with Fetcher(http_settings(allow_private=False)) as f:
+            resp = await f.get("http://feeds.example/feed", RequestOptions(source="s"))
+    assert resp.content == b"via env proxy"
+
+
+async def test_a_socks_proxy_in_the_environment_is_ignored(
+    server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ALL_PROXY=socks5://… cannot be spoken: requests go direct instead of plain HTTP to a SOCKS port."""
+    server.routes["/d"] = Response(200, b"direct")
+    monkeypatch.setenv("ALL_PROXY", "socks5://127.0.0.1:9")
+    async with Fetcher(http_settings()) as f:
+        assert (await f.get(server.url("/d"), OPTS)).content == b"direct"
+
+
+async def test_a_proxy_refusing_connect_is_named_and_carries_our_user_agent() -> None:
+    """An https URL through a proxy: CONNECT says the configured User-Agent; a 407 names the proxy."""
+    answer = b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n"
+    async with _recording_server(answer) as (proxy, heads):
+        opts = RequestOptions(source="s", proxy=proxy)
+        async with Fetcher(http_settings(allow_private=False, retries=0, user_agent="tw/1")) as f:
+            with pytest.raises(SourceError, match="proxy answered 407 Proxy Authentication Required"):
+                await f.get("https://feeds.example/feed", opts)
+    assert heads[0].startswith(b"CONNECT feeds.example:443 HTTP/1.1\r\n")
+    assert "User-Agent: tw/1" in _header_lines(heads[0])

@@ -28,8 +28,9 @@ from tradewatch.sources._netguard import GuardedResolver
 __all__ = ["AiohttpTransport"]
 
 _CHUNK = 64 * 1024
-# Longest status line or header aiohttp accepts (its default, 8 KiB, refuses some real sites' cookies).
-_MAX_HEADER = 64 * 1024
+# Longest status line or header line accepted: twice aiohttp's 8 KiB default, for sites with big
+# cookies. With aiohttp's cap of 128 headers a response's head stays under about 2 MiB.
+_MAX_HEADER = 16 * 1024
 _NO_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=None, sock_connect=None, sock_read=None)
 
 
@@ -38,6 +39,8 @@ def _as_httpx_errors() -> Iterator[None]:
     """aiohttp's failures as the httpx exceptions `fetch.py` (and any httpx caller) already handles."""
     try:
         yield
+    except aiohttp.ClientHttpProxyError as exc:  # the proxy refused CONNECT (407, 403, 502 …)
+        raise httpx.ProxyError(f"proxy answered {exc.status} {exc.message}") from exc
     except aiohttp.ClientProxyConnectionError as exc:
         raise httpx.ProxyError(str(exc)) from exc
     except aiohttp.ConnectionTimeoutError as exc:
@@ -118,7 +121,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         session = self._session or self._open()
-        headers = [(name, value) for name, value in request.headers.multi_items() if name != "host"]
+        # As written (case kept, a configured Host included); aiohttp adds Host only when absent.
+        headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.raw]
+        # A CONNECT to the proxy says who asks as the request does, not aiohttp's own User-Agent.
+        agent = request.headers.get("user-agent")
         with _as_httpx_errors():
             response = await session.request(
                 request.method,
@@ -127,6 +133,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 data=request.content or None,
                 allow_redirects=False,
                 proxy=self._proxy,
+                proxy_headers={"User-Agent": agent} if self._proxy is not None and agent else None,
             )
         extensions: dict[str, object] = {"http_version": b"HTTP/1.1"}
         if response.reason:
