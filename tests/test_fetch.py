@@ -7,6 +7,7 @@ import gzip
 import socket
 import threading
 import time
+import tracemalloc
 
 import brotli
 import pytest
@@ -290,6 +291,21 @@ async def test_gzip_bomb_is_cut_by_max_bytes(server: LocalServer) -> None:
     async with Fetcher(http_settings(max_bytes=100_000)) as f:
         with pytest.raises(SourceError, match="over max_bytes"):
             await f.get(server.url("/bomb"), OPTS)
+
+
+async def test_brotli_bomb_is_cut_without_inflating_it(server: LocalServer) -> None:
+    """A 64 MB brotli bomb (a few hundred bytes) stops at max_bytes holding about that much, not 64 MB."""
+    bomb = brotli.compress(b"\0" * (64 << 20), quality=5)
+    server.routes["/br"] = Response(200, bomb, {"Content-Encoding": "br"})
+    async with Fetcher(http_settings(max_bytes=1 << 20)) as f:
+        tracemalloc.start()
+        try:
+            with pytest.raises(SourceError, match="over max_bytes"):
+                await f.get(server.url("/br"), OPTS)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert peak < 16 << 20, f"peak {peak} bytes for a 1 MB limit"
 
 
 async def test_redirect_within_the_configured_host_is_followed(server: LocalServer) -> None:

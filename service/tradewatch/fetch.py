@@ -42,6 +42,7 @@ import structlog
 from tradewatch.config import HttpSettings
 from tradewatch.errors import SourceError
 from tradewatch.sources._decode import decode_body, parse_json, parse_xml
+from tradewatch.sources._inflate import BoundedDecoder
 from tradewatch.sources._netguard import ALLOWED_PRIVATE, RefusedAddress, is_public
 from tradewatch.sources._transport import AiohttpTransport
 from tradewatch.sources.base import RequestOptions, SourceResult
@@ -517,12 +518,19 @@ class Fetcher:
                     f"response of {declared} bytes is over max_bytes={limit} ({url})", source=source
                 )
             body = bytearray()
-            async for chunk in r.aiter_bytes():
-                body += chunk
-                if len(body) > limit:
-                    raise SourceError(
-                        f"response is over max_bytes={limit}, stopped reading ({url})", source=source
-                    )
+            decoder = BoundedDecoder(r.headers.get("content-encoding"))
+
+            def take(pieces: Iterator[bytes]) -> None:
+                for piece in pieces:
+                    body.extend(piece)
+                    if len(body) > limit:
+                        raise SourceError(
+                            f"response is over max_bytes={limit}, stopped reading ({url})", source=source
+                        )
+
+            async for chunk in r.aiter_raw():
+                take(decoder.feed(chunk))
+            take(decoder.finish())
             return self._response(r, bytes(body), source), None
         finally:
             await r.aclose()  # an unread body drops its connection instead of returning it
