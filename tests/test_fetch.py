@@ -15,9 +15,9 @@ import stamina
 
 from tests.servers import LocalServer, Request, Response
 from tests.sources.helpers import _fast_retries, http_settings, raw_server, server
-from tradewatch import fetch
 from tradewatch.errors import SourceError
 from tradewatch.fetch import Fetcher, RequestOptions, decode_body, parse_xml
+from tradewatch.sources import _pools
 from tradewatch.sources.base import SourceResult
 
 __all__ = ["_fast_retries", "server"]
@@ -69,7 +69,7 @@ async def test_hosts_past_the_pool_limit_share_one_guarded_pool(
     server: LocalServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Past MAX_HOST_POOLS hosts, requests still work (one shared pool) and still pass the address check."""
-    monkeypatch.setattr(fetch, "MAX_HOST_POOLS", 1)
+    monkeypatch.setattr(_pools, "MAX_HOST_POOLS", 1)
     server.routes["/p"] = Response(200, b"ok")
     other = server.url("/p").replace("127.0.0.1", "localhost")
     opts = RequestOptions(source="s", trusted_hosts=frozenset({"127.0.0.1", "localhost"}))
@@ -77,7 +77,7 @@ async def test_hosts_past_the_pool_limit_share_one_guarded_pool(
         assert (await f.get(server.url("/p"), opts)).content == b"ok"
         assert (await f.get(other, opts)).content == b"ok"
         assert (await f.get(other, opts)).content == b"ok"
-        pools = list(f._clients)
+        pools = f.pools.keys()
         assert len(pools) == 2
         assert pools[1][2] is None, "the second host went to the shared pool"
         with pytest.raises(SourceError, match="non-public"):

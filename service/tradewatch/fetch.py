@@ -2,8 +2,9 @@
 
 Every source goes through `Fetcher.get`, so politeness (per-host concurrency and
 minimum delay), retries (stamina: connect errors, timeouts, truncated bodies, 429
-and 5xx, honouring Retry-After), size limits (enforced on the decoded stream, so a
-gzip bomb is cut too), redirect safety and conditional GET live in one place.
+and 5xx, honouring Retry-After), size limits (counted on the body as it is decoded,
+in bounded steps, so a compression bomb is cut too: `sources/_inflate.py`), redirect
+safety and conditional GET live in one place.
 
 Private addresses: a request whose host resolves into a private, loopback,
 link-local or otherwise non-public range is refused, unless the source allows
@@ -15,20 +16,17 @@ that changes between that check and the connection (DNS rebinding) is caught by
 address it checked.
 
 Requests and responses are httpx's; the connection pools under them are aiohttp's
-(`sources/_transport.py` says why).
+(`sources/_transport.py` says why), one per host (`sources/_pools.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import email.utils
 import ipaddress
 import random
 import socket
-import ssl
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,7 +41,8 @@ from tradewatch.config import HttpSettings
 from tradewatch.errors import SourceError
 from tradewatch.sources._decode import decode_body, parse_json, parse_xml
 from tradewatch.sources._inflate import BoundedDecoder
-from tradewatch.sources._netguard import ALLOWED_PRIVATE, RefusedAddress, is_public
+from tradewatch.sources._netguard import ALLOWED_PRIVATE, RefusedAddress, is_public, odd_ipv4
+from tradewatch.sources._pools import KEEPALIVE_EXPIRY, HostPools
 from tradewatch.sources._transport import AiohttpTransport
 from tradewatch.sources.base import RequestOptions, SourceResult
 from tradewatch.store.validators import MemoryValidatorCache, ValidatorCache, Validators
@@ -65,18 +64,8 @@ _DNS_TTL = 60.0
 _WAIT_INITIAL = 0.5
 _WAIT_MAX = 30.0
 _WAIT_JITTER = 1.0
-# Hosts with a connection pool of their own; requests to further hosts share one pool. Bounds
-# the idle keep-alive sockets (httpcore drops an expired one only when its pool is used again).
-MAX_HOST_POOLS = 128
-KEEPALIVE_EXPIRY = 30.0  # seconds an idle connection (and, via close_idle, a host's pool) is kept
-
-# What httpx's client asks for: every encoding its decoders read (brotli is a dependency).
+# What httpx's client asks for: every encoding the decoders read (brotli is a dependency).
 ACCEPT_ENCODING = "gzip, deflate, br"
-
-# proxy, scheme, host, port, and whether the request may reach a private address at that host:
-# a connection opened under that allowance is never reused by a request without it.
-_PoolKey = tuple[str | None, str | None, str | None, int | None, bool]
-_BYPASS_CACHE = 4096  # hosts whose NO_PROXY verdict is remembered
 
 
 @dataclass
@@ -149,39 +138,6 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def _odd_ipv4(host: str) -> bool:
-    """`2130706433`, `0x7f.1`, `127.1`: addresses C's inet_aton reads that are no dotted quad.
-
-    Refused outright: they hide where a URL points, and the connection pool refuses them too.
-    """
-    if not host[:1].isdigit():
-        return False
-    try:
-        socket.inet_aton(host)
-    except OSError:
-        return False
-    try:
-        ipaddress.IPv4Address(host)
-    except ValueError:
-        return True
-    return False
-
-
-def _env_proxies() -> dict[str, str]:
-    """The environment's proxies as httpx read them: `host:port` means http://; other schemes are ignored."""
-    proxies: dict[str, str] = {}
-    for scheme, url in urllib.request.getproxies().items():
-        if scheme not in ("http", "https", "all"):
-            continue
-        if "://" not in url:
-            url = f"http://{url}"
-        if not url.startswith(("http://", "https://")):
-            log.warning("environment_proxy_ignored", scheme=scheme, reason="not an http(s) proxy")
-            continue
-        proxies[scheme] = url
-    return proxies
-
-
 def _retry_hook(exc: Exception) -> bool | float:
     """Retry transient failures; wait what Retry-After asks when that fits in a poll."""
     if not isinstance(exc, _Transient):
@@ -199,15 +155,10 @@ class Fetcher:
     def __init__(self, http: HttpSettings, validators: ValidatorCache | None = None) -> None:
         self.http = http
         self.validators: ValidatorCache = validators if validators is not None else MemoryValidatorCache()
-        self._clients: dict[_PoolKey, AiohttpTransport] = {}
-        self._busy: dict[_PoolKey, int] = {}  # requests in flight per pool
-        self._used: dict[_PoolKey, float] = {}  # when each pool last finished a request
-        self._tls: ssl.SSLContext | None = None
+        self.pools = HostPools(per_host=http.per_host, shared_size=http.concurrency)
         self._gates: dict[str, _HostGate] = {}
         self._global = asyncio.Semaphore(http.concurrency)
         self._dns: dict[tuple[str, int], tuple[float, list[str]]] = {}
-        self._env_proxies = _env_proxies()  # HTTP(S)_PROXY, ALL_PROXY, read once as httpx did
-        self._bypass: dict[str, bool] = {}  # host -> listed in NO_PROXY
 
     async def __aenter__(self) -> Fetcher:
         return self
@@ -218,84 +169,20 @@ class Fetcher:
         await self.aclose()
 
     async def aclose(self) -> None:
-        clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
-            await client.aclose()
+        await self.pools.aclose()
 
     async def close_idle(self, idle: float = KEEPALIVE_EXPIRY) -> int:
         """Close the pools of hosts unused for `idle` seconds; returns how many.
 
-        httpcore drops an expired keep-alive connection only when its pool is used again,
-        so a host polled every few hours would hold its sockets until then. The worker
-        calls this every 30 s; a later request to the host builds a new pool.
+        An idle keep-alive connection is dropped only when its pool is used again, so a
+        host polled every few hours would hold its sockets until then. The worker calls
+        this every 30 s; a later request to the host builds a new pool.
         """
-        now = time.monotonic()
-        stale = [
-            key for key in self._clients if not self._busy.get(key) and now - self._used.get(key, now) >= idle
-        ]
-        clients = [self._clients.pop(key) for key in stale]  # all popped before the first await
-        for key in stale:
-            self._busy.pop(key, None)
-            self._used.pop(key, None)
-        for client in clients:
-            await client.aclose()
-        return len(clients)
-
-    @contextlib.contextmanager
-    def _using(self, key: _PoolKey) -> Iterator[None]:
-        self._busy[key] = self._busy.get(key, 0) + 1
-        try:
-            yield
-        finally:
-            self._busy[key] -= 1
-            self._used[key] = time.monotonic()
+        return await self.pools.close_idle(idle)
 
     def _proxy(self, url: httpx.URL, opts: RequestOptions) -> str | None:
         """The source's proxy, else the configured one, else the environment's for this URL."""
-        proxy = opts.proxy or self.http.proxy
-        if proxy is not None or not self._env_proxies:
-            return proxy
-        proxy = self._env_proxies.get(url.scheme) or self._env_proxies.get("all")
-        if proxy is None:
-            return None
-        bypass = self._bypass.get(url.host)
-        if bypass is None:
-            if len(self._bypass) >= _BYPASS_CACHE:
-                self._bypass.clear()
-            bypass = self._bypass[url.host] = bool(urllib.request.proxy_bypass(url.host))
-        return None if bypass else proxy
-
-    def _client(
-        self, proxy: str | None, url: httpx.URL, private_ok: bool
-    ) -> tuple[_PoolKey, AiohttpTransport]:
-        """A small pool per host (per-host gates cap its connections anyway), one shared TLS context.
-
-        httpcore scans every pooled connection on each request, and one big pool shared
-        by many hosts keeps closing one host's idle connection to open another's: per
-        host, a poll reuses its keep-alive connection. Past MAX_HOST_POOLS hosts (links
-        and redirects to many sites) the rest share one pool.
-        """
-        key: _PoolKey = (proxy, url.scheme, url.host, url.port, private_ok)
-        client = self._clients.get(key)
-        if client is not None:
-            return key, client
-        shared = len(self._clients) >= MAX_HOST_POOLS
-        if shared:
-            key = (proxy, None, None, None, private_ok)
-            client = self._clients.get(key)
-            if client is not None:
-                return key, client
-        if self._tls is None:
-            self._tls = httpx.create_ssl_context()
-        client = AiohttpTransport(
-            size=self.http.concurrency if shared else self.http.per_host,
-            keepalive_expiry=KEEPALIVE_EXPIRY,
-            tls=self._tls,
-            proxy=proxy,
-            guarded=proxy is None,  # direct connections get the connect-time address check
-        )
-        self._clients[key] = client
-        return key, client
+        return self.pools.proxy_for(url, opts.proxy or self.http.proxy)
 
     def _gate(self, host: str) -> _HostGate:
         gate = self._gates.get(host)
@@ -409,7 +296,7 @@ class Fetcher:
     async def _check_destination(self, url: httpx.URL, opts: RequestOptions) -> None:
         if url.scheme not in ("http", "https"):
             raise SourceError(f"unsupported URL scheme {url.scheme!r} ({url})", source=opts.source)
-        if _odd_ipv4(url.host):
+        if odd_ipv4(url.host):
             raise SourceError(
                 f"refused: {url.host} is an IPv4 address in a non-canonical form ({url})", source=opts.source
             )
@@ -465,9 +352,9 @@ class Fetcher:
                 trusted = opts.trusted_hosts if allow else frozenset()
                 token = ALLOWED_PRIVATE.set(trusted)
                 # Taken after the waits and marked busy at once, so close_idle cannot close it under us.
-                pool, client = self._client(self._proxy(url, opts), url, url.host in trusted)
+                pool, client = self.pools.get(self._proxy(url, opts), url, url.host in trusted)
                 try:
-                    with self._using(pool):
+                    with self.pools.using(pool):
                         async with asyncio.timeout(timeout):
                             return await self._read(client, url, headers, limit, opts.source)
                 except TimeoutError:

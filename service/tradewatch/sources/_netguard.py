@@ -18,7 +18,7 @@ from contextvars import ContextVar
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
-__all__ = ["ALLOWED_PRIVATE", "GuardedResolver", "RefusedAddress", "is_public"]
+__all__ = ["ALLOWED_PRIVATE", "GuardedResolver", "RefusedAddress", "is_public", "odd_ipv4"]
 
 ALLOWED_PRIVATE: ContextVar[frozenset[str]] = ContextVar("tradewatch_private_hosts", default=frozenset())
 
@@ -36,6 +36,24 @@ def is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
         or ip.is_unspecified
         or not ip.is_global
     )
+
+
+def odd_ipv4(host: str) -> bool:
+    """`2130706433`, `0x7f.1`, `127.1`: addresses C's inet_aton reads that are no dotted quad.
+
+    `fetch.py` refuses them outright: they hide where a URL points, and aiohttp refuses them too.
+    """
+    if not host[:1].isdigit():
+        return False
+    try:
+        socket.inet_aton(host)
+    except OSError:
+        return False
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        return True
+    return False
 
 
 class RefusedAddress(Exception):
