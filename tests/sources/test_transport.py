@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import ssl
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.fakesmtp import self_signed_cert
 from tests.servers import LocalServer, Response
 from tests.sources.helpers import _fast_retries, http_settings, raw_server, server
 from tradewatch.errors import SourceError
@@ -181,3 +184,32 @@ async def test_a_proxy_refusing_connect_is_named_and_carries_our_user_agent() ->
                 await f.get("https://feeds.example/feed", opts)
     assert heads[0].startswith(b"CONNECT feeds.example:443 HTTP/1.1\r\n")
     assert "User-Agent: tw/1" in _header_lines(heads[0])
+
+
+async def test_https_verifies_certificates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An untrusted certificate fails the poll naming the cause; one trusted through SSL_CERT_FILE works."""
+    cert, key = self_signed_cert(tmp_path)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecret")
+            await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
+            pass  # the client refused our certificate
+        finally:
+            writer.close()
+
+    srv = await asyncio.start_server(answer, "127.0.0.1", 0, ssl=tls)
+    url = f"https://127.0.0.1:{srv.sockets[0].getsockname()[1]}/"
+    try:
+        async with Fetcher(http_settings(retries=0)) as f:
+            with pytest.raises(SourceError, match="certificate verify failed"):
+                await f.get(url, OPTS)
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        async with Fetcher(http_settings(retries=0)) as f:
+            assert (await f.get(url, OPTS)).content == b"secret"
+    finally:
+        srv.close()
