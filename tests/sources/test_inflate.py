@@ -101,3 +101,29 @@ def test_garbage_is_a_decoding_error(encoding: str) -> None:
     """A body that is not what its Content-Encoding says fails as httpx's DecodingError."""
     with pytest.raises(httpx.DecodingError):
         _decode(encoding, b"\x1f\x8b not really compressed at all" * 10, random.Random(2))
+
+
+@pytest.mark.parametrize(
+    "after",
+    [b"\n", b"trailing junk " * 700, gzip.compress(b"second member")],
+    ids=["newline", "junk", "second-gzip-member"],
+)
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+@pytest.mark.timeout(10)
+def test_bytes_after_the_stream_are_ignored_as_httpx_does(encoding: str, after: bytes) -> None:
+    """More than one step of body, then more bytes: decoding ends with the stream (it once looped forever)."""
+    body = ENCODERS[encoding](b"a" * 70_000) + after
+    expected = _with_httpx(encoding, body)
+    assert expected == b"a" * 70_000
+    for rng in (random.Random(3), None):  # random chunks, then the whole body in one chunk
+        if rng is None:
+            decoder = BoundedDecoder(encoding)
+            pieces = [*decoder.feed(body), *decoder.finish()]
+        else:
+            pieces = _decode(encoding, body, rng)
+        assert b"".join(pieces) == expected
+
+
+@pytest.mark.parametrize("body", [b"x", b"\x00", b"\x03"])
+def test_a_one_byte_deflate_body_is_empty_as_for_httpx(body: bytes) -> None:
+    assert b"".join(_decode("deflate", body, random.Random(4))) == _with_httpx("deflate", body) == b""

@@ -48,7 +48,9 @@ class _Zlib:
             data = self._start(data)
             if self._d is None:
                 return
-        while True:
+        # Bytes after the end of the stream (a newline, junk, a second gzip member) are ignored,
+        # as httpx ignores them; zlib keeps reporting them as unconsumed, so stop at the end.
+        while not self._d.eof:
             try:
                 out = self._d.decompress(data, STEP)
             except zlib.error as exc:
@@ -60,9 +62,7 @@ class _Zlib:
                 return
 
     def finish(self) -> Iterator[bytes]:
-        if self._d is None and self._head:  # a one-byte deflate body: not a valid stream either way
-            raise httpx.DecodingError("deflate body too short")
-        if self._d is not None:
+        if self._d is not None:  # (a one-byte deflate body never started one: empty, as for httpx)
             try:
                 out = self._d.flush()
             except zlib.error as exc:  # pragma: no cover - flush after a complete feed does not fail
