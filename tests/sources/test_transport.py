@@ -48,6 +48,18 @@ async def test_it_is_a_plain_httpx_transport(server: LocalServer) -> None:
     assert resp.text == "认证 ok"
 
 
+async def test_httpx_read_timeouts_apply() -> None:
+    """A client's httpx timeout reaches the pool: a server that never answers is a ReadTimeout."""
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(5)
+
+    transport = AiohttpTransport(size=1, keepalive_expiry=5, tls=httpx.create_ssl_context(), guarded=False)
+    async with raw_server(silent) as base, httpx.AsyncClient(transport=transport, timeout=0.2) as client:
+        with pytest.raises(httpx.ReadTimeout):
+            await client.get(base + "/never")
+
+
 async def test_proxy_credentials_go_in_proxy_authorization() -> None:
     """user:password in a proxy URL become a Proxy-Authorization header, never part of the request line."""
     with LocalServer() as proxy:

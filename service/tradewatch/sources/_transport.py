@@ -125,6 +125,13 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.raw]
         # A CONNECT to the proxy says who asks as the request does, not aiohttp's own User-Agent.
         agent = request.headers.get("user-agent")
+        # httpx's per-request timeouts, when a client sets them (fetch.py bounds whole attempts).
+        limits = request.extensions.get("timeout")
+        timeout = (
+            aiohttp.ClientTimeout(sock_connect=limits.get("connect"), sock_read=limits.get("read"))
+            if limits
+            else _NO_TIMEOUT
+        )
         with _as_httpx_errors():
             response = await session.request(
                 request.method,
@@ -132,6 +139,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 headers=headers,
                 data=request.content or None,
                 allow_redirects=False,
+                timeout=timeout,
                 proxy=self._proxy,
                 proxy_headers={"User-Agent": agent} if self._proxy is not None and agent else None,
             )
