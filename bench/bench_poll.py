@@ -167,14 +167,17 @@ class _Runner:
             t.extra["error_tail"] = tail
         return t
 
-    def httpx_floor(self) -> dict[str, Any]:
-        """Bare httpx over the same 1,000 URLs, timed over its all-304 round only (no start-up)."""
+    def httpx_floor(self, transport: str = "httpx") -> dict[str, Any]:
+        """Bare requests over the same 1,000 URLs, timed over their all-304 round only (no start-up).
+
+        `transport`: "httpx" (httpx's own client and pool) or "tradewatch" (the worker's transport).
+        """
         self.runs += 1
-        progress_line(self.progress, f"poll cycle: run {self.runs}: bare httpx over {SOURCES} URLs")
+        progress_line(self.progress, f"poll cycle: run {self.runs}: bare {transport} over {SOURCES} URLs")
         urls = self.work / "floor-urls.txt"
         urls.write_text("\n".join(s["url"] for s in _sources(self.server, SOURCES, self.html)))
         proc = subprocess.run(
-            [sys.executable, "-m", "bench.httpx_floor", str(urls)],
+            [sys.executable, "-m", "bench.httpx_floor", str(urls), "--transport", transport],
             cwd=REPO,
             env=self.env,
             capture_output=True,
@@ -251,6 +254,7 @@ def run(progress: bool) -> dict[str, Any]:
             runner = _Runner(work, server, redis, html, progress)
             started = time.perf_counter()
             floors: list[dict[str, Any]] = []
+            transport_floors: list[dict[str, Any]] = []
             done = 0
             for rep in range(REPEATS):
                 elapsed = time.perf_counter() - started
@@ -265,6 +269,7 @@ def run(progress: bool) -> dict[str, Any]:
                     runs["uw_cold"][n].append(runner.urlwatch_run(n, "cold", cache))
                     runs["uw_warm"][n].append(runner.urlwatch_run(n, "warm", cache))
                 floors.append(runner.httpx_floor())
+                transport_floors.append(runner.httpx_floor("tradewatch"))
             progress_line(progress, "")
     result: dict[str, Any] = {
         "sources": SOURCES,
@@ -304,6 +309,7 @@ def run(progress: bool) -> dict[str, Any]:
     result["cold_speedup_vs_urlwatch"] = round(uw_cold / tw_cold, 2) if tw_cold > 0 else None
     result["warm_304s"] = (result["tw_warm"]["served_1000"] or {}).get("304")
     result["httpx_floor"] = _floor(floors, result["uw_warm"]["cycle_wall_s"])
+    result["transport_floor"] = _floor(transport_floors, result["uw_warm"]["cycle_wall_s"])
     result["raw"] = {
         key: {
             str(n): [{"wall": round(r.wall, 3), "cpu": round(r.cpu, 3), "rc": r.returncode} for r in lst]

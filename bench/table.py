@@ -236,21 +236,25 @@ def _poll(d: dict[str, Any]) -> list[Row]:
                 _verdict(warm >= 3 and (warm304 or 0) >= d.get("sources", 1000)),
             )
         )
-    floor = d.get("httpx_floor")
-    if isinstance(floor, dict) and "cycle_wall_s" in floor:
-        statuses = floor.get("statuses") or {}
-        rows.append(
-            Row(
-                b,
-                f"context: bare httpx, the same {pages} conditional GETs and nothing else "
-                f"({statuses.get('304', 0)}×304): cycle s, CPU ms/page, urlwatch warm / it",
-                f"{_num(floor.get('cycle_wall_s'), '{:.2f}')} s, "
-                f"{_num(floor.get('cpu_ms_per_page'), '{:.2f}')} ms, "
-                f"{_num(floor.get('speedup_vs_urlwatch'), '{:.2f}')}×",
+    for key, what in (
+        ("httpx_floor", "bare httpx (its own pool)"),
+        ("transport_floor", "bare tradewatch transport (httpx over aiohttp pools)"),
+    ):
+        floor = d.get(key)
+        if isinstance(floor, dict) and "cycle_wall_s" in floor:
+            statuses = floor.get("statuses") or {}
+            rows.append(
+                Row(
+                    b,
+                    f"context: {what}, the same {pages} conditional GETs and nothing else "
+                    f"({statuses.get('304', 0)}×304): cycle s, CPU ms/page, urlwatch warm / it",
+                    f"{_num(floor.get('cycle_wall_s'), '{:.2f}')} s, "
+                    f"{_num(floor.get('cpu_ms_per_page'), '{:.2f}')} ms, "
+                    f"{_num(floor.get('speedup_vs_urlwatch'), '{:.2f}')}×",
+                )
             )
-        )
-    elif isinstance(floor, dict):
-        rows.append(Row(b, "context: bare httpx all-304 round", f"failed: {floor.get('error')}"))
+        elif isinstance(floor, dict):
+            rows.append(Row(b, f"context: {what} all-304 round", f"failed: {floor.get('error')}"))
     cold = d.get("cold_speedup_vs_urlwatch")
     if isinstance(cold, int | float):
         rows.append(
