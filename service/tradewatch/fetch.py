@@ -180,10 +180,6 @@ class Fetcher:
         """
         return await self.pools.close_idle(idle)
 
-    def _proxy(self, url: httpx.URL, opts: RequestOptions) -> str | None:
-        """The source's proxy, else the configured one, else the environment's for this URL."""
-        return self.pools.proxy_for(url, opts.proxy or self.http.proxy)
-
     def _gate(self, host: str) -> _HostGate:
         gate = self._gates.get(host)
         if gate is None:
@@ -279,8 +275,9 @@ class Fetcher:
         """One attempt, following at most `max_redirects` redirects, each destination checked."""
         current = httpx.URL(url)
         for _ in range(self.http.max_redirects + 1):
-            await self._check_destination(current, opts)
-            resp, location = await self._once(current, headers, opts)
+            proxy = self.pools.proxy_for(current, opts.proxy or self.http.proxy)
+            await self._check_destination(current, opts, proxied=proxy is not None)
+            resp, location = await self._once(current, headers, opts, proxy)
             if location is None:
                 resp.requested_url = url
                 return resp
@@ -293,7 +290,7 @@ class Fetcher:
             current = nxt
         raise SourceError(f"more than {self.http.max_redirects} redirects ({url})", source=opts.source)
 
-    async def _check_destination(self, url: httpx.URL, opts: RequestOptions) -> None:
+    async def _check_destination(self, url: httpx.URL, opts: RequestOptions, *, proxied: bool) -> None:
         if url.scheme not in ("http", "https"):
             raise SourceError(f"unsupported URL scheme {url.scheme!r} ({url})", source=opts.source)
         if odd_ipv4(url.host):
@@ -303,7 +300,6 @@ class Fetcher:
         allow = self.http.allow_private if opts.allow_private is None else opts.allow_private
         if allow and url.host in opts.trusted_hosts:
             return
-        proxied = self._proxy(url, opts) is not None
         for address in await self._resolve(
             url.host, url.port or (443 if url.scheme == "https" else 80), proxied
         ):
@@ -339,6 +335,7 @@ class Fetcher:
         url: httpx.URL,
         headers: httpx.Headers,
         opts: RequestOptions,
+        proxy: str | None,
     ) -> tuple[FetchResponse, str | None]:
         """One request under the global and per-host limits; the whole attempt has one deadline."""
         timeout = opts.timeout or self.http.timeout
@@ -352,7 +349,7 @@ class Fetcher:
                 trusted = opts.trusted_hosts if allow else frozenset()
                 token = ALLOWED_PRIVATE.set(trusted)
                 # Taken after the waits and marked busy at once, so close_idle cannot close it under us.
-                pool, client = self.pools.get(self._proxy(url, opts), url, url.host in trusted)
+                pool, client = self.pools.get(proxy, url, url.host in trusted)
                 try:
                     with self.pools.using(pool):
                         async with asyncio.timeout(timeout):

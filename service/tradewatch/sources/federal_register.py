@@ -140,6 +140,7 @@ class FederalRegisterSource:
             if isinstance(options, FederalRegisterOptions)
             else FederalRegisterOptions.model_validate(options.model_dump())
         )
+        self.request = RequestOptions.for_source(self.options)
 
     @property
     def stage(self) -> str:
@@ -149,7 +150,7 @@ class FederalRegisterSource:
 
     async def fetch(self, fetcher: Fetcher) -> SourceResult:
         name = self.options.name
-        opts = RequestOptions.for_source(self.options)
+        opts = self.request
         resp = await fetcher.get(self.options.url, opts, conditional=True, accept="application/json")
         if resp.not_modified:
             return result_of(resp, [])

@@ -162,6 +162,7 @@ class HtmlSource:
         if not isinstance(options, kind_options):  # validated by the config loader already: reuse
             options = kind_options.model_validate(options.model_dump())
         self.options: HtmlOptions = options  # type: ignore[assignment]
+        self.request = RequestOptions.for_source(self.options, self.options.list_urls)
         sel = self.options.select
         self.sel_item = Selector.parse(sel.item)
         self.sel_title = Selector.parse(sel.title)
@@ -176,11 +177,8 @@ class HtmlSource:
     def list_urls(self) -> list[str]:
         return [u for u in (self.options.url, *self.options.list_urls) if u]
 
-    def request_options(self) -> RequestOptions:
-        return RequestOptions.for_source(self.options, self.options.list_urls)
-
     async def fetch(self, fetcher: Fetcher) -> SourceResult:
-        name, opts = self.options.name, self.request_options()
+        name, opts = self.options.name, self.request
         if not self.list_urls:
             raise SourceError("no list URL configured (url or list_urls)", source=name)
         items: list[ListItem] = []

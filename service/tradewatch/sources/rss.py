@@ -39,19 +39,20 @@ class RssSource:
         self.options = (
             options if isinstance(options, RssOptions) else RssOptions.model_validate(options.model_dump())
         )
+        self.request = RequestOptions.for_source(self.options)
 
     async def fetch(self, fetcher: Fetcher) -> SourceResult:
-        resp, docs = await fetch_feed(fetcher, self.options)
+        resp, docs = await fetch_feed(fetcher, self.options, self.request)
         if self.options.max_items:
             docs = docs[: self.options.max_items]
         return result_of(resp, docs)
 
 
-async def fetch_feed(fetcher: Fetcher, options: SourceSpec) -> tuple[FetchResponse, list[Document]]:
+async def fetch_feed(
+    fetcher: Fetcher, options: SourceSpec, request: RequestOptions
+) -> tuple[FetchResponse, list[Document]]:
     """One conditional GET of a feed, parsed only on 200 (a 304 gives no documents)."""
-    resp = await fetcher.get(
-        options.url, RequestOptions.for_source(options), conditional=True, accept=FEED_ACCEPT
-    )
+    resp = await fetcher.get(options.url, request, conditional=True, accept=FEED_ACCEPT)
     if resp.not_modified:
         return resp, []
     try:

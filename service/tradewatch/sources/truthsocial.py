@@ -113,12 +113,12 @@ class TruthSocialSource:
             else TruthSocialOptions.model_validate(options.model_dump())
         )
         self._account_id: str | None = self.options.account
+        self.request = RequestOptions.for_source(self.options)
 
     async def fetch(self, fetcher: Fetcher) -> SourceResult:
-        opts = RequestOptions.for_source(self.options)
         if self.options.account or self.options.handle:
-            return await self._fetch_api(fetcher, opts)
-        resp, docs = await fetch_feed(fetcher, self.options)
+            return await self._fetch_api(fetcher, self.request)
+        resp, docs = await fetch_feed(fetcher, self.options, self.request)
         return result_of(resp, self._keep(docs))
 
     def _keep(self, docs: list[Document]) -> list[Document]:
