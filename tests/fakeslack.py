@@ -5,6 +5,7 @@
         ...
         assert slack.messages[0].metadata["event_payload"]["alert_id"] == alert.id
         slack.fail("chat.postMessage", status=429, retry_after=1, times=1)   # next call rate-limited
+        slack.fail("chat.postMessage", status=500, after_post=True)           # posted, answer lost
 
 Speaks: `auth.test`, `chat.postMessage` (channel by name or id, `thread_ts`,
 `metadata`, blocks checked against Slack's limits), `conversations.history`
@@ -95,6 +96,7 @@ class _Failure:
     times: int
     retry_after: float | None
     error: str | None
+    after_post: bool = False  # the call takes effect, then the answer is an error (a lost answer)
 
 
 def _check_blocks(blocks: Any) -> str | None:
@@ -189,10 +191,15 @@ class FakeSlack:
         times: int = 1,
         retry_after: float | None = None,
         error: str | None = None,
+        after_post: bool = False,
     ) -> None:
-        """Answer the next `times` calls of `method` (any when None) with `status` (429 → ratelimited)."""
+        """Answer the next `times` calls of `method` (any when None) with `status` (429 → ratelimited).
+
+        With `after_post`, each such call is carried out first (the message is posted) and
+        only its answer is the error: what a client sees when Slack's answer is lost.
+        """
         with self._lock:
-            self._failures.append(_Failure(method, status, times, retry_after, error))
+            self._failures.append(_Failure(method, status, times, retry_after, error, after_post))
 
     def calls_to(self, method: str) -> list[Call]:
         with self._lock:
@@ -266,9 +273,16 @@ class FakeSlack:
         for failure in self._failures:
             if failure.times > 0 and failure.method in (None, method):
                 failure.times -= 1
+                if failure.after_post:
+                    self._dispatch_ok(method, args, headers)
                 extra = {"Retry-After": f"{failure.retry_after:g}"} if failure.retry_after is not None else {}
                 error = failure.error or ("ratelimited" if failure.status == 429 else "internal_error")
                 return failure.status, extra, {"ok": False, "error": error}
+        return self._dispatch_ok(method, args, headers)
+
+    def _dispatch_ok(
+        self, method: str, args: dict[str, Any], headers: dict[str, str]
+    ) -> tuple[int, dict[str, str], dict[str, Any]]:
         if method == "webhook":
             return self._post(args, webhook=True)
         auth = args.get("token") or headers.get("authorization", "").removeprefix("Bearer ")

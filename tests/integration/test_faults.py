@@ -217,6 +217,26 @@ async def test_slack_429_and_500_for_a_while(
     assert exactly_once(slack, 6)
 
 
+async def test_slack_answer_lost_after_posting(
+    clients: list[Redis], book: Rulebook, redis_url: str, slack: FakeSlack
+) -> None:
+    """Slack posts but its answer is a 500: the retry finds the post; nothing is posted twice.
+
+    Uses the notifier's own retry settings, with which slack-sdk retries in-process.
+    """
+    s = settings(redis_url, delivery={"max_attempts": 10, "backoff": "0.05s", "max_backoff": "0.1s"})
+    pipe = Pipeline(s, clients[0], book, keys=KEYS, now=Clock())
+    slacker = SlackNotifier(
+        SlackSettings(token=slack.token, base_url=slack.base_url, routes={"default": "#alerts"})
+    )
+    delivery = Delivery(s, clients[0], {"slack": slacker}, keys=KEYS, consumer="w1")
+    await pipe.process(spec(), feed(3))
+    slack.fail("chat.postMessage", status=500, times=2, after_post=True)
+    drained = await delivery.drain(30)
+    assert (drained.delivered, drained.pending, drained.dead) == (3, 0, 0)
+    assert exactly_once(slack, 3)
+
+
 async def test_slack_down_beyond_the_run_keeps_alerts_queued(
     clients: list[Redis], book: Rulebook, redis_url: str, slack: FakeSlack
 ) -> None:

@@ -170,15 +170,29 @@ async def test_long_rate_limit_surfaces_retry_after(slack: FakeSlack) -> None:
     assert slack.messages == []
 
 
-async def test_server_errors_retried_then_transient(slack: FakeSlack) -> None:
-    """500s are retried by slack-sdk; when they persist the error is transient."""
-    slack.fail("chat.postMessage", status=500, times=1)
-    await _notifier(slack).send(make_alert(id="x"))
-    assert [c.status for c in slack.calls_to("chat.postMessage")] == [500, 200]
-    slack.fail("chat.postMessage", status=500, times=5)
+async def test_server_error_on_post_is_transient_and_not_retried_blindly(slack: FakeSlack) -> None:
+    """A 500 may come after Slack posted: the post is not re-sent in-process but left to the
+    outbox, whose retry (redelivery) finds the earlier post instead of posting twice."""
+    slack.fail("chat.postMessage", status=500, times=1, after_post=True)
+    notifier = _notifier(slack)
     with pytest.raises(DeliveryError) as info:
-        await _notifier(slack).send(make_alert(id="y"))
+        await notifier.send(make_alert(id="x"))
     assert not info.value.permanent
+    assert [c.status for c in slack.calls_to("chat.postMessage")] == [500]
+    receipt = await notifier.send(make_alert(id="x"), redelivery=True)
+    assert [m.alert_id for m in slack.messages] == ["x"]
+    assert receipt["ts"] == slack.messages[0].ts
+
+
+async def test_reads_are_retried_on_server_errors(slack: FakeSlack) -> None:
+    """A history read is safe to repeat, so slack-sdk retries its 500s in-process."""
+    notifier = _notifier(slack)
+    await notifier.send(make_alert(id="x"))
+    slack.fail("conversations.history", status=500, times=1)
+    receipt = await notifier.send(make_alert(id="x"), redelivery=True)
+    assert [c.status for c in slack.calls_to("conversations.history")] == [500, 200]
+    assert len(slack.messages) == 1
+    assert receipt["ts"] == slack.messages[0].ts
 
 
 async def test_bad_token_is_permanent(slack: FakeSlack) -> None:

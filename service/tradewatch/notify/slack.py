@@ -9,8 +9,11 @@ that first calls `already_sent()`, which searches the channel's recent history
 posting twice. `already_sent()` is public for callers that want to check alone.
 
 Retries: slack-sdk's own retry handlers retry a 429 in-process when Slack asks
-for a short wait (`Retry-After` ≤ `max_inline_wait`) and 500/503 a few times;
-anything left becomes `DeliveryError` with `retry_after` for the outbox.
+for a short wait (`Retry-After` ≤ `max_inline_wait`): Slack posted nothing then.
+Reads (history, channel list) are also retried on 500/503 and connection errors;
+a post is not, because the message may have been posted before the answer was
+lost, and only the outbox's retry checks the history first (`redelivery=True`).
+Anything left becomes `DeliveryError` with `retry_after` for the outbox.
 """
 
 from __future__ import annotations
@@ -168,8 +171,9 @@ class SlackNotifier:
     ) -> None:
         self.settings = settings
         self.tz = ZoneInfo(settings.timezone) if settings.timezone else None
+        rate_limited: list[AsyncRetryHandler] = [_ShortRateLimitHandler(retries, max_inline_wait)]
         handlers: list[AsyncRetryHandler] = [
-            _ShortRateLimitHandler(retries, max_inline_wait),
+            *rate_limited,
             AsyncServerErrorRetryHandler(
                 max_retry_count=retries,
                 interval_calculator=BackoffRetryIntervalCalculator(backoff, _ProportionalJitter()),
@@ -179,13 +183,16 @@ class SlackNotifier:
                 interval_calculator=BackoffRetryIntervalCalculator(backoff, _ProportionalJitter()),
             ),
         ]
-        self._client = (
-            AsyncWebClient(
+        # Two clients: a post retried blindly after a lost answer would post twice.
+        self._client: AsyncWebClient | None = None  # chat.postMessage
+        self._reader: AsyncWebClient | None = None  # history and channel lookups
+        if settings.token:
+            self._client = AsyncWebClient(
+                token=settings.token, base_url=settings.base_url, retry_handlers=rate_limited, timeout=30
+            )
+            self._reader = AsyncWebClient(
                 token=settings.token, base_url=settings.base_url, retry_handlers=handlers, timeout=30
             )
-            if settings.token
-            else None
-        )
         self._hook = (
             AsyncWebhookClient(settings.webhook_url, retry_handlers=handlers, timeout=30)
             if settings.webhook_url and not settings.token
@@ -305,9 +312,10 @@ class SlackNotifier:
 
     async def _call(self, method: str, alert: Alert, **kwargs: Any) -> Any:
         """One Web API call with slack-sdk's retries; failures mapped to DeliveryError."""
-        assert self._client is not None
+        client = self._client if method == "chat_postMessage" else self._reader
+        assert client is not None
         try:
-            return await getattr(self._client, method)(**kwargs)
+            return await getattr(client, method)(**kwargs)
         except SlackApiError as exc:
             raise _delivery_error(exc, method) from exc
         except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
