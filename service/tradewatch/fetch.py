@@ -281,7 +281,12 @@ class Fetcher:
             if location is None:
                 resp.requested_url = url
                 return resp
-            nxt = current.join(location)
+            try:
+                nxt = current.join(location)
+            except (httpx.InvalidURL, ValueError) as exc:
+                raise SourceError(
+                    f"redirect to an invalid URL {location[:200]!r}: {exc} ({url})", source=opts.source
+                ) from exc
             if nxt.scheme not in ("http", "https"):
                 raise SourceError(
                     f"redirect to unsupported scheme {nxt.scheme!r} ({url})", source=opts.source

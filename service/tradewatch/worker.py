@@ -301,13 +301,19 @@ class Worker:
         started = time.perf_counter()
         try:
             result = await self._sources[spec.name].fetch(self.fetcher)
-        except SourceError as exc:
+        except Exception as exc:  # SourceError, or content no parser foresaw: this source only
             duration = time.perf_counter() - started
+            error = str(exc) if isinstance(exc, SourceError) else f"unexpected {type(exc).__name__}: {exc}"
             self.metrics.polls.labels(spec.name, "error").inc()
             self.metrics.fetch_errors.labels(spec.name).inc()
             self.metrics.source_up.labels(spec.name).set(0)
-            bound.warning("source_poll_failed", error=str(exc), duration=round(duration, 3))
-            await self._record_failure(spec, str(exc))
+            bound.warning(
+                "source_poll_failed",
+                error=error,
+                duration=round(duration, 3),
+                exc_info=not isinstance(exc, SourceError),  # a parser gap: the stack says where
+            )
+            await self._record_failure(spec, error)
             return
         fetched = time.perf_counter() - started
         self.metrics.fetch_seconds.labels(spec.name).observe(fetched)

@@ -6,9 +6,11 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -218,3 +220,118 @@ def test_second_run_is_a_conditional_get_answered_304(tmp_path: Path, redis_url:
     assert polled[0]["status"] == 304
     assert polled[0]["documents"] == 0
     assert len(slack.top_level()) == 1
+
+
+def _hostile_routes(server: LocalServer, now: datetime) -> str:
+    """Sources whose answers hold items no parser foresaw; returns their config lines."""
+    when = now.isoformat()
+    server.routes["/fr"] = Response(
+        200,
+        json.dumps(
+            {
+                "results": [
+                    {"document_number": "2025-1", "agencies": 5, "title": "Rare earth export control A"},
+                    {
+                        "document_number": "2025-2",
+                        "title": "Rare earth export control rule B",
+                        "html_url": "https://example.org/fr/2025-2",
+                        "publication_date": now.date().isoformat(),
+                    },
+                ]
+            }
+        ).encode(),
+        {"Content-Type": "application/json"},
+    )
+    statuses = [
+        {"id": "1", "account": "x", "content": "rare earth export control one"},
+        {"id": "2", "created_at": "not a date", "content": "rare earth export control two"},
+        {"id": "3", "media_attachments": 5, "content": "rare earth export control three"},
+        {
+            "id": "4",
+            "url": "https://truth.example/@p/4",
+            "created_at": when,
+            "account": {"acct": "p"},
+            "content": "<p>Rare earth export control four</p>",
+        },
+    ]
+    server.routes["/api/v1/accounts/1/statuses"] = Response(
+        200, json.dumps(statuses).encode(), {"Content-Type": "application/json"}
+    )
+    page = (
+        "<html><body><ul class='list'>"
+        "<li><a href='http://[::1'>Rare earth export control bad link</a><span>2026-01-01</span></li>"
+        f"<li><a href='/n/5'>Rare earth export control page item</a><span>{now.date()}</span></li>"
+        "</ul><a class='next' href='http://[::1'>next</a></body></html>"
+    )
+    server.routes["/list"] = Response(200, page.encode(), {"Content-Type": "text/html; charset=utf-8"})
+    server.routes["/moved"] = Response(302, b"", {"Location": "http://[::1"})
+    return f"""\
+  - {{name: fr, kind: federal_register, url: "{server.url("/fr")}", every: 1m}}
+  - {{name: truth, kind: truthsocial, url: "{server.base_url}", account: "1", every: 1m}}
+  - name: page
+    kind: html
+    url: "{server.url("/list")}"
+    every: 1m
+    select: {{item: "ul.list li", title: a, link: "a@href", date: span}}
+    pagination: {{next: "a.next@href", max_pages: 2}}
+  - {{name: moved, kind: rss, url: "{server.url("/moved")}", every: 1m}}
+"""
+
+
+def test_malformed_items_and_links_affect_only_themselves(tmp_path: Path, redis_url: str) -> None:
+    """An item of the wrong shape is skipped and logged, a bad redirect fails its source alone,
+    and every other item of every source is still alerted in the same run."""
+    now = datetime.now(UTC)
+    feed = Feed()
+    feed.items = [("a1", "MOFCOM announces export control on rare earth magnets", now)]
+    with LocalServer() as server, FakeSlack() as slack:
+        server.routes["/feed"] = feed
+        config = write_config(tmp_path, redis_url=redis_url, feed_url=server.url("/feed"), slack=slack)
+        text = config.read_text().replace("notifiers:", _hostile_routes(server, now) + "notifiers:")
+        config.write_text(text)
+        done = run_once(config)
+        assert done.returncode == 0, done.stderr
+        assert "Traceback" not in done.stderr
+        posted = sorted(m.all_text() for m in slack.top_level())
+        assert len(posted) == 4, posted
+        for words in ("magnets", "rule B", "four", "page item"):
+            assert sum(words in p for p in posted) == 1, (words, posted)
+        events = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+        skipped = Counter(e["source"] for e in events if e["event"] == "item_skipped")
+        assert skipped == {"fr": 1, "truth": 3, "page": 1}
+        failed = [e for e in events if e["event"] == "source_poll_failed"]
+        assert [e["source"] for e in failed] == ["moved"]
+        assert "invalid URL" in failed[0]["error"]
+
+
+async def test_unforeseen_error_fails_its_source_only(
+    tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exception no parser maps (a gap in the code, not the page) fails that source's poll,
+    counted in its health, and the run goes on to alert the others."""
+    from tradewatch.config import load_settings
+    from tradewatch.sources.commands import list_sources
+    from tradewatch.sources.rss import RssSource
+    from tradewatch.worker import Worker
+
+    feed = Feed()
+    feed.items = [("a1", "MOFCOM announces export control on rare earth magnets", datetime.now(UTC))]
+    real_fetch = RssSource.fetch
+
+    async def fetch(self: RssSource, fetcher: Any) -> Any:
+        if self.options.name == "gap":
+            raise RuntimeError("no parser foresaw this")
+        return await real_fetch(self, fetcher)
+
+    monkeypatch.setattr(RssSource, "fetch", fetch)
+    with LocalServer() as server, FakeSlack() as slack:
+        server.routes["/feed"] = feed
+        config = write_config(tmp_path, redis_url=redis_url, feed_url=server.url("/feed"), slack=slack)
+        gap = f'  - {{name: gap, kind: rss, url: "{server.url("/feed")}", every: 1m}}\n'
+        config.write_text(config.read_text().replace("notifiers:", gap + "notifiers:"))
+        settings = load_settings(config)
+        assert await Worker(settings).main(once=True) == 0
+        assert len(slack.top_level()) == 1
+        (row,) = [line for line in await list_sources(settings) if line.startswith("gap ")]
+        assert "failing" in row or "error" in row, row
+        assert "unexpected RuntimeError: no parser foresaw this" in row

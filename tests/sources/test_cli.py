@@ -8,10 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import redis.asyncio as aioredis
 
 from tests.servers import LocalServer, Response
 from tests.sources.helpers import data_bytes, fixture_bytes
+from tradewatch.config import load_settings
+from tradewatch.errors import SourceError
+from tradewatch.sources.commands import try_source
+from tradewatch.sources.rss import RssSource
 from tradewatch.store.health import SourceHealth
 from tradewatch.store.keys import Keys
 
@@ -93,6 +98,19 @@ def test_sources_test_failure_exits_1_with_reason(tmp_path: Path, server: LocalS
     unknown = _run("sources", "test", "nope", "--config", str(_config(tmp_path, server)))
     assert unknown.returncode == 1
     assert "no source named 'nope'" in unknown.stderr
+
+
+async def test_sources_test_states_an_unforeseen_error(
+    tmp_path: Path, server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exception no parser maps is stated like a fetch error (exit 1 with a reason), not a traceback."""
+
+    async def gap(self: RssSource, fetcher: object) -> None:
+        raise RuntimeError("no parser foresaw this")
+
+    monkeypatch.setattr(RssSource, "fetch", gap)
+    with pytest.raises(SourceError, match="unexpected RuntimeError: no parser foresaw this"):
+        await try_source(load_settings(_config(tmp_path, server)), "truth-mirror")
 
 
 def test_sources_list_shows_health(tmp_path: Path, server: LocalServer, redis_url: str) -> None:

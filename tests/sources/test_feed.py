@@ -22,3 +22,13 @@ def test_fields_read_the_first_element_and_all_its_text() -> None:
     assert doc.extra["categories"] == ["a", "b"]
     assert doc.published_at is not None
     assert doc.published_at.isoformat() == "2026-08-25T18:32:56+00:00"
+
+
+def test_an_item_that_cannot_be_read_is_skipped_alone() -> None:
+    """A link no URL parser accepts costs that item only; the feed's other items are kept."""
+    feed = b"""<rss version="2.0"><channel><title>t</title>
+<item><title>bad</title><link>//[::1/x</link></item>
+<item><title>good</title><link>/news/2</link></item>
+</channel></rss>"""
+    docs = parse_feed(parse_xml(feed, source="s", url="u"), source="s", base="https://example.org/")
+    assert [(d.title, d.url) for d in docs] == [("good", "https://example.org/news/2")]

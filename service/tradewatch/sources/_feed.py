@@ -16,6 +16,7 @@ from xml.etree.ElementTree import Element
 
 from tradewatch.models import Document
 from tradewatch.sources._text import guess_lang, html_to_text, parse_feed_date
+from tradewatch.sources.base import each_item
 
 __all__ = ["parse_feed"]
 
@@ -137,30 +138,30 @@ def parse_feed(root: Element, *, source: str, base: str = "") -> list[Document]:
 
     Relative links (some agency feeds write `/news/…`) are resolved against `base`.
     """
-    docs: list[Document] = []
-    for raw in _items(root):
-        if raw["link"] and base and "://" not in raw["link"]:
-            raw["link"] = urljoin(base, raw["link"])
-        title = html_to_text(raw["title"]) if "<" in raw["title"] or "&" in raw["title"] else raw["title"]
-        text = html_to_text(raw["body"])
-        ident = raw["guid"] or raw["link"]
-        if not ident:
-            ident = "sha:" + hashlib.blake2b(f"{title}\0{raw['date']}".encode(), digest_size=12).hexdigest()
-        extra = dict(raw["extra"])
-        if raw["guid"] and raw["guid"] != raw["link"]:
-            extra["guid"] = raw["guid"]
-        for key, value in raw["ext"].items():
-            extra.setdefault(key, value)
-        docs.append(
-            Document(
-                id=ident,
-                source=source,
-                url=raw["link"],
-                title=" ".join(title.split()),
-                text=text,
-                published_at=parse_feed_date(raw["date"]),
-                lang=guess_lang(title + " " + text),
-                extra=extra,
-            )
-        )
-    return docs
+    return each_item(_items(root), lambda raw: _document(raw, source, base), source=source)
+
+
+def _document(raw: dict[str, Any], source: str, base: str) -> Document:
+    """One item as a Document (a malformed one raises; `parse_feed` skips it)."""
+    if raw["link"] and base and "://" not in raw["link"]:
+        raw["link"] = urljoin(base, raw["link"])
+    title = html_to_text(raw["title"]) if "<" in raw["title"] or "&" in raw["title"] else raw["title"]
+    text = html_to_text(raw["body"])
+    ident = raw["guid"] or raw["link"]
+    if not ident:
+        ident = "sha:" + hashlib.blake2b(f"{title}\0{raw['date']}".encode(), digest_size=12).hexdigest()
+    extra = dict(raw["extra"])
+    if raw["guid"] and raw["guid"] != raw["link"]:
+        extra["guid"] = raw["guid"]
+    for key, value in raw["ext"].items():
+        extra.setdefault(key, value)
+    return Document(
+        id=ident,
+        source=source,
+        url=raw["link"],
+        title=" ".join(title.split()),
+        text=text,
+        published_at=parse_feed_date(raw["date"]),
+        lang=guess_lang(title + " " + text),
+        extra=extra,
+    )

@@ -6,11 +6,12 @@ modules never import the HTTP client at run time: the client imports this module
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar
 
 import httpx
+import structlog
 
 from tradewatch.config import SourceSpec
 from tradewatch.models import Document
@@ -19,7 +20,14 @@ if TYPE_CHECKING:
     from tradewatch.fetch import Fetcher, FetchResponse
     from tradewatch.store.validators import Validators
 
-__all__ = ["RequestOptions", "Source", "SourceResult", "result_of"]
+__all__ = ["RequestOptions", "Source", "SourceResult", "each_item", "result_of"]
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
+# What reading one item of hostile data can raise when a field has a type or form no one foresaw.
+ITEM_ERRORS = (TypeError, ValueError, AttributeError, KeyError, IndexError)
 
 
 @dataclass
@@ -56,6 +64,28 @@ def result_of(resp: FetchResponse, documents: list[Document], *, requests: int =
         requests=requests,
         validators=validators,
     )
+
+
+def each_item(
+    raws: Iterable[T], build: Callable[[T], R | None], *, source: str, limit: int | None = None
+) -> list[R]:
+    """`build` of every raw item (up to `limit` built); a malformed one is logged and skipped, not the poll.
+
+    Failing the poll instead would hide every other item of the source until the bad one
+    scrolled off the page, however long that takes.
+    """
+    out: list[R] = []
+    for i, raw in enumerate(raws):
+        try:
+            made = build(raw)
+        except ITEM_ERRORS as exc:
+            log.warning("item_skipped", source=source, item=i, error=f"{type(exc).__name__}: {exc}"[:300])
+            continue
+        if made is not None:
+            out.append(made)
+            if limit is not None and len(out) >= limit:
+                break
+    return out
 
 
 @dataclass(frozen=True)

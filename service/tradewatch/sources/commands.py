@@ -10,7 +10,7 @@ import structlog
 
 from tradewatch.config import Settings
 from tradewatch.durations import format_duration
-from tradewatch.errors import ConfigError
+from tradewatch.errors import ConfigError, SourceError
 from tradewatch.fetch import Fetcher
 from tradewatch.models import Document
 from tradewatch.observe import redact_text
@@ -95,7 +95,12 @@ async def try_source(settings: Settings, name: str) -> list[Document]:
         raise ConfigError(f"unknown kind {spec.kind!r}", key="sources")
     source = SOURCES[spec.kind](spec)
     async with Fetcher(settings.http, MemoryValidatorCache()) as fetcher:
-        result = await source.fetch(fetcher)
+        try:
+            result = await source.fetch(fetcher)
+        except SourceError:
+            raise
+        except Exception as exc:  # content no parser foresaw: stated like any fetch error
+            raise SourceError(f"unexpected {type(exc).__name__}: {exc}", source=name) from exc
     log.info(
         "source_tested",
         source=name,

@@ -17,7 +17,7 @@ from tradewatch.config import SourceSpec
 from tradewatch.errors import SourceError
 from tradewatch.models import Document
 from tradewatch.sources._text import html_to_text
-from tradewatch.sources.base import RequestOptions, SourceResult, result_of
+from tradewatch.sources.base import RequestOptions, SourceResult, each_item, result_of
 
 if TYPE_CHECKING:
     from tradewatch.fetch import Fetcher
@@ -121,9 +121,11 @@ def parse_federal_register(data: Any, *, source: str, stage: str) -> tuple[list[
     results = data.get("results") or []
     if not isinstance(results, list):
         raise ValueError("`results` is not a list")
-    docs = [
-        d for d in (_document(r, source=source, stage=stage) for r in results if isinstance(r, dict)) if d
-    ]
+    docs = each_item(
+        (r for r in results if isinstance(r, dict)),
+        lambda r: _document(r, source=source, stage=stage),
+        source=source,
+    )
     nxt = data.get("next_page_url")
     return docs, nxt if isinstance(nxt, str) and nxt else None
 

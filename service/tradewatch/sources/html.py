@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from selectolax.lexbor import LexborHTMLParser
+from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from tradewatch.config import SourceSpec
 from tradewatch.durations import Duration
@@ -27,7 +27,7 @@ from tradewatch.errors import SourceError
 from tradewatch.models import Document
 from tradewatch.sources._select import Selector, first_node, parse_html
 from tradewatch.sources._text import guess_lang, node_text, parse_date, visible_text
-from tradewatch.sources.base import RequestOptions, SourceResult
+from tradewatch.sources.base import RequestOptions, SourceResult, each_item
 
 if TYPE_CHECKING:
     from tradewatch.fetch import Fetcher, FetchResponse
@@ -231,25 +231,30 @@ class HtmlSource:
         if self.options.pagination is None or tree.root is None:
             return None
         href = Selector.parse(self.options.pagination.next).value(tree.root)
-        return canonical(urljoin(base, href)) if href else None
+        try:
+            return canonical(urljoin(base, href)) if href else None
+        except ValueError:  # e.g. `http://[::1`: no next page to follow
+            log.warning("next_page_link_invalid", source=self.options.name, href=href[:200])
+            return None
 
     def parse_list(self, tree: LexborHTMLParser, base: str) -> list[ListItem]:
         """The entries of one list page, in page order, at most `max_items`."""
         if tree.root is None:
             return []
-        items: list[ListItem] = []
         link = _Linker(base)
-        for node in self.sel_item.nodes(tree.root):
+
+        def item(node: LexborNode) -> ListItem | None:
             href = self.sel_link.value(node)
             if not href or href.startswith(("javascript:", "#", "mailto:")):
-                continue
+                return None
             url = link(href)
             date_text = self.sel_date.value(node) if self.sel_date else visible_text(node)
             published = parse_date(date_text, self.tz, self.options.date_format) if date_text else None
-            items.append(ListItem(url, self.sel_title.value(node), published, base))
-            if len(items) >= self.options.max_items:
-                break
-        return items
+            return ListItem(url, self.sel_title.value(node), published, base)
+
+        return each_item(
+            self.sel_item.nodes(tree.root), item, source=self.options.name, limit=self.options.max_items
+        )
 
     async def _documents(
         self,
