@@ -117,6 +117,17 @@ async def test_malformed_html_still_reads(server: LocalServer, fetcher: Fetcher)
     assert [d.title for d in docs] == ["One", "Two"]
 
 
+async def test_markup_nested_to_stall_the_parser_fails_the_source(
+    server: LocalServer, fetcher: Fetcher
+) -> None:
+    """A list page nesting divs 50,000 deep (26 s of parsing at 100,000) is refused before parsing."""
+    deep = b"<html><body>" + b"<div>" * 50_000 + b"<ul class=x><li><a href=/a>One</a></li></ul></body></html>"
+    server.routes["/deep.html"] = Response(200, deep, HTML)
+    source = HtmlSource(spec("html", url=server.url("/deep.html"), select={"item": "ul.x li"}))
+    with pytest.raises(SourceError, match=r"nests block elements too deeply .*deep\.html"):
+        await source.fetch(fetcher)
+
+
 async def test_missing_body_fails_with_the_selector(server: LocalServer, fetcher: Fetcher) -> None:
     """A body selector that matches nothing on the detail page names itself in the error."""
     _press(server)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from tradewatch.sources._markup import check_markup
 from tradewatch.sources._text import node_text
 
 __all__ = ["Selector", "first_node", "parse_html"]
@@ -98,4 +99,6 @@ def first_node(tree: LexborHTMLParser, selector: Selector) -> LexborNode | None:
 
 
 def parse_html(text: str) -> LexborHTMLParser:
+    """The page's tree; ValueError for markup built to make the parser quadratic (_markup)."""
+    check_markup(text)
     return LexborHTMLParser(text)

@@ -218,7 +218,10 @@ class HtmlSource:
         found: list[ListItem] = []
         pages = self.options.pagination.max_pages if self.options.pagination else 1
         for number in range(pages):
-            tree = parse_html(page.text())
+            try:
+                tree = parse_html(page.text())
+            except ValueError as exc:
+                raise SourceError(f"{exc} ({page.url})", source=self.options.name) from exc
             found.extend(self.parse_list(tree, page.url))
             nxt = self._next_page(tree, page.url)
             if number + 1 >= pages or nxt is None:
