@@ -113,11 +113,25 @@ def test_example_config_validates() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "seconds"), [("1s", 1), ("5m", 300), ("2h", 7200), ("7d", 604800), ("0s", 0), (90, 90)]
+    ("text", "seconds"), [("1s", 1), ("5m", 300), ("2h", 7200), ("7d", 604800), ("0s", 0), (0, 0)]
 )
 def test_durations(text: str | int, seconds: int) -> None:
     """Durations are a number and a unit s, m, h or d."""
     assert parse_duration(text) == timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (7, "7 has no unit; write it with s, m, h or d"),  # `remind: [7]` meant days, not seconds
+        (float("inf"), "inf has no unit"),
+        ("99999999999d", "too long a duration"),
+        ("5 minutes", "is not a duration"),
+    ],
+)
+def test_durations_refused(value: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_duration(value)
 
 
 def test_duration_round_trip() -> None:
