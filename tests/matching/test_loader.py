@@ -118,3 +118,62 @@ def test_hidden_folders_are_not_read(tmp_path: Path) -> None:
     (hidden / "a.yaml").write_text(rule, encoding="utf-8")
     assert check_rules(tmp_path) == []
     assert [r.id for r in load_rulebook(tmp_path).rules] == ["only-once"]
+
+
+def test_glossary_terms_that_cannot_match_are_named(tmp_path: Path) -> None:
+    """An empty or all-wildcard spelling is refused by `rules check`, as it is in a rule's terms."""
+    (tmp_path / "glossary.yaml").write_text(
+        "glossary:\n  china:\n    label: China\n    kind: country\n    en:\n      - China\n"
+        '      - "*"\n      - " "\n    zh: [中国]\n',
+        encoding="utf-8",
+    )
+    (tmp_path / "r.yaml").write_text("rules:\n  - id: r\n    title: R\n    match: {glossary: china}\n")
+    problems = [str(p) for p in check_rules(tmp_path)]
+    glossary = tmp_path / "glossary.yaml"
+    assert any(p.startswith(f"{glossary}:7: ") and "empty term '*'" in p for p in problems), problems
+    assert any(p.startswith(f"{glossary}:8: ") and "empty term ' '" in p for p in problems), problems
+
+
+YAML_TRAPS = [
+    ("recursive.yaml", "rules: &a [*a]\n", 1, "an alias refers to a value that contains it"),
+    (
+        "laughs.yaml",
+        "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+        + "".join(
+            f"{c}: &{c} [{', '.join(['*' + p] * 10)}]\n" for p, c in zip("abcdefg", "bcdefgh", strict=True)
+        )
+        + "rules: [*h]\n",
+        7,  # `g:` already stands for 10,000,000 values
+        "expands to more than 2,000,000 values",
+    ),
+    (
+        "date.yaml",
+        "rules: []\ndeadlines:\n  - id: d\n    title: D\n    due: 2025-02-30\n",
+        5,
+        "cannot read '2025-02-30'",
+    ),
+    ("quote.yaml", "rules:\n  - id: r\n    title: 'unclosed\n    match: {any: [x]}\n\n", 3, "YAML error"),
+    ("bytes.yaml", b"rules:\n  - id: r\n    title: caf\xe9\n", 3, "not UTF-8: byte 0xe9"),
+    (
+        "remind.yaml",
+        "rules: []\ndeadlines:\n  - id: d\n    title: D\n    due: 2025-03-01T00:00:00Z\n"
+        "    remind: [99999999999d]\n",
+        6,
+        "too long a duration",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "line", "fragment"), YAML_TRAPS, ids=[t[0] for t in YAML_TRAPS])
+def test_yaml_traps_are_named_not_raised(
+    tmp_path: Path, name: str, text: str | bytes, line: int, fragment: str
+) -> None:
+    """Recursive or exponential aliases, impossible dates, an unclosed quote, a stray byte and a
+    huge duration are each one FILE:LINE: problem, never a traceback or a hang."""
+    path = tmp_path / name
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    problems = [str(p) for p in check_rules(tmp_path)]
+    assert any(p.startswith(f"{path}:{line}: ") and fragment in p for p in problems), problems

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tradewatch.errors import RuleError
+from tradewatch.matching.normalize import term_problem
 from tradewatch.matching.yamlfile import LineDict, line_of, read_yaml
 
 __all__ = ["Glossary", "GlossaryEntry", "default_glossary_path", "load_glossary"]
@@ -97,6 +98,15 @@ def load_glossary(path: Path, problems: list[RuleError], *, display: str | None 
             problems.append(
                 RuleError(f"glossary {entry_id}: needs at least one en or zh term", file=file, line=line)
             )
+            continue
+        bad = [
+            RuleError(f"glossary {entry_id}: {lang}: {why}", file=file, line=line_of(body.get(lang), i))
+            for lang in ("en", "zh")
+            for i, term in enumerate(getattr(entry, lang))
+            if (why := term_problem(term))
+        ]
+        if bad:
+            problems.extend(bad)
             continue
         entries[entry_id] = entry
     return Glossary(entries)

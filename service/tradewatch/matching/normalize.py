@@ -16,7 +16,7 @@ import unicodedata
 from functools import lru_cache
 from importlib import resources
 
-__all__ = ["normalize", "t2s", "term_literal"]
+__all__ = ["normalize", "t2s", "term_literal", "term_problem"]
 
 # A space between two Chinese characters is layout (a wrapped line), not a word gap.
 # Patterns start with the literal character so the regex engine can skip ahead fast.
@@ -85,3 +85,13 @@ def term_literal(term: str) -> tuple[bytes, bool, bool]:
     left = body[:1].isascii() and body[:1].isalnum()
     right = not prefix and body[-1:].isascii() and body[-1:].isalnum()
     return body.encode("utf-8"), left, right
+
+
+def term_problem(term: str) -> str | None:
+    """Why a term (of a rule or a glossary entry) can never be matched, or None."""
+    text = term.strip()
+    if "*" in (text[:-1] if text.endswith("*") else text):
+        return f"term {term!r}: '*' is only allowed at the end (prefix)"
+    if not term_literal(text)[0]:
+        return f"empty term {term!r}"
+    return None

@@ -16,7 +16,7 @@ from collections.abc import Collection
 from typing import Any
 
 from tradewatch.errors import RuleError
-from tradewatch.matching.normalize import t2s, term_literal
+from tradewatch.matching.normalize import t2s, term_problem
 from tradewatch.matching.schema import MatchNode
 from tradewatch.matching.yamlfile import line_of
 
@@ -61,15 +61,11 @@ class _Parser:
         return None
 
     def term(self, raw: str, line: int) -> MatchNode | None:
-        text = raw.strip()
-        body = text[:-1] if text.endswith("*") else text
-        if "*" in body:
-            self.error(f"term {raw!r}: '*' is only allowed at the end (prefix)", line)
+        problem = term_problem(raw)
+        if problem:
+            self.error(problem, line)
             return None
-        if not term_literal(text)[0]:
-            self.error(f"empty term {raw!r}", line)
-            return None
-        return MatchNode(kind="term", value=text, line=line)
+        return MatchNode(kind="term", value=raw.strip(), line=line)
 
     def group(self, kind: str, raw: Any, line: int) -> MatchNode | None:
         items = raw if isinstance(raw, list) else [raw]
