@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from typer.testing import CliRunner
 
 from tests.store.helpers import Recorder, settings, wait_for
@@ -19,7 +20,7 @@ from tradewatch.errors import StoreError
 from tradewatch.models import Alert
 from tradewatch.notify import Notifier
 from tradewatch.store.keys import Keys
-from tradewatch.store.outbox import Outbox
+from tradewatch.store.outbox import Entry, Outbox
 
 KEYS = Keys("tw-test")
 
@@ -258,3 +259,33 @@ async def test_drain_without_redis_is_a_store_error(redis_url: str) -> None:
     with pytest.raises(StoreError):
         await delivery(dead, redis_url, {"console": Recorder()}).drain(1)
     await dead.aclose()
+
+
+async def test_heartbeat_stops_when_redis_turns_its_cancel_into_an_error(
+    client: Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A send that ends while the claim renewal is in flight must not wait on it for ever.
+
+    redis-py can turn the cancellation of a command into a connection error; the heartbeat
+    swallows those (Redis may be down), and once swallowed the cancel was lost and the
+    delivery of every later alert to that notifier waited behind it.
+    """
+    d = delivery(client, redis_url, {"console": Recorder()}, delivery={"claim_idle": "0.03s"})
+    renewing = asyncio.Event()
+
+    async def keep(*_args: object) -> bool:
+        renewing.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            raise RedisConnectionError("Connection closed by server.") from None
+        return True
+
+    monkeypatch.setattr(d.outbox, "keep", keep)
+    entry = Entry(id="1-0", alert=alert(1), to=["console"])
+
+    async def slow_send() -> None:
+        async with d._heartbeat("console", entry):
+            await renewing.wait()  # the send ends while a renewal is in flight
+
+    await asyncio.wait_for(slow_send(), 5)

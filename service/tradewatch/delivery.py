@@ -31,6 +31,7 @@ from tradewatch.notify import Notifier, Receipt
 from tradewatch.observe import METRICS, Metrics
 from tradewatch.store.connection import open_redis
 from tradewatch.store.keys import Keys
+from tradewatch.store.leases import renewed
 from tradewatch.store.outbox import DEAD, Entry, Outbox
 from tradewatch.store.suppressions import Suppressions
 
@@ -295,19 +296,12 @@ class Delivery:
         """While a send runs (receivers can be slow, with their own retries), keep the entry ours:
         XAUTOCLAIM takes only entries idle for `claim_idle`, so a live sender is never doubled."""
 
-        async def beat() -> None:
-            while True:
-                await asyncio.sleep(self.claim_idle_ms / 3000)
-                with contextlib.suppress(RedisError, OSError):
-                    if not await self.outbox.keep(name, self.consumer, entry.id):
-                        return  # taken over after all (e.g. we were stalled): stop claiming it
-
-        task = asyncio.create_task(beat())
-        try:
+        async with renewed(
+            self.claim_idle_ms / 3000,
+            lambda: self.outbox.keep(name, self.consumer, entry.id),  # False: taken over, stop claiming
+            (RedisError, OSError),
+        ):
             yield
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
 
     async def _send(
         self,

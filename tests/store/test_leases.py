@@ -9,6 +9,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.store.helpers import wait_for
+from tradewatch.errors import StoreError
 from tradewatch.store.keys import Keys
 from tradewatch.store.leases import Leases
 
@@ -81,3 +82,33 @@ async def test_finish_keeps_the_rest_of_the_interval(client: aioredis.Redis) -> 
     await lease.renew(600_000)
     await lease.finish()
     assert 0 < await client.pttl(KEYS.lease("feed")) <= 60_000
+
+
+async def test_leaving_held_does_not_wait_on_a_renewal_that_swallowed_its_cancel(
+    client: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A poll that ends while its lease renewal is in flight returns at once.
+
+    redis-py can answer the renewal's cancellation with a connection error, which the
+    renewal loop ignores (Redis may be down for a moment): the cancel must not get lost,
+    or the poll, and that source's every later poll, would hang on leaving `held()`.
+    """
+    lease = await Leases(client, KEYS).acquire("s", 90)
+    assert lease is not None
+    renewing = asyncio.Event()
+
+    async def renew(ttl_ms: int | None = None) -> bool:
+        renewing.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            raise StoreError("redis lease renew failed: Connection closed by server.") from None
+        return True
+
+    monkeypatch.setattr(lease, "renew", renew)
+
+    async def poll() -> None:
+        async with lease.held():
+            await renewing.wait()
+
+    await asyncio.wait_for(poll(), 5)

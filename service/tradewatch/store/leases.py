@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import redis.asyncio as aioredis
 import structlog
@@ -57,18 +57,10 @@ class Lease:
         lease to expire at acquisition + TTL, so the next interval's tick finds it free.
         """
 
-        async def renew_forever() -> None:
-            while True:
-                await asyncio.sleep(self.ttl_ms / 3000)
-                with contextlib.suppress(StoreError):
-                    await self.renew()
-
-        task = asyncio.create_task(renew_forever())
         try:
-            yield self
+            async with renewed(self.ttl_ms / 3000, self.renew, StoreError):
+                yield self
         finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
             with contextlib.suppress(StoreError):
                 await self.finish()
 
@@ -96,6 +88,40 @@ class Lease:
         except redis_errors as exc:
             raise StoreError(f"redis lease release failed: {exc}") from exc
         return bool(ok)
+
+
+@contextlib.asynccontextmanager
+async def renewed(
+    interval: float,
+    renew: Callable[[], Awaitable[bool]],
+    errors: type[Exception] | tuple[type[Exception], ...],
+) -> AsyncIterator[None]:
+    """Call `renew` every `interval` seconds while the block runs, until it returns False.
+
+    `errors` (Redis down for a moment) are ignored: the next renewal tries again. A cancel
+    that arrives mid-call can come back from redis-py as a connection error; the task's
+    pending cancellation is checked after each call, so leaving the block never waits on
+    a renewal loop that swallowed its own cancel.
+    """
+
+    async def loop() -> None:
+        me = asyncio.current_task()
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if not await renew():
+                    return
+            except errors:
+                pass
+            if me is not None and me.cancelling():
+                return
+
+    task = asyncio.create_task(loop())
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 class Leases:
