@@ -16,6 +16,7 @@ from tradewatch.errors import StoreError
 from tradewatch.matching.engine import Rulebook
 from tradewatch.models import Alert
 from tradewatch.pipeline import Pipeline
+from tradewatch.store.events import Event
 from tradewatch.store.keys import Keys
 from tradewatch.store.outbox import Outbox
 from tradewatch.store.silences import Silence
@@ -204,8 +205,15 @@ async def test_same_url_from_another_source_joins(client: Redis, book: Rulebook,
             )
         ),
     )
-    new, also = await queued(client)
-    assert (new.kind, also.kind, also.thread_of) == ("new", "also", new.id)
+    (new,) = await queued(client)  # no `also` reply either: it is the same item
+    event = Event.parse(str(await client.get(KEYS.event(new.event_id))))
+    assert [s.source for s in event.sources] == ["a", "b"]
+    # When the page changes, both sources see the change; it is one update, not one per source.
+    changed = "Tariff notice, corrected"
+    await pipe.process(spec("a"), result(doc("1", changed, source="a", url=url)))
+    await pipe.process(spec("b"), result(doc("2", changed, source="b", url=url)))
+    kinds = [(a.kind, a.thread_of) for a in await queued(client)]
+    assert kinds == [("new", None), ("update", new.id)]
 
 
 async def test_near_duplicate_text_joins(client: Redis, book: Rulebook, redis_url: str) -> None:

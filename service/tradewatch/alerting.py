@@ -234,6 +234,11 @@ class Decider:
             return
         confirmation = spec.official and not event.official
         event.add_report(EventSource.of(spec.name, doc, official=spec.official), item.probe)
+        if item.probe is not None and any(plan.index.get(k) == event.id for k in item.probe.exact):
+            # The same canonical URL or document number from another source: the same item,
+            # listed among the event's sources but never a second alert (DESIGN, Identity).
+            self._write_event(plan, item, event)
+            return
         tags = sorted({t for m in item.matches for t in m.tags})
         reason, silence = _reply_muted(plan, event, tags)
         if silence is not None:
@@ -259,10 +264,15 @@ class Decider:
         if silence is not None:
             self._suppress(plan, item.doc, event.rule, reason, silence)
             return
+        # Keyed by the page, not the source: one item carried by two sources changes once.
+        page = item.doc.url or f"{plan.spec.name}\0{item.doc.id}"
+        alert_id = digest("alert", event.id, page, item.content)
+        if alert_id in event.updates:
+            return  # the other source of the same page already raised this update
         plan.batch.expect(self.keys.event(event.id), plan.event_raws.get(self.keys.event(event.id)))
         event.replies += 1
+        event.updates = [*event.updates, alert_id][-ev.MAX_SOURCES :]
         self._write_event(plan, item, event)
-        alert_id = digest("alert", event.id, plan.spec.name, item.doc.id, item.content)
         alert = self._alert(plan, item.doc, event, "update", alert_id, facts=_facts(item.matches), tags=tags)
         self._queue(plan, alert)
 
