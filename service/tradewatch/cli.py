@@ -75,11 +75,12 @@ RulesDirArgument = Annotated[Path | None, typer.Argument(help="rules directory (
 
 
 def _rules_target(directory: Path | None, config: Path | None) -> tuple[Path, set[str] | None]:
-    """The rules directory to use, and the configured Slack routes when a config file was found."""
+    """The rules directory to use, and the configured Slack routes when a config file was found.
+
+    A config file without a slack notifier defines no route, so every `slack:ROUTE` is an error.
+    """
     settings = settings_or_exit(config)
-    slack = settings.notifiers.slack
-    routes = set(slack.routes) if settings.config_file is not None and slack is not None else None
-    return directory or settings.rules, routes
+    return directory or settings.rules, settings.slack_routes()
 
 
 @rules_app.command("check")

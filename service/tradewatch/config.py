@@ -280,6 +280,13 @@ class Settings(_Strict):
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    def slack_routes(self) -> set[str] | None:
+        """The routes `slack:ROUTE` targets may name: none without a slack notifier; any (None)
+        under the built-in default config, which no one wrote and rules cannot be checked against."""
+        if self.notifiers.slack is not None:
+            return set(self.notifiers.slack.routes)
+        return set() if self.config_file is not None else None
+
 
 def validate_sources(raw_sources: list[Any]) -> tuple[list[SourceSpec], list[str]]:
     """Validate each source by its kind's Options; every problem as a `sources[i].key: …` line."""

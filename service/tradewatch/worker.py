@@ -53,8 +53,7 @@ def load_rules_or_report(settings: Settings) -> Rulebook:
     """Load the rulebook; on defects print `FILE:LINE: message` lines and raise."""
     if not settings.rules.is_dir():
         raise ConfigError(f"directory {settings.rules.resolve()} does not exist", key="rules")
-    routes = set(settings.notifiers.slack.routes) if settings.notifiers.slack else None
-    return load_rulebook(settings.rules, slack_routes=routes)
+    return load_rulebook(settings.rules, slack_routes=settings.slack_routes())
 
 
 def build_notifiers(settings: Settings, redis: Any, keys: Keys) -> dict[str, Notifier]:

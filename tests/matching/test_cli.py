@@ -62,6 +62,12 @@ def test_rules_check_with_config_checks_slack_routes(tmp_path: Path) -> None:
     assert f"{rules / 'r.yaml'}:5: rule r: slack route 'urgent' is not configured" in result.stderr
     without = CliRunner().invoke(app, ["rules", "check", str(rules)])
     assert without.exit_code == 0, without.output
+    config.write_text("notifiers:\n  console: {}\n", encoding="utf-8")  # a config without slack
+    no_slack = CliRunner().invoke(app, ["rules", "check", str(rules), "--config", str(config)])
+    assert no_slack.exit_code == 1
+    assert (
+        "slack route 'urgent' is not configured (configured: none: the config has no slack" in no_slack.stderr
+    )
 
 
 def test_rules_test_passes_on_the_shipped_rulebook() -> None:

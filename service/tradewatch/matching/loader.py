@@ -117,7 +117,7 @@ class _Checker:
             if isinstance(target, str) and target.startswith("slack:"):
                 route = target.partition(":")[2]
                 if route and route not in self.slack_routes:
-                    known = ", ".join(sorted(self.slack_routes)) or "none"
+                    known = ", ".join(sorted(self.slack_routes)) or "none: the config has no slack notifier"
                     self.error(
                         f"{what}: slack route {route!r} is not configured (configured: {known})"
                         f"{did_you_mean(route, self.slack_routes)}",
