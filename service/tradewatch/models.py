@@ -59,6 +59,8 @@ class Document(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _collect_extra(cls, data: Any) -> Any:
+        if isinstance(data, dict) and None in map(data.get, _TEXT_FIELDS, _NOT_GIVEN):
+            data = {k: v for k, v in data.items() if not (v is None and k in _TEXT_FIELDS)}  # null: absent
         if not isinstance(data, dict) or data.keys() <= _DOCUMENT_FIELDS:
             return data  # the common case, decided in C: every document a source builds
         unknown = {k: v for k, v in data.items() if k not in _DOCUMENT_FIELDS}
@@ -90,6 +92,8 @@ class Document(BaseModel):
 
 
 _DOCUMENT_FIELDS = frozenset(Document.model_fields)
+_TEXT_FIELDS = ("id", "source", "url", "title", "text")
+_NOT_GIVEN = ("",) * len(_TEXT_FIELDS)
 
 _CJK = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")
 _LATIN = re.compile(r"[A-Za-z]")

@@ -127,6 +127,16 @@ def test_replay_reads_stdin() -> None:
     assert '"doc_id": "d1"' in result.stdout
 
 
+def test_replay_takes_nulls_as_absent_and_a_bom(tmp_path: Path) -> None:
+    """`"id": null` is an absent id (derived from the url); a BOM before the first line is skipped."""
+    doc = {"id": None, "source": "s", "url": "https://example.org/g", "title": "China bans gallium exports"}
+    path = tmp_path / "docs.jsonl"
+    path.write_text("\ufeff" + json.dumps(doc) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["replay", str(path), "--rules", str(RULES)])
+    assert result.exit_code == 0, result.output
+    assert '"doc_id": "https://example.org/g"' in result.stdout
+
+
 def test_replay_names_the_bad_line(tmp_path: Path) -> None:
     """Bad input exits 1 naming the line number."""
     docs = tmp_path / "docs.jsonl"

@@ -53,6 +53,8 @@ class Label(BaseModel):
 
 def _json_lines(lines: Iterable[str], source: str = "docs") -> Iterator[tuple[int, Any]]:
     for number, line in enumerate(lines, 1):
+        if number == 1:
+            line = line.removeprefix("\ufeff")  # a BOM, as editors on Windows write
         if not line.strip():
             continue
         try:
