@@ -43,6 +43,7 @@ log = structlog.get_logger(__name__)
 
 SHUTDOWN_GRACE = 30.0  # seconds in-flight polls may take to finish after SIGTERM
 ONCE_DELIVERY_TIMEOUT = 120.0  # seconds `run --once` keeps retrying transient delivery errors
+MAX_RETRY_AFTER = 86400.0  # a source's Retry-After defers its polls at most a day, whatever it asks
 
 
 def utcnow() -> datetime:
@@ -291,11 +292,16 @@ class Worker:
             return
         try:
             async with lease.held():
-                await self._poll_once(spec)
+                wait = await self._poll_once(spec)
+                if wait is not None and wait > spec.every.total_seconds():
+                    wait = min(wait, MAX_RETRY_AFTER)
+                    lease.hold(wait)  # no worker polls it before the server's Retry-After
+                    log.info("source_polls_deferred", source=spec.name, retry_after=round(wait))
         except (StoreError, RedisError, OSError) as exc:  # finishing the lease; it expires on its own
             log.warning("lease_not_finished", source=spec.name, error=str(exc))
 
-    async def _poll_once(self, spec: SourceSpec) -> None:
+    async def _poll_once(self, spec: SourceSpec) -> float | None:
+        """One poll; returns the server's Retry-After (seconds) when it failed asking for one."""
         bound = log.bind(source=spec.name)
         started = time.perf_counter()
         try:
@@ -313,7 +319,7 @@ class Worker:
                 exc_info=not isinstance(exc, SourceError),  # a parser gap: the stack says where
             )
             await self._record_failure(spec, error)
-            return
+            return exc.retry_after if isinstance(exc, SourceError) else None
         fetched = time.perf_counter() - started
         self.metrics.fetch_seconds.labels(spec.name).observe(fetched)
         try:
@@ -330,7 +336,7 @@ class Worker:
             self.metrics.redis_errors.inc()
             self.metrics.polls.labels(spec.name, "store_error").inc()
             bound.error("source_poll_not_processed", error=str(exc), duration=round(fetched, 3))
-            return
+            return None
         self.metrics.polls.labels(spec.name, str(result.status)).inc()
         self.metrics.source_up.labels(spec.name).set(1)
         bound.info(
@@ -343,6 +349,7 @@ class Worker:
         )
         if transition:
             await self._operator_alert(spec, str(transition), "")
+        return None
 
     async def _record_failure(self, spec: SourceSpec, error: str) -> None:
         try:

@@ -15,7 +15,7 @@ import pytest
 
 from tests.fakeslack import FakeSlack
 from tests.integration.test_run_once import Feed, write_config
-from tests.servers import LocalServer
+from tests.servers import LocalServer, Response
 
 pytestmark = pytest.mark.integration
 
@@ -145,3 +145,22 @@ def test_chaos_kill_a_worker_restart_redis_slack_errors(
         assert codes == [0, 0], logs
         ids = [m.alert_id for m in slack.messages]
         assert len(ids) == len(set(ids)) == 12, (Counter(ids), logs)
+
+
+def test_a_long_retry_after_defers_the_source_polls(tmp_path: Path, redis_url: str) -> None:
+    """A 503 with `Retry-After: 3600` stops polls of that source (every 0.5s) until then; others go on."""
+    with LocalServer() as server, FakeSlack() as slack:
+        server.routes["/busy"] = Response(503, b"busy", {"Retry-After": "3600"})
+        server.routes["/feed"] = Feed()
+        config = write_config(tmp_path, redis_url=redis_url, feed_url=server.url("/feed"), slack=slack)
+        busy = f'  - {{name: busy, kind: rss, url: "{server.url("/busy")}", every: 0.5s, jitter: 0s}}\n'
+        text = config.read_text().replace("every: 1m", "every: 0.5s, jitter: 0s")
+        config.write_text(text.replace("notifiers:", busy + "notifiers:"))
+        worker = start_worker(config, 0, tmp_path)
+        try:
+            wait_until(lambda: server.hits("/feed") >= 8, 30)  # four seconds of polls
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(30)
+        assert server.hits("/busy") == 1
+        assert '"source_polls_deferred"' in (tmp_path / "worker0.log").read_text()

@@ -112,3 +112,14 @@ async def test_leaving_held_does_not_wait_on_a_renewal_that_swallowed_its_cancel
             await renewing.wait()
 
     await asyncio.wait_for(poll(), 5)
+
+
+async def test_hold_keeps_the_lease_past_its_interval(client: aioredis.Redis) -> None:
+    """A lease held for a server's Retry-After outlives its TTL, so no worker polls before then."""
+    leases = Leases(client, KEYS)
+    lease = await leases.acquire("busy", 100)
+    assert lease is not None
+    async with lease.held():
+        lease.hold(60)
+    assert 55_000 < await client.pttl(KEYS.lease("busy")) <= 60_000
+    assert await leases.acquire("busy", 100) is None

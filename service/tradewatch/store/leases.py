@@ -48,6 +48,12 @@ class Lease:
         self.token = token
         self.ttl_ms = ttl_ms
         self.acquired = time.monotonic()
+        self.hold_until: float | None = None  # monotonic; set by `hold`
+
+    def hold(self, seconds: float) -> None:
+        """Keep the lease `seconds` from now when the block ends, so no worker polls the source
+        before then (a server's long Retry-After); `finish` applies it."""
+        self.hold_until = time.monotonic() + seconds
 
     @contextlib.asynccontextmanager
     async def held(self) -> AsyncIterator[Lease]:
@@ -65,8 +71,12 @@ class Lease:
                 await self.finish()
 
     async def finish(self) -> None:
-        """Let the lease end where it would have without renewals (acquisition + TTL), or now if past."""
-        left = int(self.ttl_ms - (time.monotonic() - self.acquired) * 1000)
+        """Let the lease end where it would have without renewals (acquisition + TTL), or now if
+        past; or at the time `hold` asked for, when later."""
+        now = time.monotonic()
+        left = int(self.ttl_ms - (now - self.acquired) * 1000)
+        if self.hold_until is not None:
+            left = max(left, int((self.hold_until - now) * 1000))
         try:
             await self.redis.eval(_SHORTEN, 1, self.key, self.token, max(left, 0))
         except redis_errors as exc:
