@@ -123,3 +123,15 @@ async def test_relative_links_are_resolved(server: LocalServer, fetcher: Fetcher
     server.routes["/agency/feed.xml"] = Response(200, feed)
     (doc,) = (await RssSource(spec("rss", url=server.url("/agency/feed.xml"))).fetch(fetcher)).documents
     assert doc.url == doc.id == server.url("/news/2026/notice-1.html")
+
+
+async def test_only_the_first_max_items_are_read(server: LocalServer, fetcher: Fetcher) -> None:
+    """A feed of 600 items gives 500 by default (a huge feed's cost is bounded), or `max_items`."""
+    items = "".join(
+        f"<item><title>n{i}</title><link>https://example.org/{i}</link></item>" for i in range(600)
+    )
+    server.routes["/big"] = Response(200, f"<rss version='2.0'><channel>{items}</channel></rss>".encode())
+    docs = (await RssSource(spec("rss", url=server.url("/big"))).fetch(fetcher)).documents
+    assert [d.title for d in docs] == [f"n{i}" for i in range(500)]
+    few = RssSource(spec("rss", url=server.url("/big"), max_items=3))
+    assert [d.title for d in (await few.fetch(fetcher)).documents] == ["n0", "n1", "n2"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urljoin
 from xml.etree.ElementTree import Element
@@ -116,29 +117,36 @@ def _atom_entry(entry: Element) -> dict[str, Any]:
     }
 
 
-def _items(root: Element) -> list[dict[str, Any]]:
+def _entries(root: Element) -> tuple[list[Element], Callable[[Element], dict[str, Any]]]:
+    """The feed's item elements and the reader of one; items are read lazily, up to a limit."""
     tag = root.tag if isinstance(root.tag, str) else ""
     if tag == f"{ATOM}feed":
-        return [{**_atom_entry(e), "ext": _extensions(e)} for e in root.findall(f"{ATOM}entry")]
+        return root.findall(f"{ATOM}entry"), lambda e: {**_atom_entry(e), "ext": _extensions(e)}
     if tag == f"{RDF}RDF":
         for ns in (RSS1, RSS090):
             found = root.findall(f"{ns}item")
             if found:
-                return [{**_rss_item(i, ns), "ext": _extensions(i)} for i in found]
-        return []
+                return found, functools.partial(_rss_entry, ns=ns)
+        return [], functools.partial(_rss_entry, ns="")
     if _local(tag) == "rss" or tag == "channel":
         channel = root.find("channel") if tag != "channel" else root
         items = (channel.findall("item") if channel is not None else []) or root.findall("item")
-        return [{**_rss_item(i, ""), "ext": _extensions(i)} for i in items]
+        return items, functools.partial(_rss_entry, ns="")
     raise ValueError(f"not an RSS or Atom feed (root element <{_local(tag)}>)")
 
 
-def parse_feed(root: Element, *, source: str, base: str = "") -> list[Document]:
-    """Documents in feed order; id is guid/id, else link, else a hash of title and date.
+def _rss_entry(item: Element, ns: str) -> dict[str, Any]:
+    return {**_rss_item(item, ns), "ext": _extensions(item)}
+
+
+def parse_feed(root: Element, *, source: str, base: str = "", limit: int | None = None) -> list[Document]:
+    """Documents in feed order, the first `limit` of them; id is guid/id, else link, else a
+    hash of title and date.
 
     Relative links (some agency feeds write `/news/…`) are resolved against `base`.
     """
-    return each_item(_items(root), lambda raw: _document(raw, source, base), source=source)
+    elements, read = _entries(root)
+    return each_item(elements, lambda el: _document(read(el), source, base), source=source, limit=limit)
 
 
 def _document(raw: dict[str, Any], source: str, base: str) -> Document:

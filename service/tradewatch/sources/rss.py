@@ -26,7 +26,9 @@ FEED_ACCEPT = (
 class RssOptions(SourceSpec):
     """A feed URL; items become documents with ids from guid/id, else link."""
 
-    max_items: int | None = Field(None, ge=1, description="keep only the first N items of the feed")
+    max_items: int = Field(
+        500, ge=1, description="read only the first N items of the feed (a huge feed costs memory and time)"
+    )
 
 
 class RssSource:
@@ -42,20 +44,18 @@ class RssSource:
         self.request = RequestOptions.for_source(self.options)
 
     async def fetch(self, fetcher: Fetcher) -> SourceResult:
-        resp, docs = await fetch_feed(fetcher, self.options, self.request)
-        if self.options.max_items:
-            docs = docs[: self.options.max_items]
+        resp, docs = await fetch_feed(fetcher, self.options, self.request, limit=self.options.max_items)
         return result_of(resp, docs)
 
 
 async def fetch_feed(
-    fetcher: Fetcher, options: SourceSpec, request: RequestOptions
+    fetcher: Fetcher, options: SourceSpec, request: RequestOptions, *, limit: int | None = None
 ) -> tuple[FetchResponse, list[Document]]:
     """One conditional GET of a feed, parsed only on 200 (a 304 gives no documents)."""
     resp = await fetcher.get(options.url, request, conditional=True, accept=FEED_ACCEPT)
     if resp.not_modified:
         return resp, []
     try:
-        return resp, parse_feed(resp.xml(), source=options.name, base=resp.url)
+        return resp, parse_feed(resp.xml(), source=options.name, base=resp.url, limit=limit)
     except ValueError as exc:
         raise SourceError(f"{exc} ({resp.url})", source=options.name) from exc
