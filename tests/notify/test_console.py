@@ -29,9 +29,12 @@ async def test_thread_reply_is_indented_and_escapes_dropped() -> None:
     parent = await notifier.send(make_alert())
     out.truncate(0)
     out.seek(0)
-    await notifier.send(make_alert(kind="also", title="evil \x1b[2J title"), thread=parent)
+    hostile = "evil \x1b[2J title \x9b2J \u202egnp.exe\u202c \u2067x\u2069 \x07"
+    await notifier.send(make_alert(kind="also", title=hostile), thread=parent)
     assert out.getvalue().startswith("    ↳ [CRITICAL]")
-    assert "\x1b" not in out.getvalue()
+    for unsafe in ("\x1b", "\x9b", "\u202e", "\u202c", "\u2067", "\u2069", "\x07"):
+        assert unsafe not in out.getvalue()
+    assert "evil  [2J title" in out.getvalue()
 
 
 async def test_json_format() -> None:

@@ -7,6 +7,7 @@ It writes to stdout by default because alerts are what `tradewatch run` produces
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import Any, ClassVar, Literal, TextIO
 
@@ -29,9 +30,14 @@ class ConsoleOptions(BaseModel):
     format: Literal["text", "json"] = "text"
 
 
+# C0 and C1 controls (ESC and CSI start terminal escape sequences), DEL, and the bidi controls
+# that can make a terminal show text in another order than it is (e.g. a spoofed link).
+_UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
 def _clean(text: str) -> str:
-    """Drop control characters (terminal escape sequences in a hostile title) but keep newlines."""
-    return "".join(ch if ch == "\n" or ch >= " " else " " for ch in text).replace("\x7f", " ")
+    """Blank control and bidi characters (escape sequences in a hostile title) but keep newlines."""
+    return _UNSAFE.sub(" ", text)
 
 
 def console_text(alert: Alert) -> str:
