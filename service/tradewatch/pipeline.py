@@ -225,7 +225,8 @@ class Pipeline:
             dedup_keys += [k for k, _ in item.dedup.values()]
         values = await self.index.read(index_keys + dedup_keys)
         plan.index = values
-        wanted = {v for k, v in values.items() if v and k not in set(dedup_keys)}
+        dedup = set(dedup_keys)
+        wanted = {v for k, v in values.items() if v and k not in dedup}
         wanted |= {i.record.event for i in work if i.record is not None and i.record.alerted}
         plan.event_raws = await self.index.read(self.keys.event(e) for e in sorted(wanted))
         for raw in plan.event_raws.values():
