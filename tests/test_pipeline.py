@@ -211,7 +211,8 @@ async def test_same_url_from_another_source_joins(client: Redis, book: Rulebook,
     # When the page changes, both sources see the change; it is one update, not one per source.
     changed = "Tariff notice, corrected"
     await pipe.process(spec("a"), result(doc("1", changed, source="a", url=url)))
-    await pipe.process(spec("b"), result(doc("2", changed, source="b", url=url)))
+    other = "http://federalregister.gov/documents/2025/04/09/2025-06063/tariffs/"  # the same page
+    await pipe.process(spec("b"), result(doc("2", changed, source="b", url=other)))
     kinds = [(a.kind, a.thread_of) for a in await queued(client)]
     assert kinds == [("new", None), ("update", new.id)]
 

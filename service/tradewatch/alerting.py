@@ -265,7 +265,7 @@ class Decider:
             self._suppress(plan, item.doc, event.rule, reason, silence)
             return
         # Keyed by the page, not the source: one item carried by two sources changes once.
-        page = item.doc.url or f"{plan.spec.name}\0{item.doc.id}"
+        page = ev.canonical_url(item.doc.url) or f"{plan.spec.name}\0{item.doc.id}"
         alert_id = digest("alert", event.id, page, item.content)
         if alert_id in event.updates:
             return  # the other source of the same page already raised this update

@@ -306,6 +306,11 @@ class Worker:
         started = time.perf_counter()
         try:
             result = await self._sources[spec.name].fetch(self.fetcher)
+        except (StoreError, RedisError) as exc:  # its stored validators unreadable: Redis, not the source
+            self.metrics.redis_errors.inc()
+            self.metrics.polls.labels(spec.name, "store_error").inc()
+            bound.error("source_poll_not_processed", error=str(exc))
+            return None
         except Exception as exc:  # SourceError, or content no parser foresaw: this source only
             duration = time.perf_counter() - started
             error = str(exc) if isinstance(exc, SourceError) else f"unexpected {type(exc).__name__}: {exc}"

@@ -310,6 +310,7 @@ async def test_unforeseen_error_fails_its_source_only(
     """An exception no parser maps (a gap in the code, not the page) fails that source's poll,
     counted in its health, and the run goes on to alert the others."""
     from tradewatch.config import load_settings
+    from tradewatch.errors import StoreError
     from tradewatch.sources.commands import list_sources
     from tradewatch.sources.rss import RssSource
     from tradewatch.worker import Worker
@@ -321,13 +322,18 @@ async def test_unforeseen_error_fails_its_source_only(
     async def fetch(self: RssSource, fetcher: Any) -> Any:
         if self.options.name == "gap":
             raise RuntimeError("no parser foresaw this")
+        if self.options.name == "blip":  # its validators could not be read: Redis, not the source
+            raise StoreError("redis validator read failed: Connection reset by peer")
         return await real_fetch(self, fetcher)
 
     monkeypatch.setattr(RssSource, "fetch", fetch)
     with LocalServer() as server, FakeSlack() as slack:
         server.routes["/feed"] = feed
         config = write_config(tmp_path, redis_url=redis_url, feed_url=server.url("/feed"), slack=slack)
-        gap = f'  - {{name: gap, kind: rss, url: "{server.url("/feed")}", every: 1m}}\n'
+        gap = "".join(
+            f'  - {{name: {name}, kind: rss, url: "{server.url("/feed")}", every: 1m}}\n'
+            for name in ("gap", "blip")
+        )
         config.write_text(config.read_text().replace("notifiers:", gap + "notifiers:"))
         settings = load_settings(config)
         assert await Worker(settings).main(once=True) == 0
@@ -335,3 +341,6 @@ async def test_unforeseen_error_fails_its_source_only(
         (row,) = [line for line in await list_sources(settings) if line.startswith("gap ")]
         assert "failing" in row or "error" in row, row
         assert "unexpected RuntimeError: no parser foresaw this" in row
+        (blip,) = [line for line in await list_sources(settings) if line.startswith("blip ")]
+        assert "failing" not in blip, blip  # a Redis blip is not counted against the source
+        assert "redis" not in blip, blip

@@ -27,7 +27,7 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
 # What reading one item of hostile data can raise when a field has a type or form no one foresaw.
-ITEM_ERRORS = (TypeError, ValueError, AttributeError, KeyError, IndexError)
+ITEM_ERRORS = (TypeError, ValueError, AttributeError, KeyError, IndexError, ArithmeticError)
 
 
 @dataclass
