@@ -250,7 +250,9 @@ def test_glossary_labels_whole_words_prefixes_and_first_mention() -> None:
     text = "galliumx magnetic rare earth, 镓 and gallium; earth"
     assert glossary_labels(text, glossary, "item") == ["magnets", "earths", "gallium"]
     assert glossary_labels(text, glossary, "item") == _labels_by_regex(text, glossary, "item")
-    assert glossary_labels("nothing", glossary, "country") == _labels_by_regex("nothing", glossary, "country")
+    # A term that normalises to nothing is refused by `rules check` (term_problem); in a glossary
+    # built in code it matches nothing.
+    assert glossary_labels("nothing", glossary, "country") == []
 
 
 def test_facts_only_for_the_rules_asked() -> None:

@@ -43,8 +43,11 @@ async def test_json_format() -> None:
     notifier = NOTIFIERS["console"]({"format": "json"})
     assert isinstance(notifier, ConsoleNotifier)
     notifier._stream = out
-    await notifier.send(make_alert())
+    await notifier.send(make_alert(title="csi \x9b2J bidi \u202egnp.exe"))
     assert json.loads(out.getvalue())["id"] == "alert-1"
+    assert json.loads(out.getvalue())["title"] == "csi \x9b2J bidi \u202egnp.exe"  # escaped, not lost
+    assert "\x9b" not in out.getvalue()
+    assert "\u202e" not in out.getvalue()
 
 
 def test_wants_follows_notify() -> None:

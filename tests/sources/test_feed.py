@@ -34,6 +34,6 @@ def test_an_item_that_cannot_be_read_is_skipped_alone() -> None:
 <pubDate>Mon, 01 Jan 2025 99999999999999999999:00:00 GMT</pubDate></item>
 <item><title>good</title><link>/news/2</link></item>
 </channel></rss>"""
-    feed = feed.replace(b"DEEP", b"&lt;div&gt;" * 20_000)
+    feed = feed.replace(b"DEEP", b"&lt;div&gt;" * 30_000)
     docs = parse_feed(parse_xml(feed, source="s", url="u"), source="s", base="https://example.org/")
     assert [(d.title, d.url) for d in docs] == [("good", "https://example.org/news/2")]

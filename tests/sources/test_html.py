@@ -14,6 +14,7 @@ from tests.sources.helpers import data_bytes, fixture_bytes, spec
 from tradewatch.config import load_settings
 from tradewatch.errors import ConfigError, SourceError
 from tradewatch.fetch import Fetcher
+from tradewatch.sources._select import BIG_PAGE
 from tradewatch.sources.html import HtmlSource, _Linker, canonical
 
 HTML = {"Content-Type": "text/html; charset=utf-8"}
@@ -124,8 +125,20 @@ async def test_markup_nested_to_stall_the_parser_fails_the_source(
     deep = b"<html><body>" + b"<div>" * 50_000 + b"<ul class=x><li><a href=/a>One</a></li></ul></body></html>"
     server.routes["/deep.html"] = Response(200, deep, HTML)
     source = HtmlSource(spec("html", url=server.url("/deep.html"), select={"item": "ul.x li"}))
-    with pytest.raises(SourceError, match=r"nests block elements too deeply .*deep\.html"):
+    with pytest.raises(SourceError, match=r"nests elements too deeply .*deep\.html"):
         await source.fetch(fetcher)
+
+
+async def test_a_big_page_is_read_off_the_event_loop(server: LocalServer, fetcher: Fetcher) -> None:
+    """A page over BIG_PAGE is checked and parsed on a worker thread, with the same result."""
+    rows = b"".join(b"<li><a href=/n/%d>Item %d</a></li>" % (i, i) for i in range(30_000))
+    assert len(rows) > BIG_PAGE
+    server.routes["/big.html"] = Response(
+        200, b"<html><body><ul class=x>" + rows + b"</ul></body></html>", HTML
+    )
+    source = HtmlSource(spec("html", url=server.url("/big.html"), select={"item": "ul.x li"}, max_items=5))
+    docs = (await source.fetch(fetcher)).documents
+    assert [d.title for d in docs] == [f"Item {i}" for i in range(5)]
 
 
 async def test_missing_body_fails_with_the_selector(server: LocalServer, fetcher: Fetcher) -> None:

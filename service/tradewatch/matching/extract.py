@@ -142,7 +142,6 @@ class _LabelFinder:
 
     def __init__(self, glossary: Glossary, kind: str) -> None:
         self.labels: list[str] = []
-        self.anywhere: list[int] = []  # entries with a term that normalises to nothing: found at 0
         self.literals: dict[bytes, int] = {}  # literal → its id in the scanner
         literals = self.literals
         self.variants: list[list[tuple[int, bool, bool]]] = []
@@ -151,8 +150,7 @@ class _LabelFinder:
             for term in entry.terms():
                 body, left, right = term_literal(term)
                 if not body:
-                    self.anywhere.append(n)
-                    continue
+                    continue  # never matches: `rules check` refuses such a term (term_problem)
                 if body not in literals:
                     literals[body] = len(literals)
                     self.variants.append([])
@@ -167,7 +165,7 @@ class _LabelFinder:
     def find(self, normalised: str) -> list[str]:
         buf = normalised.encode("utf-8")
         size = len(buf)
-        first: dict[int, int] = dict.fromkeys(self.anywhere, 0)
+        first: dict[int, int] = {}
         for lid, start in self.scanner.scan(buf):
             end = start + self.lengths[lid]
             left_ok = start == 0 or not _IS_WORD[buf[start - 1]]

@@ -170,7 +170,7 @@ def _marked(exc: yaml.MarkedYAMLError, file: str) -> RuleError:
     message = f"YAML error: {exc.problem or exc}"
     context = exc.context_mark
     if context is not None and mark is not None and context.line != mark.line and exc.context:
-        if "end of stream" in (exc.problem or ""):
+        if "end of stream" in (exc.problem or "") or "<stream end>" in (exc.problem or ""):
             mark = context  # an unclosed quote or bracket: where it opened, not the last line
         else:
             message += f" ({exc.context} at line {context.line + 1})"

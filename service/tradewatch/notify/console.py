@@ -74,7 +74,8 @@ class ConsoleNotifier:
         """Print the alert; `redelivery` is ignored (a repeated console line harms nobody)."""
         out = self._stream or (sys.stdout if self.options.stream == "stdout" else sys.stderr)
         if self.options.format == "json":
-            out.write(json.dumps(alert.webhook_json(), ensure_ascii=False) + "\n")
+            line = json.dumps(alert.webhook_json(), ensure_ascii=False)
+            out.write(_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", line) + "\n")  # still JSON
         else:
             text = console_text(alert)
             if thread is not None:

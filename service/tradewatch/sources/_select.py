@@ -7,6 +7,7 @@ can copy a selector from the browser's inspector.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 
@@ -15,7 +16,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from tradewatch.sources._markup import check_markup
 from tradewatch.sources._text import node_text
 
-__all__ = ["Selector", "first_node", "parse_html"]
+__all__ = ["BIG_PAGE", "Selector", "first_node", "parse_html", "parse_html_off_loop"]
 
 _ATTR = re.compile(r"^(.*?)@([A-Za-z_:][-A-Za-z0-9_:.]*)$")
 # Bare tag names looked up by walking a few elements in Python: cheaper than CSS parsing
@@ -96,6 +97,19 @@ def first_node(tree: LexborHTMLParser, selector: Selector) -> LexborNode | None:
         return None
     found = selector.nodes(root)
     return found[0] if found else None
+
+
+# Pages from this size on are checked and parsed on a worker thread: a 10 MB page takes a
+# few seconds of `check_markup`, which must not hold the event loop (lexbor's own parse
+# releases the GIL). Smaller pages stay on the loop: a thread hop costs more than they do.
+BIG_PAGE = 512 * 1024
+
+
+async def parse_html_off_loop(text: str) -> LexborHTMLParser:
+    """`parse_html`, on a worker thread when the page is big."""
+    if len(text) < BIG_PAGE:
+        return parse_html(text)
+    return await asyncio.to_thread(parse_html, text)
 
 
 def parse_html(text: str) -> LexborHTMLParser:

@@ -25,7 +25,7 @@ from tradewatch.config import SourceSpec
 from tradewatch.durations import Duration
 from tradewatch.errors import SourceError
 from tradewatch.models import Document
-from tradewatch.sources._select import Selector, first_node, parse_html
+from tradewatch.sources._select import Selector, first_node, parse_html_off_loop
 from tradewatch.sources._text import guess_lang, node_text, parse_date, visible_text
 from tradewatch.sources.base import RequestOptions, SourceResult, each_item
 
@@ -219,7 +219,7 @@ class HtmlSource:
         pages = self.options.pagination.max_pages if self.options.pagination else 1
         for number in range(pages):
             try:
-                tree = parse_html(page.text())
+                tree = await parse_html_off_loop(page.text())
             except ValueError as exc:
                 raise SourceError(f"{exc} ({page.url})", source=self.options.name) from exc
             found.extend(self.parse_list(tree, page.url))
@@ -293,7 +293,7 @@ class HtmlSource:
             return cached[1]
         page = await fetcher.get(item.url, opts, accept="text/html,*/*;q=0.8")
         try:
-            detail = self.read_detail(parse_html(page.text()), page.url)
+            detail = self.read_detail(await parse_html_off_loop(page.text()), page.url)
         except ValueError as exc:
             raise SourceError(
                 f"cannot read detail page: {exc} ({page.url})", source=self.options.name

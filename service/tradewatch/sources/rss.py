@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field
@@ -10,6 +11,7 @@ from tradewatch.config import SourceSpec
 from tradewatch.errors import SourceError
 from tradewatch.models import Document
 from tradewatch.sources._feed import parse_feed
+from tradewatch.sources._select import BIG_PAGE
 from tradewatch.sources.base import RequestOptions, SourceResult, result_of
 
 if TYPE_CHECKING:
@@ -26,8 +28,8 @@ FEED_ACCEPT = (
 class RssOptions(SourceSpec):
     """A feed URL; items become documents with ids from guid/id, else link."""
 
-    max_items: int = Field(
-        500, ge=1, description="read only the first N items of the feed (a huge feed costs memory and time)"
+    max_items: int | None = Field(
+        500, ge=1, description="turn only the first N items into documents (null: all of them)"
     )
 
 
@@ -55,7 +57,11 @@ async def fetch_feed(
     resp = await fetcher.get(options.url, request, conditional=True, accept=FEED_ACCEPT)
     if resp.not_modified:
         return resp, []
-    try:
-        return resp, parse_feed(resp.xml(), source=options.name, base=resp.url, limit=limit)
+
+    def parse() -> list[Document]:
+        return parse_feed(resp.xml(), source=options.name, base=resp.url, limit=limit)
+
+    try:  # a big feed is read on a worker thread, as big pages are (sources/_select.BIG_PAGE)
+        return resp, parse() if len(resp.content) < BIG_PAGE else await asyncio.to_thread(parse)
     except ValueError as exc:
         raise SourceError(f"{exc} ({resp.url})", source=options.name) from exc
