@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import datetime
 from urllib.parse import urljoin
@@ -14,7 +15,7 @@ from tests.sources.helpers import data_bytes, fixture_bytes, spec
 from tradewatch.config import load_settings
 from tradewatch.errors import ConfigError, SourceError
 from tradewatch.fetch import Fetcher
-from tradewatch.sources._select import BIG_PAGE
+from tradewatch.sources import _offload
 from tradewatch.sources.html import HtmlSource, _Linker, canonical
 
 HTML = {"Content-Type": "text/html; charset=utf-8"}
@@ -118,21 +119,28 @@ async def test_malformed_html_still_reads(server: LocalServer, fetcher: Fetcher)
     assert [d.title for d in docs] == ["One", "Two"]
 
 
-async def test_markup_nested_to_stall_the_parser_fails_the_source(
-    server: LocalServer, fetcher: Fetcher
+async def test_markup_that_stalls_the_parser_fails_its_poll_not_the_worker(
+    server: LocalServer, fetcher: Fetcher, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A list page nesting divs 50,000 deep (26 s of parsing at 100,000) is refused before parsing."""
-    deep = b"<html><body>" + b"<div>" * 50_000 + b"<ul class=x><li><a href=/a>One</a></li></ul></body></html>"
+    """`<div>` nested 60,000 deep takes lexbor seconds: the poll fails at the parse deadline
+    while the parse goes on off the loop, and the source's next poll is refused at once."""
+    monkeypatch.setattr(_offload, "PARSE_DEADLINE", 0.2)
+    deep = b"<html><body>" + b"<div>" * 60_000 + b"<ul class=x><li><a href=/a>One</a></li></ul></body></html>"
     server.routes["/deep.html"] = Response(200, deep, HTML)
     source = HtmlSource(spec("html", url=server.url("/deep.html"), select={"item": "ul.x li"}))
-    with pytest.raises(SourceError, match=r"nests elements too deeply .*deep\.html"):
+    with pytest.raises(SourceError, match=r"parsing took longer than 0\.2s") as first:
         await source.fetch(fetcher)
+    assert first.value.retry_after == _offload.RUNAWAY_RETRY_AFTER  # the worker defers its polls
+    runaway = _offload._runaway[source.options.name]
+    assert not runaway.done()  # the loop went on (the deadline fired) while lexbor still parsed
+    with pytest.raises(SourceError, match="an earlier parse of this source is still running"):
+        await source.fetch(fetcher)
+    await asyncio.wrap_future(runaway)  # leave no parse running behind the test
 
 
 async def test_a_big_page_is_read_off_the_event_loop(server: LocalServer, fetcher: Fetcher) -> None:
-    """A page over BIG_PAGE is checked and parsed on a worker thread, with the same result."""
+    """A 1 MB list page is parsed on the parse pool with the same result as ever."""
     rows = b"".join(b"<li><a href=/n/%d>Item %d</a></li>" % (i, i) for i in range(30_000))
-    assert len(rows) > BIG_PAGE
     server.routes["/big.html"] = Response(
         200, b"<html><body><ul class=x>" + rows + b"</ul></body></html>", HTML
     )

@@ -7,16 +7,14 @@ can copy a selector from the browser's inspector.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from dataclasses import dataclass
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from tradewatch.sources._markup import check_markup
 from tradewatch.sources._text import node_text
 
-__all__ = ["BIG_PAGE", "Selector", "first_node", "parse_html", "parse_html_off_loop"]
+__all__ = ["Selector", "first_node", "parse_html"]
 
 _ATTR = re.compile(r"^(.*?)@([A-Za-z_:][-A-Za-z0-9_:.]*)$")
 # Bare tag names looked up by walking a few elements in Python: cheaper than CSS parsing
@@ -99,20 +97,6 @@ def first_node(tree: LexborHTMLParser, selector: Selector) -> LexborNode | None:
     return found[0] if found else None
 
 
-# Pages from this size on are checked and parsed on a worker thread: a 10 MB page takes a
-# few seconds of `check_markup`, which must not hold the event loop (lexbor's own parse
-# releases the GIL). Smaller pages stay on the loop: a thread hop costs more than they do.
-BIG_PAGE = 512 * 1024
-
-
-async def parse_html_off_loop(text: str) -> LexborHTMLParser:
-    """`parse_html`, on a worker thread when the page is big."""
-    if len(text) < BIG_PAGE:
-        return parse_html(text)
-    return await asyncio.to_thread(parse_html, text)
-
-
 def parse_html(text: str) -> LexborHTMLParser:
-    """The page's tree; ValueError for markup built to make the parser quadratic (_markup)."""
-    check_markup(text)
+    """The page's tree. Sources call it inside `off_loop`: some markup makes any HTML5 parser slow."""
     return LexborHTMLParser(text)

@@ -15,8 +15,6 @@ from zoneinfo import ZoneInfo
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from tradewatch.sources._markup import check_markup
-
 __all__ = [
     "SHANGHAI",
     "find_date",
@@ -121,13 +119,12 @@ def visible_text(node: LexborNode) -> str:
 
 
 def html_to_text(html: str) -> str:
-    """Plain text of an HTML fragment or page; ValueError for markup refused by `check_markup`."""
+    """Plain text of an HTML fragment or page (sources call it inside `off_loop`)."""
     if "<" not in html and "&" not in html:
         return _clean(html)
     simple = _simple_text(html)
     if simple is not None:
         return simple
-    check_markup(html)
     tree = LexborHTMLParser(f"<div>{html}</div>" if "<html" not in html[:500].lower() else html)
     root = tree.body or tree.root
     return node_text(root) if root is not None else ""

@@ -7,6 +7,7 @@ published is one item at two stages (`extra.stage` says which); later fields
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime, time
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
@@ -16,11 +17,12 @@ from pydantic import Field
 from tradewatch.config import SourceSpec
 from tradewatch.errors import SourceError
 from tradewatch.models import Document
+from tradewatch.sources._offload import off_loop
 from tradewatch.sources._text import html_to_text
 from tradewatch.sources.base import RequestOptions, SourceResult, each_item, result_of
 
 if TYPE_CHECKING:
-    from tradewatch.fetch import Fetcher
+    from tradewatch.fetch import Fetcher, FetchResponse
 
 __all__ = ["FederalRegisterOptions", "FederalRegisterSource", "parse_federal_register"]
 
@@ -130,6 +132,10 @@ def parse_federal_register(data: Any, *, source: str, stage: str) -> tuple[list[
     return docs, nxt if isinstance(nxt, str) and nxt else None
 
 
+def _read_page(page: FetchResponse, *, source: str, stage: str) -> tuple[list[Document], str | None]:
+    return parse_federal_register(page.json(), source=source, stage=stage)
+
+
 class FederalRegisterSource:
     """Polls one API query; the first page is conditional, further pages only when it changed."""
 
@@ -160,7 +166,9 @@ class FederalRegisterSource:
         page, requests = resp, 1
         while True:
             try:
-                found, nxt = parse_federal_register(page.json(), source=name, stage=self.stage)
+                found, nxt = await off_loop(
+                    name, functools.partial(_read_page, page, source=name, stage=self.stage)
+                )
             except ValueError as exc:
                 raise SourceError(f"{exc} ({page.url})", source=name) from exc
             docs.extend(found)

@@ -9,6 +9,7 @@ and re-read at most every `detail_refresh`, so a busy list costs one request a p
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import time
 from dataclasses import dataclass, field
@@ -25,7 +26,8 @@ from tradewatch.config import SourceSpec
 from tradewatch.durations import Duration
 from tradewatch.errors import SourceError
 from tradewatch.models import Document
-from tradewatch.sources._select import Selector, first_node, parse_html_off_loop
+from tradewatch.sources._offload import off_loop
+from tradewatch.sources._select import Selector, first_node, parse_html
 from tradewatch.sources._text import guess_lang, node_text, parse_date, visible_text
 from tradewatch.sources.base import RequestOptions, SourceResult, each_item
 
@@ -218,17 +220,18 @@ class HtmlSource:
         found: list[ListItem] = []
         pages = self.options.pagination.max_pages if self.options.pagination else 1
         for number in range(pages):
-            try:
-                tree = await parse_html_off_loop(page.text())
-            except ValueError as exc:
-                raise SourceError(f"{exc} ({page.url})", source=self.options.name) from exc
-            found.extend(self.parse_list(tree, page.url))
-            nxt = self._next_page(tree, page.url)
+            listed, nxt = await off_loop(self.options.name, functools.partial(self._read_list, page))
+            found.extend(listed)
             if number + 1 >= pages or nxt is None:
                 break
             page = await fetcher.get(nxt, opts, accept="text/html,*/*;q=0.8")
             result.requests += 1
         return found
+
+    def _read_list(self, page: FetchResponse) -> tuple[list[ListItem], str | None]:
+        """One list page's entries and next page (run on the parse pool)."""
+        tree = parse_html(page.text())
+        return self.parse_list(tree, page.url), self._next_page(tree, page.url)
 
     def _next_page(self, tree: LexborHTMLParser, base: str) -> str | None:
         if self.options.pagination is None or tree.root is None:
@@ -293,7 +296,9 @@ class HtmlSource:
             return cached[1]
         page = await fetcher.get(item.url, opts, accept="text/html,*/*;q=0.8")
         try:
-            detail = self.read_detail(await parse_html_off_loop(page.text()), page.url)
+            detail = await off_loop(
+                self.options.name, lambda: self.read_detail(parse_html(page.text()), page.url)
+            )
         except ValueError as exc:
             raise SourceError(
                 f"cannot read detail page: {exc} ({page.url})", source=self.options.name

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field
@@ -11,7 +10,7 @@ from tradewatch.config import SourceSpec
 from tradewatch.errors import SourceError
 from tradewatch.models import Document
 from tradewatch.sources._feed import parse_feed
-from tradewatch.sources._select import BIG_PAGE
+from tradewatch.sources._offload import off_loop
 from tradewatch.sources.base import RequestOptions, SourceResult, result_of
 
 if TYPE_CHECKING:
@@ -61,7 +60,7 @@ async def fetch_feed(
     def parse() -> list[Document]:
         return parse_feed(resp.xml(), source=options.name, base=resp.url, limit=limit)
 
-    try:  # a big feed is read on a worker thread, as big pages are (sources/_select.BIG_PAGE)
-        return resp, parse() if len(resp.content) < BIG_PAGE else await asyncio.to_thread(parse)
+    try:
+        return resp, await off_loop(options.name, parse)
     except ValueError as exc:
         raise SourceError(f"{exc} ({resp.url})", source=options.name) from exc

@@ -17,6 +17,7 @@ from pydantic import Field, model_validator
 from tradewatch.config import SourceSpec
 from tradewatch.errors import SourceError
 from tradewatch.models import Document
+from tradewatch.sources._offload import off_loop
 from tradewatch.sources._text import guess_lang, html_to_text
 from tradewatch.sources.base import RequestOptions, SourceResult, each_item, result_of
 from tradewatch.sources.rss import fetch_feed
@@ -161,9 +162,12 @@ class TruthSocialSource:
                 f"statuses API answered with {type(statuses).__name__}, not a list ({resp.url})",
                 source=self.options.name,
             )
-        docs = each_item(
-            (s for s in statuses if isinstance(s, dict)),
-            lambda s: status_document(s, source=self.options.name, base=base),
-            source=self.options.name,
+        docs = await off_loop(
+            self.options.name,
+            lambda: each_item(
+                (s for s in statuses if isinstance(s, dict)),
+                lambda s: status_document(s, source=self.options.name, base=base),
+                source=self.options.name,
+            ),
         )
         return result_of(resp, self._keep(docs), requests=requests)

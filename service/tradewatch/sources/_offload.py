@@ -1,0 +1,59 @@
+"""Parsing off the event loop, under a deadline: hostile markup costs one thread, not the worker.
+
+An HTML5 tree builder is quadratic on some markup: `<div>` nested 100,000 deep (1.3 MB)
+took lexbor 26 s, and a few thousand re-opened formatting elements (`<p><b id=1></p>`…)
+took seconds at 9,000 tags. No check short of the parser itself tells those pages from real
+ones (a model of the tree builder was tried, and a review found a dozen ways past it), so
+each poll's parsing runs on a small thread pool instead. lexbor releases the GIL while it
+parses, so the event loop, the other polls and the health endpoints go on meanwhile.
+
+A parse that outlives its deadline (PARSE_DEADLINE; real pages take milliseconds) fails its
+poll with a `retry_after` of an hour: the worker keeps the source's lease until then
+(`Lease.hold`), so a hostile page is not parsed again and again. A thread cannot be stopped;
+while such a runaway parse of a source still runs, that source's polls fail at once instead
+of starting another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Callable
+from typing import TypeVar
+
+from tradewatch.errors import SourceError
+
+__all__ = ["PARSE_DEADLINE", "PARSE_THREADS", "RUNAWAY_RETRY_AFTER", "off_loop"]
+
+T = TypeVar("T")
+
+PARSE_DEADLINE = 10.0  # seconds one page's or feed's parse may take (a 10 MB page: about 0.3 s)
+PARSE_THREADS = 4  # parses at once; so at most this many cores go to runaway parses
+RUNAWAY_RETRY_AFTER = 3600.0  # seconds a source that outlived its parse deadline is left alone
+
+_pool = concurrent.futures.ThreadPoolExecutor(PARSE_THREADS, thread_name_prefix="tradewatch-parse")
+_runaway: dict[str, concurrent.futures.Future[object]] = {}  # source → a parse past its deadline
+
+
+async def off_loop(source: str, parse: Callable[[], T], *, deadline: float | None = None) -> T:
+    """`parse()` on the parse pool; SourceError when it takes longer than `deadline` seconds."""
+    earlier = _runaway.get(source)
+    if earlier is not None:
+        if not earlier.done():
+            raise SourceError(
+                "an earlier parse of this source is still running (markup too costly to parse); refused",
+                source=source,
+                retry_after=RUNAWAY_RETRY_AFTER,
+            )
+        del _runaway[source]
+    future = _pool.submit(parse)
+    limit = PARSE_DEADLINE if deadline is None else deadline
+    try:
+        return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), limit)
+    except TimeoutError:
+        _runaway[source] = future  # type: ignore[assignment]  # only its done() is read
+        raise SourceError(
+            f"parsing took longer than {limit:g}s (markup too costly to parse); refused",
+            source=source,
+            retry_after=RUNAWAY_RETRY_AFTER,
+        ) from None

@@ -1,0 +1,34 @@
+"""Parsing off the event loop under a deadline (sources/_offload.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from tradewatch.errors import SourceError
+from tradewatch.sources import _offload
+from tradewatch.sources._offload import RUNAWAY_RETRY_AFTER, off_loop
+
+
+async def test_result_and_errors_come_back() -> None:
+    assert await off_loop("s", lambda: 42) == 42
+    with pytest.raises(ValueError, match="bad page"):
+        await off_loop("s", lambda: (_ for _ in ()).throw(ValueError("bad page")))
+
+
+async def test_a_runaway_parse_fails_its_poll_and_blocks_only_its_source() -> None:
+    """Past the deadline the poll fails (the worker then leaves the source an hour); while that
+    parse still runs, the source's polls are refused at once and other sources parse as usual."""
+    release = threading.Event()
+    with pytest.raises(SourceError, match=r"parsing took longer than 0\.05s") as info:
+        await off_loop("slow", release.wait, deadline=0.05)
+    assert info.value.retry_after == RUNAWAY_RETRY_AFTER
+    with pytest.raises(SourceError, match="an earlier parse of this source is still running"):
+        await off_loop("slow", lambda: 1)
+    assert await off_loop("other", lambda: 2) == 2
+    release.set()
+    await asyncio.wrap_future(_offload._runaway["slow"])
+    assert await off_loop("slow", lambda: 3) == 3  # once it ended, the source parses again
+    assert "slow" not in _offload._runaway
