@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -32,3 +34,23 @@ async def test_a_runaway_parse_fails_its_poll_and_blocks_only_its_source() -> No
     await asyncio.wrap_future(_offload._runaway["slow"])
     assert await off_loop("slow", lambda: 3) == 3  # once it ended, the source parses again
     assert "slow" not in _offload._runaway
+
+
+def test_a_runaway_parse_does_not_hold_up_the_exit() -> None:
+    """A worker stopping (SIGTERM) exits even while a parse that will never end still runs."""
+    code = (
+        "import asyncio, threading\n"
+        "from tradewatch.errors import SourceError\n"
+        "from tradewatch.sources._offload import off_loop\n"
+        "async def main():\n"
+        "    try:\n"
+        "        await off_loop('s', threading.Event().wait, deadline=0.05)\n"
+        "    except SourceError:\n"
+        "        print('refused')\n"
+        "asyncio.run(main())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "refused\n"

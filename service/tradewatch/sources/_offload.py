@@ -4,8 +4,10 @@ An HTML5 tree builder is quadratic on some markup: `<div>` nested 100,000 deep (
 took lexbor 26 s, and a few thousand re-opened formatting elements (`<p><b id=1></p>`…)
 took seconds at 9,000 tags. No check short of the parser itself tells those pages from real
 ones (a model of the tree builder was tried, and a review found a dozen ways past it), so
-each poll's parsing runs on a small thread pool instead. lexbor releases the GIL while it
-parses, so the event loop, the other polls and the health endpoints go on meanwhile.
+each poll's parsing runs on a thread of its own instead. lexbor releases the GIL while it
+parses, so the event loop, the other polls and the health endpoints go on meanwhile. The
+threads are daemons, so a runaway parse never holds up the worker's exit, and there is no
+pool: a parse never waits behind another source's runaway one.
 
 A parse that outlives its deadline (PARSE_DEADLINE; real pages take milliseconds) fails its
 poll with a `retry_after` of an hour: the worker keeps the source's lease until then
@@ -18,25 +20,24 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import threading
 from collections.abc import Callable
 from typing import TypeVar
 
 from tradewatch.errors import SourceError
 
-__all__ = ["PARSE_DEADLINE", "PARSE_THREADS", "RUNAWAY_RETRY_AFTER", "off_loop"]
+__all__ = ["PARSE_DEADLINE", "RUNAWAY_RETRY_AFTER", "off_loop"]
 
 T = TypeVar("T")
 
 PARSE_DEADLINE = 10.0  # seconds one page's or feed's parse may take (a 10 MB page: about 0.3 s)
-PARSE_THREADS = 4  # parses at once; so at most this many cores go to runaway parses
 RUNAWAY_RETRY_AFTER = 3600.0  # seconds a source that outlived its parse deadline is left alone
 
-_pool = concurrent.futures.ThreadPoolExecutor(PARSE_THREADS, thread_name_prefix="tradewatch-parse")
 _runaway: dict[str, concurrent.futures.Future[object]] = {}  # source → a parse past its deadline
 
 
 async def off_loop(source: str, parse: Callable[[], T], *, deadline: float | None = None) -> T:
-    """`parse()` on the parse pool; SourceError when it takes longer than `deadline` seconds."""
+    """`parse()` on a thread of its own; SourceError when it takes longer than `deadline` seconds."""
     earlier = _runaway.get(source)
     if earlier is not None:
         if not earlier.done():
@@ -46,7 +47,8 @@ async def off_loop(source: str, parse: Callable[[], T], *, deadline: float | Non
                 retry_after=RUNAWAY_RETRY_AFTER,
             )
         del _runaway[source]
-    future = _pool.submit(parse)
+    future: concurrent.futures.Future[T] = concurrent.futures.Future()
+    threading.Thread(target=_run, args=(parse, future), name=f"parse {source}", daemon=True).start()
     limit = PARSE_DEADLINE if deadline is None else deadline
     try:
         return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), limit)
@@ -57,3 +59,13 @@ async def off_loop(source: str, parse: Callable[[], T], *, deadline: float | Non
             source=source,
             retry_after=RUNAWAY_RETRY_AFTER,
         ) from None
+
+
+def _run(parse: Callable[[], T], future: concurrent.futures.Future[T]) -> None:
+    future.set_running_or_notify_cancel()
+    try:
+        result = parse()
+    except BaseException as exc:  # handed to the poll that awaits it
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
