@@ -301,7 +301,8 @@ class Worker:
             log.warning("lease_not_finished", source=spec.name, error=str(exc))
 
     async def _poll_once(self, spec: SourceSpec) -> float | None:
-        """One poll; returns the server's Retry-After (seconds) when it failed asking for one."""
+        """One poll; returns the seconds to leave the source alone when it failed asking for that
+        (a server's Retry-After, a runaway parse)."""
         bound = log.bind(source=spec.name)
         started = time.perf_counter()
         try:

@@ -229,7 +229,7 @@ class HtmlSource:
         return found
 
     def _read_list(self, page: FetchResponse) -> tuple[list[ListItem], str | None]:
-        """One list page's entries and next page (run on the parse pool)."""
+        """One list page's entries and next page (run off the loop, by `off_loop`)."""
         tree = parse_html(page.text())
         return self.parse_list(tree, page.url), self._next_page(tree, page.url)
 
