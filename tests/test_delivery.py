@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from typer.testing import CliRunner
 
-from tests.store.helpers import Recorder, settings, wait_for
+from tests.store.helpers import Recorder, settings, stalls_until_cancelled, wait_for
 from tradewatch.cli import app
 from tradewatch.delivery import Delivery
 from tradewatch.errors import StoreError
@@ -272,15 +272,7 @@ async def test_heartbeat_stops_when_redis_turns_its_cancel_into_an_error(
     """
     d = delivery(client, redis_url, {"console": Recorder()}, delivery={"claim_idle": "0.03s"})
     renewing = asyncio.Event()
-
-    async def keep(*_args: object) -> bool:
-        renewing.set()
-        try:
-            await asyncio.sleep(30)
-        except asyncio.CancelledError:
-            raise RedisConnectionError("Connection closed by server.") from None
-        return True
-
+    keep = stalls_until_cancelled(renewing, RedisConnectionError("Connection closed by server."))
     monkeypatch.setattr(d.outbox, "keep", keep)
     entry = Entry(id="1-0", alert=alert(1), to=["console"])
 

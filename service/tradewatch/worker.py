@@ -308,9 +308,7 @@ class Worker:
         try:
             result = await self._sources[spec.name].fetch(self.fetcher)
         except (StoreError, RedisError) as exc:  # its stored validators unreadable: Redis, not the source
-            self.metrics.redis_errors.inc()
-            self.metrics.polls.labels(spec.name, "store_error").inc()
-            bound.error("source_poll_not_processed", error=str(exc))
+            self._not_processed(spec, exc, time.perf_counter() - started)
             return None
         except Exception as exc:  # SourceError, or content no parser foresaw: this source only
             duration = time.perf_counter() - started
@@ -339,9 +337,7 @@ class Worker:
                 next_poll=utcnow() + spec.every,
             )
         except (StoreError, RedisError, OSError) as exc:  # Redis outage: nothing sent; next poll catches up
-            self.metrics.redis_errors.inc()
-            self.metrics.polls.labels(spec.name, "store_error").inc()
-            bound.error("source_poll_not_processed", error=str(exc), duration=round(fetched, 3))
+            self._not_processed(spec, exc, fetched)
             return None
         self.metrics.polls.labels(spec.name, str(result.status)).inc()
         self.metrics.source_up.labels(spec.name).set(1)
@@ -356,6 +352,12 @@ class Worker:
         if transition:
             await self._operator_alert(spec, str(transition), "")
         return None
+
+    def _not_processed(self, spec: SourceSpec, exc: Exception, duration: float) -> None:
+        """Redis failed during the poll: not the source's fault, so not counted in its health."""
+        self.metrics.redis_errors.inc()
+        self.metrics.polls.labels(spec.name, "store_error").inc()
+        log.error("source_poll_not_processed", source=spec.name, error=str(exc), duration=round(duration, 3))
 
     async def _record_failure(self, spec: SourceSpec, error: str) -> None:
         try:

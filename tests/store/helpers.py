@@ -153,3 +153,18 @@ async def wait_for(check: Callable[[], Awaitable[bool]] | Callable[[], bool], li
             return
         await asyncio.sleep(0.01)
     raise AssertionError("condition not reached in time")
+
+
+def stalls_until_cancelled(started: asyncio.Event, error: Exception) -> Callable[..., Awaitable[bool]]:
+    """A Redis call that hangs until cancelled and then raises `error`, as redis-py can turn a
+    cancelled command into a connection error; `started` is set when it is called."""
+
+    async def call(*_args: object, **_kwargs: object) -> bool:
+        started.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            raise error from None
+        return True
+
+    return call

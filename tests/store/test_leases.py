@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from tests.store.helpers import wait_for
+from tests.store.helpers import stalls_until_cancelled, wait_for
 from tradewatch.errors import StoreError
 from tradewatch.store.keys import Keys
 from tradewatch.store.leases import Leases
@@ -96,16 +96,8 @@ async def test_leaving_held_does_not_wait_on_a_renewal_that_swallowed_its_cancel
     lease = await Leases(client, KEYS).acquire("s", 90)
     assert lease is not None
     renewing = asyncio.Event()
-
-    async def renew(ttl_ms: int | None = None) -> bool:
-        renewing.set()
-        try:
-            await asyncio.sleep(30)
-        except asyncio.CancelledError:
-            raise StoreError("redis lease renew failed: Connection closed by server.") from None
-        return True
-
-    monkeypatch.setattr(lease, "renew", renew)
+    error = StoreError("redis lease renew failed: Connection closed by server.")
+    monkeypatch.setattr(lease, "renew", stalls_until_cancelled(renewing, error))
 
     async def poll() -> None:
         async with lease.held():
