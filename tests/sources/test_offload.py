@@ -54,3 +54,19 @@ def test_a_runaway_parse_does_not_hold_up_the_exit() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "refused\n"
+
+
+async def test_threads_are_reused_and_a_runaway_one_is_not() -> None:
+    """A finished parse's thread takes the next parse; a thread still stuck in a runaway parse
+    is never handed another, so the next parse gets a fresh thread instead of queueing."""
+    first = await off_loop("a", threading.get_ident)
+    assert await off_loop("b", threading.get_ident) == first
+    release = threading.Event()
+    stuck: list[int] = []
+    with pytest.raises(SourceError):
+        await off_loop("slow", lambda: stuck.append(threading.get_ident()) or release.wait(), deadline=0.05)
+    fresh = await off_loop("c", threading.get_ident)
+    assert fresh != stuck[0]
+    release.set()
+    await asyncio.wrap_future(_offload._runaway["slow"])
+    assert await off_loop("slow", lambda: 3) == 3

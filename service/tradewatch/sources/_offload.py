@@ -6,8 +6,10 @@ took seconds at 9,000 tags. No check short of the parser itself tells those page
 ones (a model of the tree builder was tried, and a review found a dozen ways past it), so
 each poll's parsing runs on a thread of its own instead. lexbor releases the GIL while it
 parses, so the event loop, the other polls and the health endpoints go on meanwhile. The
-threads are daemons, so a runaway parse never holds up the worker's exit, and there is no
-pool: a parse never waits behind another source's runaway one.
+threads are daemons, so a runaway parse never holds up the worker's exit. A thread that
+finished its parse waits for the next one (starting a thread blocks the loop while it boots:
+about 5% of a cold poll cycle), but a parse never waits for a thread: when none is idle, a
+new one starts, so no parse queues behind another source's runaway one.
 
 A parse that outlives its deadline (PARSE_DEADLINE; real pages take milliseconds) fails its
 poll with a `retry_after` of an hour: the worker keeps the source's lease until then
@@ -20,8 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import queue
 import threading
 from collections.abc import Callable
+from functools import partial
 from typing import TypeVar
 
 from tradewatch.errors import SourceError
@@ -32,6 +36,7 @@ T = TypeVar("T")
 
 PARSE_DEADLINE = 10.0  # seconds one page's or feed's parse may take (a 10 MB page: about 0.3 s)
 RUNAWAY_RETRY_AFTER = 3600.0  # seconds a source that outlived its parse deadline is left alone
+IDLE_THREADS = 8  # parse threads kept waiting for the next parse; more than that end
 
 _runaway: dict[str, concurrent.futures.Future[object]] = {}  # source → a parse past its deadline
 
@@ -48,7 +53,7 @@ async def off_loop(source: str, parse: Callable[[], T], *, deadline: float | Non
             )
         del _runaway[source]
     future: concurrent.futures.Future[T] = concurrent.futures.Future()
-    threading.Thread(target=_run, args=(parse, future), name=f"parse {source}", daemon=True).start()
+    _threads.submit(source, parse, future)
     limit = PARSE_DEADLINE if deadline is None else deadline
     try:
         return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), limit)
@@ -61,11 +66,46 @@ async def off_loop(source: str, parse: Callable[[], T], *, deadline: float | Non
         ) from None
 
 
-def _run(parse: Callable[[], T], future: concurrent.futures.Future[T]) -> None:
-    future.set_running_or_notify_cancel()
-    try:
-        result = parse()
-    except BaseException as exc:  # handed to the poll that awaits it
-        future.set_exception(exc)
-    else:
-        future.set_result(result)
+_Job = tuple[str, Callable[[], object], concurrent.futures.Future[object]]
+
+
+class _Threads:
+    """Daemon threads that each run one parse at a time and, between parses, wait for the next."""
+
+    def __init__(self, keep: int) -> None:
+        self._keep = keep
+        self._idle: list[queue.SimpleQueue[_Job]] = []  # one inbox per waiting thread
+        self._lock = threading.Lock()
+
+    def submit(self, source: str, parse: Callable[[], T], future: concurrent.futures.Future[T]) -> None:
+        with self._lock:
+            inbox = self._idle.pop() if self._idle else None
+        if inbox is None:
+            inbox = queue.SimpleQueue()
+            threading.Thread(target=self._serve, args=(inbox,), name="parse", daemon=True).start()
+        inbox.put((source, parse, future))  # type: ignore[arg-type]  # T is only handed back
+
+    def _serve(self, inbox: queue.SimpleQueue[_Job]) -> None:
+        me = threading.current_thread()
+        while True:
+            source, parse, future = inbox.get()
+            if not future.set_running_or_notify_cancel():
+                continue  # nobody waits for it any more
+            me.name = f"parse {source}"  # what a thread dump or profiler shows
+            try:
+                result = parse()
+            except BaseException as exc:  # handed to the poll that awaits it
+                done: Callable[[], None] = partial(future.set_exception, exc)
+            else:
+                done = partial(future.set_result, result)
+            me.name = "parse"
+            with self._lock:  # idle again before the poll learns of it, so its next parse finds it
+                stay = len(self._idle) < self._keep
+                if stay:
+                    self._idle.append(inbox)
+            done()
+            if not stay:
+                return
+
+
+_threads = _Threads(IDLE_THREADS)
