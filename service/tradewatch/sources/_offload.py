@@ -4,11 +4,11 @@ An HTML5 tree builder is quadratic on some markup: `<div>` nested 100,000 deep (
 took lexbor 26 s, and a few thousand re-opened formatting elements (`<p><b id=1></p>`…)
 took seconds at 9,000 tags. No check short of the parser itself tells those pages from real
 ones (a model of the tree builder was tried, and a review found a dozen ways past it), so
-each poll's parsing runs on a thread of its own instead. lexbor releases the GIL while it
-parses, so the event loop, the other polls and the health endpoints go on meanwhile. The
-threads are daemons, so a runaway parse never holds up the worker's exit. A thread that
-finished its parse waits for the next one (starting a thread blocks the loop while it boots:
-about 5% of a cold poll cycle), but a parse never waits for a thread: when none is idle, a
+each poll's parsing runs on a thread instead. lexbor releases the GIL while it parses, so
+the event loop, the other polls and the health endpoints go on meanwhile. The threads are
+daemons, so a runaway parse never holds up the worker's exit. A thread that finished its
+parse waits for the next one (starting a thread blocks the loop while it boots: a few
+percent of a cold poll cycle), but a parse never waits for a thread: when none is idle, a
 new one starts, so no parse queues behind another source's runaway one.
 
 A parse that outlives its deadline (PARSE_DEADLINE; real pages take milliseconds) fails its
@@ -42,7 +42,7 @@ _runaway: dict[str, concurrent.futures.Future[object]] = {}  # source → a pars
 
 
 async def off_loop(source: str, parse: Callable[[], T], *, deadline: float | None = None) -> T:
-    """`parse()` on a thread of its own; SourceError when it takes longer than `deadline` seconds."""
+    """`parse()` off the loop on a parse thread; SourceError when it takes longer than `deadline` seconds."""
     earlier = _runaway.get(source)
     if earlier is not None:
         if not earlier.done():
