@@ -35,6 +35,29 @@ async def test_embedded_redis_persists_across_restarts(tmp_path: Path) -> None:
         await again.close()
 
 
+async def test_embedded_redis_stays_up_while_a_sibling_uses_it(tmp_path: Path) -> None:
+    """Two workers on one state dir share the embedded server: the one that started it may stop
+    first without taking Redis from the other, and the last one out stops it."""
+    first = await open_redis(None, tmp_path)
+    second = await open_redis(None, tmp_path)  # reuses the first one's server
+    assert first.embedded is not None
+    assert second.embedded is not None
+    assert second.embedded.process is None
+    await second.client.set("tradewatch:probe", "written")  # a worker keeps its connections open
+    await first.close()
+    await second.client.set("tradewatch:probe", "still here")
+    assert await second.client.get("tradewatch:probe") == "still here"
+    await second.close()
+    assert not second.embedded._answers()
+    assert first.embedded.process is not None
+    first.embedded.process.wait(timeout=15)  # the server it started is gone, after saving
+    again = await open_redis(None, tmp_path)
+    try:
+        assert await again.client.get("tradewatch:probe") == "still here"
+    finally:
+        await again.close()
+
+
 def test_embedded_redis_reports_a_failed_start(tmp_path: Path) -> None:
     """A server that exits at start raises StoreError instead of hanging the worker."""
     server = EmbeddedRedis(tmp_path / "redis", binary=shutil.which("false") or "/bin/false")

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from tests.store.helpers import Recorder, settings, stalls_until_cancelled, wait_for
 from tradewatch.cli import app
 from tradewatch.delivery import Delivery
-from tradewatch.errors import StoreError
+from tradewatch.errors import DeliveryError, StoreError
 from tradewatch.models import Alert
 from tradewatch.notify import Notifier
 from tradewatch.store.keys import Keys
@@ -102,6 +102,30 @@ async def test_permanent_failure_dead_letters_and_retry_redrives(client: Redis, 
     assert await outbox.dead() == []
 
 
+async def test_a_redriven_dead_letter_checks_history_first(client: Redis, redis_url: str) -> None:
+    """The last attempt of a dead letter may have reached the receiver (its answer was lost):
+    the re-drive is a redelivery, so the receiver's history check finds it and nothing is doubled."""
+
+    class LostAnswer(Recorder):
+        async def send(
+            self, alert: Alert, thread: dict[str, str] | None = None, *, redelivery: bool = False
+        ) -> dict[str, str]:
+            receipt = await super().send(alert, thread, redelivery=redelivery)
+            if self.calls == 1:  # stored by the receiver, then the answer was lost
+                raise DeliveryError("read timed out", notifier=self.name)
+            return receipt
+
+    outbox = Outbox(client, KEYS)
+    await outbox.enqueue_operator(alert(1))
+    rec = LostAnswer()
+    one_try = {"max_attempts": 1, "backoff": "0.05s", "max_backoff": "0.2s", "claim_idle": "0.3s"}
+    result = await delivery(client, redis_url, {"console": rec}, delivery=one_try).drain(5)
+    assert (result.dead, rec.ids()) == (1, ["a1"])
+    assert await outbox.retry_dead() == 1
+    again = await delivery(client, redis_url, {"console": rec}, delivery=one_try).drain(5)
+    assert (again.delivered, rec.redeliveries, rec.ids()) == (1, 1, ["a1"])
+
+
 async def test_max_attempts_dead_letters(client: Redis, redis_url: str) -> None:
     """After max_attempts transient failures the alert is parked, not dropped and not retried forever."""
     outbox = Outbox(client, KEYS)
@@ -163,6 +187,23 @@ async def test_run_delivers_until_stopped(client: Redis, redis_url: str) -> None
     stop.set()
     await asyncio.wait_for(task, 5)
     assert rec.ids() == ["a0", "a1", "a2"]
+
+
+async def test_run_recreates_its_group_when_redis_lost_the_stream(client: Redis, redis_url: str) -> None:
+    """Redis back without its data (no persistence, an old snapshot, a flush): the consumer group
+    is made again and new alerts go out; before, delivery retried NOGROUP until a restart."""
+    rec = Recorder()
+    stop = asyncio.Event()
+    task = asyncio.create_task(delivery(client, redis_url, {"console": rec}).run(stop))
+    outbox = Outbox(client, KEYS)
+    await outbox.enqueue_operator(alert(0))
+    await wait_for(lambda: len(rec.sent) == 1)
+    await client.delete(KEYS.outbox())  # the stream and its groups are gone
+    await outbox.enqueue_operator(alert(1))
+    await wait_for(lambda: len(rec.sent) == 2)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    assert rec.ids() == ["a0", "a1"]
 
 
 async def test_dead_consumer_entries_are_claimed_without_resending(client: Redis, redis_url: str) -> None:
@@ -248,9 +289,28 @@ async def test_due_retry_is_taken_by_one_claimer_only(client: Redis, redis_url: 
     [entry] = await outbox.read_new("console", "w-old", 10, None)
     await outbox.defer("console", entry.id, 1, 0)  # due long ago
     assert await outbox.claimable("console", entry.id, 10**13)  # the claimer took it off the schedule...
-    assert await outbox.take_due("console", 10**13) == []  # ...so the retry loop does not take it too
+    assert await outbox.take_due("console", "w-new", 10**13) == []  # ...so the retry loop does not too
     await outbox.defer("console", entry.id, 1, 10**14)
     assert not await outbox.claimable("console", entry.id, 10**13)
+
+
+async def test_a_taken_due_retry_is_owned_before_any_claimer_sees_it(client: Redis) -> None:
+    """The retry loop takes due entries off the schedule and claims them in one step. Before, it
+    only took them off, and claimed each when its turn came: meanwhile a dead-worker claimer found
+    them idle and unscheduled, sent them, and the retry loop's claim then sent them a second time."""
+    outbox = Outbox(client, KEYS)
+    await outbox.ensure_group("console")
+    for i in (1, 2):
+        await outbox.enqueue_operator(alert(i))
+    entries = await outbox.read_new("console", "w-old", 10, None)
+    for entry in entries:
+        await outbox.defer("console", entry.id, 1, 0)
+    await asyncio.sleep(0.1)  # idle past the claimer's threshold below
+    taken = await outbox.take_due("console", "w-x", 10**13)
+    assert [e.id for e in taken] == [e.id for e in entries]
+    assert all(e.redelivery for e in taken)  # a retry: the notifier's history check runs
+    assert await outbox.claim_idle("console", "w-y", 50) == []  # owned, idle reset: not the claimer's
+    assert (await outbox.begin("console", "w-x", taken[1])).ours
 
 
 async def test_drain_without_redis_is_a_store_error(redis_url: str) -> None:

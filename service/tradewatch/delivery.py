@@ -133,6 +133,8 @@ class Delivery:
             except (StoreError, RedisError, OSError) as exc:
                 self.metrics.redis_errors.inc()
                 log.warning("delivery_store_unavailable", notifier=name, error=str(exc))
+                if "NOGROUP" in str(exc):  # Redis came back without its data: make the group again
+                    self._groups_ready.discard(name)
                 await self._pause(stop)
             except Exception as exc:  # a bug must not silently end delivery for this notifier
                 log.exception("delivery_loop_error", notifier=name, error=str(exc))
@@ -184,11 +186,9 @@ class Delivery:
                 self._tally(result, await self._deliver(name, entry))
         while time.monotonic() < deadline:
             worked = 0
-            for entry_id in await self.outbox.take_due(name, self._now_ms()):
-                due = await self.outbox.claim(name, self.consumer, entry_id)
-                if due is not None:
-                    self._tally(result, await self._deliver(name, due))
-                    worked += 1
+            for due in await self.outbox.take_due(name, self.consumer, self._now_ms()):
+                self._tally(result, await self._deliver(name, due))
+                worked += 1
             entries = await self.outbox.read_new(name, self.consumer, BATCH, None)
             for entry in entries:
                 self._tally(result, await self._deliver(name, entry))
@@ -223,11 +223,9 @@ class Delivery:
 
     async def _due(self, name: str) -> int:
         done = 0
-        for entry_id in await self.outbox.take_due(name, self._now_ms()):
-            entry = await self.outbox.claim(name, self.consumer, entry_id)
-            if entry is not None:
-                await self._deliver(name, entry)
-                done += 1
+        for entry in await self.outbox.take_due(name, self.consumer, self._now_ms()):
+            await self._deliver(name, entry)
+            done += 1
         return done
 
     async def _claim_dead(self, name: str) -> int:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import redis
 import redis.asyncio as aioredis
 import structlog
 from redis.asyncio.sentinel import Sentinel
@@ -128,15 +129,46 @@ class EmbeddedRedis:
             return False
 
     def stop(self) -> None:
-        """Ask redis to save and exit (SIGTERM does both), then wait."""
-        if self.process is None or self.process.poll() is not None:
+        """Stop the server unless another process still uses it: the last one out stops it.
+
+        Sibling workers on this host share one embedded server; the one that started it may
+        exit first, and must not take Redis away from the others. A process that reused the
+        server stops it too when it leaves last (SHUTDOWN saves, as SIGTERM does).
+        """
+        owned = self.process is not None and self.process.poll() is None
+        if not owned and not self._answers():
             return
+        others = self._other_clients()
+        if others:
+            log.info("embedded_redis_left_running", socket=str(self.socket_path), clients=others)
+            return
+        if not owned:
+            self._shutdown()
+            return
+        assert self.process is not None
         self.process.send_signal(signal.SIGTERM)
         try:
             self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        log.info("embedded_redis_stopped")
+
+    def _other_clients(self) -> int:
+        """Connections other than this check's own (0 when the server cannot be asked)."""
+        try:
+            with redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=2) as client:
+                return max(0, len(client.client_list()) - 1)
+        except (redis.RedisError, OSError):
+            return 0
+
+    def _shutdown(self) -> None:
+        try:
+            with redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=15) as client:
+                client.shutdown(save=True)
+        except (redis.RedisError, OSError) as exc:
+            log.warning("embedded_redis_not_stopped", socket=str(self.socket_path), error=str(exc))
+            return
         log.info("embedded_redis_stopped")
 
 

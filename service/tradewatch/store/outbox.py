@@ -51,6 +51,18 @@ if ARGV[4] == '1' then parent = redis.call('GET', KEYS[4]) end
 return {previous, ours, redis.call('HGET', KEYS[3], ARGV[3]), parent}
 """
 )
+# Due retries, taken off the schedule and claimed in one step: an entry is never off the schedule
+# without an owner, which a dead-worker claimer would take for one never scheduled and send too.
+# KEYS[1] schedule, KEYS[2] stream; ARGV[1] now (ms), ARGV[2] count, ARGV[3] group, ARGV[4] consumer.
+_TAKE_DUE = """
+local taken = {}
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])) do
+  redis.call('ZREM', KEYS[1], id)
+  local got = redis.call('XCLAIM', KEYS[2], ARGV[3], ARGV[4], 0, id)
+  if got[1] then taken[#taken + 1] = got[1] end
+end
+return taken
+"""
 DEAD = "dead"  # receipt value of a dead-lettered alert: its thread replies post unthreaded
 
 
@@ -92,10 +104,18 @@ class DeadLetter:
 
 def _entry(entry_id: str, fields: dict[str, str], *, redelivery: bool) -> Entry:
     to = [t for t in (fields.get("to") or "").split(",") if t]
-    return Entry(entry_id, Alert.model_validate_json(fields["alert"]), to, redelivery)
+    # A re-drive (`to` set) is a redelivery from its first read: the dead letter's last attempt
+    # may have reached the receiver (a timeout, a lost answer), so its history is checked.
+    return Entry(entry_id, Alert.model_validate_json(fields["alert"]), to, redelivery or bool(to))
 
 
 _POISON = (KeyError, ValueError)  # pydantic's ValidationError is a ValueError
+
+
+def _pairs(fields: list[str] | None) -> dict[str, str]:
+    """A stream entry's flat field list, as a script returns it, as a dict (None: trimmed away)."""
+    flat = fields or []
+    return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
 def _next_id(entry_id: str) -> str:
@@ -118,6 +138,7 @@ class Outbox:
         self.stream = keys.outbox()
         self._keep = redis.register_script(_KEEP)
         self._begin = redis.register_script(_BEGIN)
+        self._take_due = redis.register_script(_TAKE_DUE)
 
     # --- producing ------------------------------------------------------------------------------
 
@@ -167,12 +188,6 @@ class Outbox:
             entries += await self._parse(group, items, redelivery=True)
             if start == "0-0" or len(entries) >= count:
                 return entries
-
-    async def claim(self, group: str, consumer: str, entry_id: str) -> Entry | None:
-        """Take over one pending entry (a due retry) whoever held it."""
-        items = await self.redis.xclaim(self.stream, group, consumer, min_idle_time=0, message_ids=[entry_id])
-        entries = await self._parse(group, items or [], redelivery=True)
-        return entries[0] if entries else None
 
     async def _parse(self, group: str, items: list[Any], *, redelivery: bool) -> list[Entry]:
         """Entries as objects; a trimmed-away one is acknowledged, an unreadable one parked."""
@@ -250,15 +265,13 @@ class Outbox:
             pipe.zadd(self.keys.retry_schedule(group), {entry_id: due_ms})
             await pipe.execute()
 
-    async def take_due(self, group: str, now_ms: int, count: int = 50) -> list[str]:
-        """Due retries; ZREM decides which worker takes each, so only one does."""
-        schedule = self.keys.retry_schedule(group)
-        due = await self.redis.zrangebyscore(schedule, "-inf", now_ms, start=0, num=count)
-        taken = []
-        for entry_id in due:
-            if await self.redis.zrem(schedule, entry_id):
-                taken.append(str(entry_id))
-        return taken
+    async def take_due(self, group: str, consumer: str, now_ms: int, count: int = 50) -> list[Entry]:
+        """Due retries, each taken off the schedule and claimed by this consumer in one step."""
+        reply = await self._take_due(
+            keys=[self.keys.retry_schedule(group), self.stream], args=[now_ms, count, group, consumer]
+        )
+        items = [(entry_id, _pairs(fields)) for entry_id, fields in reply or []]
+        return await self._parse(group, items, redelivery=True)
 
     async def next_due_ms(self, group: str) -> int | None:
         first = await self.redis.zrange(self.keys.retry_schedule(group), 0, 0, withscores=True)
@@ -266,7 +279,8 @@ class Outbox:
 
     async def claimable(self, group: str, entry_id: str, now_ms: int) -> bool:
         """May a claimer deliver this entry now? Not while its retry is scheduled later; a due retry
-        goes to whoever removes it from the schedule (the same ZREM `take_due` uses), so only one does."""
+        goes to whoever removes it from the schedule (`take_due` or this ZREM), so only one does. An
+        entry off the schedule was never scheduled: `take_due` claims what it takes in the same step."""
         score = await self.redis.zscore(self.keys.retry_schedule(group), entry_id)
         if score is None:
             return True
