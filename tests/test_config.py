@@ -75,6 +75,15 @@ def test_relative_paths_resolve_against_file(tmp_path: Path) -> None:
         ("sources:\n  - {name: a, kind: rss, url: 'http://x', every: 5 minutes}\n", "sources[0].every:"),
         ("timezone: Mars/Base\n", "timezone: unknown timezone"),
         (
+            "notifiers:\n  email: {host: 127.0.0.1, from: a@b.c, to: [d@e.f],\n"
+            "         digest: {timezone: Europe/Berln}}\n",
+            "notifiers.email.digest.timezone: unknown timezone 'Europe/Berln'",
+        ),
+        (
+            "notifiers:\n  slack: {token: xoxb-1, timezone: Europe/Berln}\n",
+            "notifiers.slack.timezone: unknown timezone",
+        ),
+        (
             "sources:\n  - {name: a, kind: rss, url: 'http://x', every: 0s}\n",
             "sources[0].every: every must be",
         ),

@@ -74,3 +74,11 @@ def test_naive_published_at_is_rejected() -> None:
 def test_language_detection(text: str, lang: str) -> None:
     """Chinese when ideographs are a real share of the letters."""
     assert detect_lang(text) == lang
+
+
+def test_control_characters_are_dropped_from_title_and_text() -> None:
+    """ESC, NUL and BEL from a broken page never reach a receiver (a NUL breaks an iCalendar
+    feed); the text keeps its line breaks and tabs."""
+    doc = Document(title="Tariff\x1b[31m notice\x00\x07", text="line one\n\tline\x00two\r\n\x85end")
+    assert doc.title == "Tariff [31m notice  "
+    assert doc.text == "line one\n\tline two \n end"

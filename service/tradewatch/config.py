@@ -138,6 +138,13 @@ class SlackSettings(_Strict):
         100, ge=0, description="messages of channel history searched before a redelivery"
     )
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str | None) -> str | None:
+        if value is not None:
+            _check_timezone(value)
+        return value
+
     @model_validator(mode="after")
     def _needs_credentials(self) -> SlackSettings:
         if not self.token and not self.webhook_url:
@@ -155,6 +162,12 @@ class DigestSchedule(_Strict):
     every: Literal["daily", "weekdays", "weekly"] = "daily"
     weekday: int = Field(0, ge=0, le=6, description="for weekly: 0 = Monday")
     send_empty: bool = False
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        _check_timezone(value)
+        return value
 
 
 class EmailSettings(_Strict):

@@ -61,6 +61,21 @@ def test_deadlines_ics(tmp_path: Path, redis_url: str) -> None:
     assert len(event.walk("VALARM")) == 4
 
 
+def test_deadlines_without_redis_lists_the_files_but_writes_no_calendar(tmp_path: Path) -> None:
+    """Redis down: the listing falls back to the rule files' deadlines; `--ics` fails with exit 1
+    and writes nothing, since a calendar app would take a partial feed (no derived deadlines,
+    resolved ones shown as confirmed) for the truth."""
+    config = str(_config(tmp_path, "redis://127.0.0.1:1/0"))
+    with time_machine.travel(NOW, tick=False):
+        listing = CliRunner().invoke(app, ["deadlines", "--config", config])
+        calendar = CliRunner().invoke(app, ["deadlines", "--ics", "--config", config])
+    assert listing.exit_code == 0, listing.output
+    assert "US–China tariff truce expires unless extended" in listing.stdout
+    assert calendar.exit_code == 1
+    assert calendar.stdout == ""
+    assert "redis unavailable, no calendar written" in calendar.stderr
+
+
 def test_digest_dry_run_then_send(tmp_path: Path, redis_url: str) -> None:
     """`--dry-run` prints the digest and keeps the alerts; `digest` then mails them once."""
     with FakeSMTP() as smtp:

@@ -39,25 +39,34 @@ async def deadlines_output(settings: Settings, *, ics: bool, now: datetime) -> b
     try:
         handle = await open_redis(settings.redis_url, settings.state_dir)
     except StoreError as exc:
-        log.warning("deadlines_without_redis", error=str(exc))
-        specs = [from_spec(s) for s in rulebook.deadlines]
-        if ics:
-            return ics_calendar(specs, now)
-        return format_listing([d for d in specs if d.due >= now], set(), now, tz).encode()
+        return _without_redis(exc, rulebook, ics=ics, now=now, tz=tz)
     try:
         reminders = Reminders(handle.client, Keys(settings.key_prefix), settings, rulebook)
         try:
             found = await reminders.deadlines(now)
             fired = await reminders.fired()
         except Exception as exc:  # redis-py raises its own ConnectionError tree
-            log.warning("deadlines_without_redis", error=str(exc))
-            found, fired = [from_spec(s) for s in rulebook.deadlines], set()
+            return _without_redis(exc, rulebook, ics=ics, now=now, tz=tz)
         if ics:
             return ics_calendar(found, now)
         upcoming = [d for d in found if d.due >= now]
         return format_listing(upcoming, fired, now, tz).encode()
     finally:
         await handle.close()
+
+
+def _without_redis(exc: Exception, rulebook: Any, *, ics: bool, now: datetime, tz: Any) -> bytes:
+    """The listing falls back to the rule files' deadlines, with a warning; the calendar fails.
+
+    A calendar app deletes the events missing from a feed it fetched and believes the ones
+    in it, so a feed without derived deadlines and with resolved ones shown as confirmed
+    must never be written (the `/deadlines.ics` endpoint answers 503 for the same reason).
+    """
+    if ics:
+        raise StoreError(f"redis unavailable, no calendar written (it would lack derived deadlines): {exc}")
+    log.warning("deadlines_without_redis", error=str(exc))
+    specs = [from_spec(s) for s in rulebook.deadlines]
+    return format_listing([d for d in specs if d.due >= now], set(), now, tz).encode()
 
 
 async def digest_output(settings: Settings, *, dry_run: bool, html: bool, now: datetime) -> tuple[str, bool]:

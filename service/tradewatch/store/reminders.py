@@ -1,7 +1,7 @@
 """Deadline state in Redis: deadlines derived from matches, resolutions, and reminders fired exactly once.
 
 Rule-file deadlines come from the rulebook on every call (never copied into Redis,
-so editing the file re-plans them); Redis holds only what the files cannot: derived
+so a worker started on an edited file re-plans them); Redis holds only what the files cannot: derived
 deadlines, which deadlines a match resolved, when a file deadline was first seen,
 and which reminders fired. `HSETNX` on the reminder's key is the exactly-once claim
 across workers and restarts; given the outbox stream, `due()` claims and queues in one
