@@ -103,6 +103,31 @@ async def test_baselined_match_still_derives_its_deadline(
     assert [d.due.date().isoformat() for d in derived] == ["2025-11-20"]
 
 
+async def test_a_changed_baselined_item_still_moves_and_resolves_deadlines(
+    client: Redis, redis_url: str, tmp_path: Path
+) -> None:
+    """An item recorded without an alert (baselined) and later edited stays quiet, but the date it
+    moves moves its deadline, and an extension added to it resolves the expiry. Before, a changed
+    item that had not alerted was never matched again."""
+    book = rulebook(tmp_path, RULES)
+    pipe = Pipeline(settings(redis_url), client, book, keys=KEYS, now=Clock())
+    old = NOW - timedelta(days=30)
+    first = doc("t0", "Tariff on magnets effective November 20, 2025", published_at=old)
+    assert (await pipe.process(spec(), result(first))).baseline == 1
+    edited = doc(
+        "t0",
+        "Tariff on magnets effective December 1, 2025",
+        text="The truce was extended as well.",
+        published_at=old,
+    )
+    counts = await pipe.process(spec(), result(edited))
+    assert (counts.updated, counts.alerts) == (1, 0)
+    reminders = Reminders(client, KEYS, settings(redis_url), book)
+    found = await reminders.deadlines(NOW)
+    assert [d.due.date().isoformat() for d in found if d.id != "truce-expiry"] == ["2025-12-01"]
+    assert next(d for d in found if d.id == "truce-expiry").resolved_by == "truce-extension"
+
+
 async def test_chinese_alert_carries_an_english_lead_line(
     client: Redis, redis_url: str, tmp_path: Path
 ) -> None:

@@ -184,9 +184,10 @@ class Pipeline:
     def _match(self, plan: Plan, work: list[Work], memo: dict[tuple[str, str, bool], list[Match]]) -> None:
         """Match the new and changed documents; for matched ones that may alert, index and dedup keys.
 
-        A baselined item is matched (its counts and deadline observations need the
-        matches) but reads no index or dedup key: it neither alerts nor joins an event;
-        and only its deadline rules' facts are extracted, the only ones read.
+        A baselined item, or a changed one that was baselined or suppressed, is matched (its
+        counts and deadline observations need the matches) but reads no index or dedup key: it
+        neither alerts nor joins an event; and only its deadline rules' facts are extracted,
+        the only ones read.
         """
 
         def matched(doc: Document, content: str, *, partial: bool = False) -> list[Match]:
@@ -200,6 +201,8 @@ class Pipeline:
             if item.record is not None and item.record.event != NO_EVENT:
                 if item.record.alerted:  # its update reply shows the facts of the new text
                     item.matches = matched(item.doc, item.content)
+                else:  # baselined or suppressed: quiet, but a date it moves or an extension counts
+                    item.matches = matched(item.doc, item.content, partial=True)
                 continue  # changed item that alerted, was baselined or suppressed: no new alert
             if baselined(plan, item.doc):
                 item.matches = matched(item.doc, item.content, partial=True)
