@@ -120,6 +120,36 @@ async def test_digest_is_multipart_grouped_with_deadlines(redis: aioredis.Redis,
     assert "Deadlines in the next 14 days" in html
 
 
+async def test_a_reminder_routed_to_the_digest_is_mailed(redis: aioredis.Redis, smtp: FakeSMTP) -> None:
+    """A reminder whose deadline is beyond the 14-day list (`remind: [21d]`) is named in a section
+    of its own and makes the digest go out; before, it was recorded and then left out, and the
+    digest counted as empty."""
+    book = _book(redis, _settings(smtp))
+    due = MORNING + timedelta(days=21)
+    await book.record(
+        make_alert(
+            id="r1",
+            kind="reminder",
+            title="Truce <expires> unless extended",
+            summary="Due 2025-11-24 07:30 CET — in 3 weeks",
+            due=due,
+            facts={},
+            seen_at=MORNING - timedelta(hours=1),
+        )
+    )
+    assert await book.send_now(MORNING)
+    [msg] = smtp.messages
+    assert msg["Subject"] == "tradewatch digest 2025-11-03: 1 alert"
+    text = _body(msg, "plain")
+    reminders = text.split("REMINDERS")[1].split("DEADLINES IN THE NEXT 14 DAYS")[0]
+    assert "Reminder: Truce <expires> unless extended" in reminders
+    assert "Due 2025-11-24 07:30 CET — in 3 weeks" in reminders
+    html = _body(msg, "html")
+    assert "Reminders</h2>" in html
+    assert ">Truce &lt;expires&gt; unless extended</a> — Due 2025-11-24" in html
+    assert await book.pending(MORNING + timedelta(minutes=1)) == []
+
+
 async def test_sent_alerts_are_not_sent_twice(redis: aioredis.Redis, smtp: FakeSMTP) -> None:
     """After a digest, the next one holds only what arrived since; an empty one mails nothing."""
     book = _book(redis, _settings(smtp))

@@ -37,12 +37,13 @@ class Digest:
     new: list[DigestGroup] = field(default_factory=list)
     updates: list[DigestGroup] = field(default_factory=list)
     notices: list[Alert] = field(default_factory=list)
+    reminders: list[Alert] = field(default_factory=list)
     deadlines: list[Deadline] = field(default_factory=list)
     alert_ids: list[str] = field(default_factory=list)
 
     @property
     def alert_count(self) -> int:
-        return sum(len(g.alerts) for g in self.new + self.updates) + len(self.notices)
+        return sum(len(g.alerts) for g in self.new + self.updates) + len(self.notices) + len(self.reminders)
 
     @property
     def empty(self) -> bool:
@@ -73,19 +74,23 @@ def _newest_first(alert: Alert) -> float:
 def make_digest(
     alerts: Sequence[Alert], deadlines: Sequence[Deadline], *, now: datetime, since: datetime | None
 ) -> Digest:
-    """Sort alerts into sections: new events, updates and further sources, operator notices.
+    """Sort alerts into sections: new events, updates and further sources, reminders, operator notices.
 
-    Reminder alerts are left out: the deadlines section already lists what is coming.
+    Reminders have a section of their own: a deadline beyond the 14-day list (a `21d`
+    reminder) or just past is named nowhere else, and a reminder routed to the digest
+    alone must make the digest go out.
     """
     new = [a for a in alerts if a.kind == "new"]
     updates = [a for a in alerts if a.kind in ("update", "also")]
     notices = [a for a in alerts if a.kind == "operator"]
+    reminders = sorted((a for a in alerts if a.kind == "reminder"), key=lambda a: (a.due is None, a.due))
     return Digest(
         now=now,
         since=since,
         new=group_alerts(new),
         updates=group_alerts(updates),
         notices=notices,
+        reminders=reminders,
         deadlines=[d for d in deadlines if not d.resolved],
         alert_ids=[a.id for a in alerts],
     )
