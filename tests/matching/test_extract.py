@@ -54,6 +54,17 @@ def glossary() -> Glossary:
         ("The talks were held on May 10 and May 11.", None),
         ("The suspension takes effect from Sunday until Nov 27, 2026.", "2025-10-12"),
         ("The new rates are effective tomorrow.", "2025-10-10"),
+        # the Federal Register's wording, a time of day between keyword and date
+        (
+            "shall apply to goods entered for consumption, or withdrawn from warehouse for consumption, "
+            "on or after 12:01 a.m. eastern daylight time on April 10, 2025.",
+            "2025-04-10",
+        ),
+        ("The pause is effective as of 12:01 a.m. eastern daylight time on August 12, 2025.", "2025-08-12"),
+        ("This order is effective upon signature.", "2025-10-09"),
+        ("自公布之日起至2026年11月10日暂停实施。", "2025-10-09"),
+        # a strong keyword beats an earlier weak one
+        ("Tariffs doubled from March 4 will be cut to 10% effective Nov. 10.", "2025-11-10"),
     ],
 )
 def test_effective_date(text: str, expected: str | None) -> None:
@@ -65,6 +76,22 @@ def test_effective_date_uses_the_documents_own_timezone() -> None:
     """ "From the date of publication" is the publication date in the document's own timezone."""
     late_evening = datetime(2025, 4, 4, 23, 30, tzinfo=BEIJING)  # still 4 April in Beijing, 15:30 UTC
     assert effective_date("本公告自公布之日起施行。", late_evening) == "2025-04-04"
+
+
+@pytest.mark.parametrize(
+    ("published", "text", "expected"),
+    [
+        (datetime(2025, 12, 29, tzinfo=BEIJING), "自1月1日起施行。", "2026-01-01"),
+        (datetime(2026, 1, 5, tzinfo=BEIJING), "The duties took effect on Dec. 20.", "2025-12-20"),
+        (datetime(2025, 11, 15, tzinfo=BEIJING), "The rates apply from March 4.", "2025-03-04"),
+        (datetime(2025, 4, 2, tzinfo=BEIJING), "Effective April 9, the rates rise.", "2025-04-09"),
+    ],
+)
+def test_a_date_without_a_year_takes_the_year_near_the_document(
+    published: datetime, text: str, expected: str
+) -> None:
+    """A notice of 29 December saying "from 1 January" means next year's 1 January."""
+    assert effective_date(text, published) == expected
 
 
 def test_all_dates_in_order_without_repeats() -> None:

@@ -1,6 +1,7 @@
 """Date extraction from Chinese and English text, resolved against the document's own date.
 
-A date without a year takes the document's year (in the document's timezone);
+A date without a year takes the year that puts it near the document's date (in the
+document's timezone): a notice of 29 December saying "from 1 January" means next year's;
 "自公布之日起施行" and "effective immediately" mean the publication date.
 """
 
@@ -68,24 +69,37 @@ _DATE_PATTERNS = [
 ]
 
 _TODAY_ZH = re.compile(
-    r"自?(?:公布|发布|印发|公告发布|签署)之日起(?:正式)?(?:施行|执行|实施|生效|实行)|自即日起"
+    r"自?(?:公布|发布|印发|公告发布|签署)之日起(?:(?:正式)?(?:施行|执行|实施|生效|实行)|至)|自即日起"
 )
 _TODAY_EN = re.compile(
     r"\b(?:(?:effective|take[sn]? effect|took effect)\s+(?:immediately|upon (?:its |their )?"
-    r"(?:publication|signing|release|issuance|announcement))|with immediate effect)\b",
+    r"(?:publication|signing|signature|release|issuance|announcement))|with immediate effect)\b",
     re.IGNORECASE,
 )
-# (keyword before the date, how many characters may separate them)
+# (keyword before the date, how many characters may separate them); the strong ones first:
+# a date after "effective" beats an earlier one after "from" ("doubled from March 4, cut to
+# 10% effective Nov. 10" takes effect on Nov. 10).
 _EFFECTIVE_BEFORE = [
     (
         re.compile(
-            r"\beffective\b|\b(?:take|takes|took|taking|to take|go|goes|went|going) (?:into )?effect\b",
+            r"\beffective\b|\b(?:take|takes|took|taking|to take|go|goes|went|going) (?:into )?effect\b"
+            r"|\bon or after\b",  # the Federal Register's "entered … on or after 12:01 a.m. … on DATE"
             re.IGNORECASE,
         ),
         40,
     ),
     (re.compile(r"\b(?:starting|beginning|commencing|as of|from)\b", re.IGNORECASE), 16),
 ]
+# A time of day between keyword and date does not count towards their distance:
+# "effective as of 12:01 a.m. eastern daylight time on August 12, 2025".
+_CLOCK = re.compile(
+    r"\b\d{1,2}(?::\d{2}\s*(?:a\.?m\.?|p\.?m\.?)?|\s*(?:a\.?m\.?|p\.?m\.?))"
+    r"(?:\s*(?:\(?(?:eastern|e[sd]t)\)?)(?:\s+(?:daylight|standard))?(?:\s+time)?)?(?:,?\s+on)?",
+    re.IGNORECASE,
+)
+_CLOCK_SPAN = 60  # how far back a keyword is looked for when a time of day may sit in between
+# How far before or after the document's date a date without a year may fall (days).
+_YEARLESS_PAST, _YEARLESS_AHEAD = 270, 95
 # "takes effect from Sunday until Nov 27, 2026": the date after "until" is when it ends
 _UNTIL = re.compile(r"\b(?:until|till|through|to|expir\w*)\b|至|截至|到", re.IGNORECASE)
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -124,13 +138,26 @@ def chinese_number(text: str) -> int | None:
     return total + current
 
 
-def _to_date(m: re.Match[str], year_hint: int | None) -> date | None:
+def _to_date(m: re.Match[str], published: date | None) -> date | None:
     parts = m.groupdict()
     month = _MONTHS[parts["mon"].lower()] if parts.get("mon") else chinese_number(parts.get("m") or "")
     day = chinese_number(parts.get("d") or "")
-    year = chinese_number(parts["y"]) if parts.get("y") else year_hint
-    if year is None or month is None or day is None:
+    if month is None or day is None:
         return None
+    if parts.get("y"):
+        year = chinese_number(parts["y"])
+        return _date(year, month, day) if year is not None else None
+    if published is None:
+        return None
+    found = _date(published.year, month, day)
+    if found is not None and (found - published).days < -_YEARLESS_PAST:
+        return _date(published.year + 1, month, day) or found  # "from 1 January" in late December
+    if found is not None and (found - published).days > _YEARLESS_AHEAD:
+        return _date(published.year - 1, month, day) or found  # "since 20 December" in January
+    return found
+
+
+def _date(year: int, month: int, day: int) -> date | None:
     try:
         return date(year, month, day)
     except ValueError:
@@ -139,7 +166,7 @@ def _to_date(m: re.Match[str], year_hint: int | None) -> date | None:
 
 def _found(text: str, published: datetime | None) -> list[tuple[int, int, date]]:
     """Every date with its span, earliest first; overlapping weaker readings dropped."""
-    hint = published.year if published else None
+    hint = published.date() if published else None
     spans: list[tuple[int, int, date]] = []
     for pattern in _DATE_PATTERNS:
         for m in pattern.finditer(text):
@@ -159,18 +186,21 @@ def all_dates(text: str, published: datetime | None) -> list[str]:
     return list(seen)
 
 
-def _is_effective(text: str, start: int, end: int) -> bool:
+def _strength(text: str, start: int, end: int) -> int:
+    """How surely this date is when something takes effect: 2 strong keyword, 1 weak, 0 not."""
     if _EFFECTIVE_AFTER_ZH.match(text, end):
-        return True
-    for pattern, reach in _EFFECTIVE_BEFORE:
-        before = text[max(0, start - reach - 30) : start]
+        return 2
+    for strength, (pattern, reach) in zip((2, 1), _EFFECTIVE_BEFORE, strict=True):
+        before = text[max(0, start - reach - _CLOCK_SPAN) : start]
         hits = list(pattern.finditer(before))
         if hits:
             last = hits[-1]
             gap = before[last.end() :]
-            if len(gap) <= reach and not _SENTENCE_END.search(gap) and not _UNTIL.search(gap):
-                return True
-    return False
+            if _SENTENCE_END.search(gap) or _UNTIL.search(gap):
+                continue
+            if len(gap) <= reach or len(_CLOCK.sub(" ", gap)) <= reach:
+                return strength
+    return 0
 
 
 def _weekday_effective(text: str, published: datetime) -> str | None:
@@ -189,10 +219,20 @@ def _weekday_effective(text: str, published: datetime) -> str | None:
 
 
 def effective_date(text: str, published: datetime | None) -> str | None:
-    """The first date the text says a measure takes effect from, ISO; None when it does not say."""
+    """The date the text says a measure takes effect from, ISO; None when it does not say.
+
+    The first date with a strong keyword ("effective", "take effect", 起施行), else the first
+    with a weak one ("from", "as of", "beginning").
+    """
+    weak: date | None = None
     for start, end, found in _found(text, published):
-        if _is_effective(text, start, end):
+        strength = _strength(text, start, end)
+        if strength == 2:
             return found.isoformat()
+        if strength == 1 and weak is None:
+            weak = found
+    if weak is not None:
+        return weak.isoformat()
     if published is None:
         return None
     if _TODAY_ZH.search(text) or _TODAY_EN.search(text):
