@@ -164,6 +164,23 @@ def test_rates(text: str, expected: list[float]) -> None:
             "税委会公告2025年第8号 停止实施《加征关税的公告》（税委会公告2025年第2号）",
             "Tariff Commission Announcement No. 8 of 2025",
         ),
+        # the notice acted on is not this one: a suspension is keyed by its own number, or by none
+        (
+            "商务部公告2025年第70号 关于暂停实施商务部公告2025年第61号的公告",
+            "MOFCOM Announcement No. 70 of 2025",
+        ),
+        (
+            "China's commerce ministry said it would suspend the implementation of MOFCOM Announcement "
+            "No. 61 of 2025, which extended its controls, until Nov. 10, 2026, "
+            "under Announcement No. 70 of 2025.",
+            "MOFCOM Announcement No. 70 of 2025",
+        ),
+        ("China lifted MOFCOM Announcement No. 61 of 2025 for a year.", None),
+        (
+            "Sec. 1. In Executive Order 14257 of April 2, 2025, I declared a national emergency. "
+            "This order raises the rate to 84 percent.",
+            None,
+        ),
         ("no notice here", None),
     ],
 )
