@@ -125,6 +125,8 @@ def test_chinese_number(text: str, expected: int | None) -> None:
         ("加征税率由百分之八十四提高至百分之一百二十五", [84, 125]),
         ("tariffs of 7.5% remain", [7.5]),
         ("24 percentage points", []),
+        ("US to cut tariffs on Chinese goods to 47 pc from 57 pc", [47, 57]),
+        ("a 10-percent levy and a 20 pct duty; 500 pcs shipped", [10, 20]),
     ],
 )
 def test_rates(text: str, expected: list[float]) -> None:

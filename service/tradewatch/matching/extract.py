@@ -22,7 +22,9 @@ from tradewatch.models import Document
 
 __all__ = ["announcement", "extract_facts", "glossary_labels", "hs_codes", "plain_text", "rates"]
 
-_RATE = re.compile(r"(?<![\d.])(\d{1,4}(?:\.\d+)?)\s*(?:%|percent\b|per cent\b|pct\b)", re.IGNORECASE)
+_RATE = re.compile(
+    r"(?<![\d.])(\d{1,4}(?:\.\d+)?)(?:\s*%|[\s-]*(?:percent|per cent|pct|pc)\b)", re.IGNORECASE
+)  # 34%, 34 percent, 34-percent, 34 per cent, 34 pct, 34 pc (Indian and British wire copy)
 _RATE_ZH = re.compile(r"百分之([零〇一二两三四五六七八九十百]+(?:点[零〇一二三四五六七八九]+)?)")
 
 _ANN_ZH = [

@@ -3,10 +3,11 @@
 NFKC folds full-width/half-width forms, OpenCC's traditional→simplified character
 table folds 繁體 to 简体, `casefold` folds Latin case, whitespace collapses to one
 space (and disappears between two Chinese characters, where a line break is layout,
-not a word gap), and a hyphen between two letters becomes a space, so `rare earth`
-also finds `rare-earth`. One word keeps its case's meaning: `US` in capitals becomes
-`u.s.` (the country), so folding it does not turn it into the pronoun `us`. Terms go
-through the same function, so they stay in step.
+not a word gap), and a hyphen between two words becomes a space, so `rare earth`
+also finds `rare-earth` and `90 day` finds `90-day` (a hyphen between two numbers
+stays). One word keeps its case's meaning: `US` in capitals becomes `u.s.` (the
+country), so folding it does not turn it into the pronoun `us`. Terms go through the
+same function, so they stay in step.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ __all__ = ["normalize", "t2s", "term_literal", "term_problem"]
 # Patterns start with the literal character so the regex engine can skip ahead fast.
 _CJK_GAP = re.compile(" (?<=[\u3400-\u9fff\uf900-\ufaff] )(?=[\u3400-\u9fff\uf900-\ufaff])")
 _HYPHENS = "-‐‑‒–"
-_LETTER_HYPHEN = re.compile(r"[-‐‑‒–](?<=[^\W\d_][-‐‑‒–])(?=[^\W\d_])")
+# A hyphen joining a word to a letter or a number to a word ("rare-earth", "90-day") is a
+# space; between two numbers (2025-11-10, HS 8505-11) it stays.
+_LETTER_HYPHEN = re.compile(r"[-‐‑‒–](?:(?<=[^\W\d_][-‐‑‒–])(?=[^\W_])|(?<=\d[-‐‑‒–])(?=[^\W\d_]))")
 # Full-width ASCII and the ideographic space are nearly all NFKC changes in Chinese text;
 # mapping them first lets most documents skip the (slow) full NFKC pass.
 _FULL_WIDTH = re.compile("[\uff01-\uff5e\u3000]")
