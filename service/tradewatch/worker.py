@@ -30,7 +30,6 @@ from tradewatch.config import Settings, SourceSpec
 from tradewatch.errors import ConfigError, SourceError, StoreError
 from tradewatch.fetch import Fetcher
 from tradewatch.matching import Rulebook, RuleProblems, load_rulebook
-from tradewatch.models import Alert
 from tradewatch.notify import NOTIFIERS, Notifier
 from tradewatch.observe import METRICS, Metrics, Progress
 from tradewatch.sources import SOURCES, Source
@@ -335,6 +334,7 @@ class Worker:
                 documents=len(result.documents),
                 duration=fetched,
                 next_poll=utcnow() + spec.every,
+                url=spec.url,
             )
         except (StoreError, RedisError, OSError) as exc:  # Redis outage: nothing sent; next poll catches up
             self._not_processed(spec, exc, fetched)
@@ -350,7 +350,7 @@ class Worker:
             **_counts(counts),
         )
         if transition:
-            await self._operator_alert(spec, str(transition), "")
+            _health_changed(spec, transition.kind, "")
         return None
 
     def _not_processed(self, spec: SourceSpec, exc: Exception, duration: float) -> None:
@@ -362,42 +362,14 @@ class Worker:
     async def _record_failure(self, spec: SourceSpec, error: str) -> None:
         try:
             transition = await self.health.record_failure(
-                spec.name, error, threshold=self.settings.failure_alert_after
+                spec.name, error, threshold=self.settings.failure_alert_after, url=spec.url
             )
         except Exception as exc:
             self.metrics.redis_errors.inc()
             log.warning("health_not_recorded", source=spec.name, error=str(exc))
             return
         if transition:
-            await self._operator_alert(spec, str(transition), error)
-
-    async def _operator_alert(self, spec: SourceSpec, transition: str, error: str) -> None:
-        """Source failing/recovered: raised once per transition, through the durable outbox."""
-        from tradewatch.store.outbox import Outbox
-
-        now = utcnow()
-        failing = "fail" in transition
-        alert = Alert(
-            id=f"operator:{spec.name}:{transition}:{int(now.timestamp())}",
-            kind="operator",
-            rule="tradewatch-source-health",
-            rule_title=f"Source {spec.name} is failing" if failing else f"Source {spec.name} recovered",
-            severity="warning" if failing else "info",
-            tags=["operator"],
-            title=(
-                f"{spec.name}: {self.settings.failure_alert_after} failed polls in a row; last error: {error}"
-                if failing
-                else f"{spec.name} answers again"
-            ),
-            url=spec.url,
-            source=spec.name,
-            seen_at=now,
-        )
-        try:
-            await Outbox(self.redis, self.keys).enqueue_operator(alert)
-        except Exception as exc:
-            self.metrics.redis_errors.inc()
-            log.warning("operator_alert_not_queued", source=spec.name, error=str(exc))
+            _health_changed(spec, transition.kind, error)
 
     async def _tick_deadlines(self) -> None:
         """Reminders that are due, and the digest when its slot has come (both exactly once)."""
@@ -434,3 +406,8 @@ def run_worker(settings: Settings, *, once: bool) -> int:
         return 1
     except KeyboardInterrupt:
         return 0
+
+
+def _health_changed(spec: SourceSpec, transition: str, error: str) -> None:
+    """Source failing/recovered: the health script already queued its operator alert (one step)."""
+    log.warning("source_health_changed", source=spec.name, transition=transition, error=error[:300])

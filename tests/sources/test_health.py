@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 import redis.asyncio as aioredis
 
+from tradewatch.models import Alert
 from tradewatch.store.health import SourceHealth
 from tradewatch.store.keys import Keys
 from tradewatch.store.validators import RedisValidatorCache, Validators
@@ -36,6 +37,26 @@ async def test_failing_raised_once_and_recovered_once(client: aioredis.Redis) ->
     assert back.consecutive_failures == 5
     again = await health.record_success("mofcom", status=304, documents=0, duration=0.1, next_poll=None)
     assert again is None
+
+
+async def test_a_transition_queues_its_operator_alert_in_the_same_step(client: aioredis.Redis) -> None:
+    """The script that records "failing" (raised once) also queues its operator alert, so no
+    crash or Redis error between two steps can record the one and lose the other."""
+    keys = Keys("tw")
+    health = SourceHealth(client, keys)
+    for i in range(2):
+        await health.record_failure("mofcom", f"HTTP 500 #{i}", threshold=2, url="https://www.mofcom.gov.cn/")
+    await health.record_success("mofcom", status=200, documents=1, duration=0.1, next_poll=None, url="u")
+    entries = await client.xrange(keys.outbox())
+    alerts = [Alert.model_validate_json(fields["alert"]) for _, fields in entries]
+    assert [(a.kind, a.severity, a.rule_title) for a in alerts] == [
+        ("operator", "warning", "Source mofcom is failing"),
+        ("operator", "info", "Source mofcom recovered"),
+    ]
+    assert alerts[0].title == "mofcom: 2 failed polls in a row; last error: HTTP 500 #1"
+    assert alerts[0].url == "https://www.mofcom.gov.cn/"
+    assert alerts[0].tags == ["operator"]
+    assert alerts[0].id.startswith("operator:mofcom:failing:")
 
 
 async def test_short_streak_never_alerts(client: aioredis.Redis) -> None:

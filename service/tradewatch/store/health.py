@@ -18,8 +18,23 @@ from tradewatch.store.keys import HEALTH_TTL, Keys
 
 __all__ = ["SourceHealth", "SourceHealthRecord", "Transition"]
 
-# KEYS[1] health hash, KEYS[2] index set; ARGV: name, now, status, duration, next_poll, documents, ttl.
-_SUCCESS = """
+# The operator alert of a transition is queued by the same script that records it, so a crash
+# or a Redis error between the two can never record "failing" (raised once) and lose its alert.
+# KEYS[3] outbox stream; the alert is the JSON of models.Alert (kind operator).
+_OPERATOR_ALERT = """
+local function operator_alert(stream, name, transition, epoch, url, title, rule_title, severity, seen_at)
+  local alert = cjson.encode({
+    id = 'operator:' .. name .. ':' .. transition .. ':' .. epoch, kind = 'operator',
+    rule = 'tradewatch-source-health', rule_title = rule_title, severity = severity,
+    tags = {'operator'}, title = title, url = url, source = name, seen_at = seen_at})
+  redis.call('XADD', stream, '*', 'alert', alert, 'to', '')
+end
+"""
+# KEYS[1] health hash, KEYS[2] index set, KEYS[3] outbox;
+# ARGV: name, now, status, duration, next_poll, documents, ttl, url, epoch.
+_SUCCESS = (
+    _OPERATOR_ALERT
+    + """
 local alerted = redis.call('HGET', KEYS[1], 'alerted')
 local failures = tonumber(redis.call('HGET', KEYS[1], 'consecutive_failures') or '0')
 redis.call('HSET', KEYS[1], 'consecutive_failures', 0, 'last_success', ARGV[2], 'last_status', ARGV[3],
@@ -28,19 +43,32 @@ redis.call('HINCRBY', KEYS[1], 'items_seen', ARGV[6])
 redis.call('HDEL', KEYS[1], 'alerted')
 redis.call('EXPIRE', KEYS[1], ARGV[7])
 redis.call('SADD', KEYS[2], ARGV[1])
-if alerted then return failures end
+if alerted then
+  operator_alert(KEYS[3], ARGV[1], 'recovered', ARGV[9], ARGV[8], ARGV[1] .. ' answers again',
+    'Source ' .. ARGV[1] .. ' recovered', 'info', ARGV[2])
+  return failures
+end
 return -1
 """
+)
 
-# ARGV: name, now, error, threshold, ttl.
-_FAILURE = """
+# ARGV: name, now, error, threshold, ttl, url, epoch.
+_FAILURE = (
+    _OPERATOR_ALERT
+    + """
 local n = redis.call('HINCRBY', KEYS[1], 'consecutive_failures', 1)
 redis.call('HSET', KEYS[1], 'last_error', ARGV[3], 'last_error_at', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('SADD', KEYS[2], ARGV[1])
-if n >= tonumber(ARGV[4]) and redis.call('HSETNX', KEYS[1], 'alerted', ARGV[2]) == 1 then return n end
+if n >= tonumber(ARGV[4]) and redis.call('HSETNX', KEYS[1], 'alerted', ARGV[2]) == 1 then
+  operator_alert(KEYS[3], ARGV[1], 'failing', ARGV[7], ARGV[6],
+    ARGV[1] .. ': ' .. ARGV[4] .. ' failed polls in a row; last error: ' .. ARGV[3],
+    'Source ' .. ARGV[1] .. ' is failing', 'warning', ARGV[2])
+  return n
+end
 return -n
 """
+)
 
 
 @dataclass(frozen=True)
@@ -109,21 +137,26 @@ class SourceHealth:
         documents: int,
         duration: float,
         next_poll: datetime | None,
+        url: str = "",
     ) -> Transition | None:
-        """Reset the failure streak; "recovered" once if the streak had raised "failing"."""
-        keys = [self.keys.source_health(name), self.keys.source_health_index()]
-        now = _iso(datetime.now(UTC))
-        args = [name, now, status, f"{duration:.3f}", _iso(next_poll), documents, HEALTH_TTL]
+        """Reset the failure streak; "recovered" once, its operator alert queued, if "failing" was raised."""
+        keys = [self.keys.source_health(name), self.keys.source_health_index(), self.keys.outbox()]
+        now = datetime.now(UTC)
+        args = [name, _iso(now), status, f"{duration:.3f}", _iso(next_poll), documents, HEALTH_TTL, url]
+        args.append(int(now.timestamp()))
         result = await self._successes.call((keys, args))
         failures = int(result)
         return Transition("recovered", name, failures) if failures >= 0 else None
 
-    async def record_failure(self, name: str, error: str, *, threshold: int) -> Transition | None:
-        """Count a failure; "failing" exactly once when the streak reaches `threshold`."""
+    async def record_failure(
+        self, name: str, error: str, *, threshold: int, url: str = ""
+    ) -> Transition | None:
+        """Count a failure; "failing" once, its operator alert queued, when the streak reaches `threshold`."""
+        now = datetime.now(UTC)
         result = int(
             await self._failure(
-                keys=[self.keys.source_health(name), self.keys.source_health_index()],
-                args=[name, _iso(datetime.now(UTC)), error[:2000], threshold, HEALTH_TTL],
+                keys=[self.keys.source_health(name), self.keys.source_health_index(), self.keys.outbox()],
+                args=[name, _iso(now), error[:2000], threshold, HEALTH_TTL, url, int(now.timestamp())],
             )
         )
         return Transition("failing", name, result, error) if result > 0 else None
