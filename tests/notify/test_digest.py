@@ -244,6 +244,21 @@ async def test_failed_slot_is_retried(redis: aioredis.Redis, smtp: FakeSMTP) -> 
     assert len(smtp.messages) == 1
 
 
+async def test_a_slot_due_while_a_manual_digest_mails_is_not_lost(
+    redis: aioredis.Redis, smtp: FakeSMTP
+) -> None:
+    """The schedule finds `tradewatch digest` mailing (its lock held): the slot stays open for the
+    next tick instead of being marked done, so what arrives meanwhile still goes out in it."""
+    keys = Keys("t")
+    book = _book(redis, _settings(smtp))
+    await book.record(make_alert())
+    await redis.set(keys.digest_lock(), "someone", px=60_000)  # a digest by hand is being mailed
+    assert not await book.send_due(MORNING)
+    await redis.delete(keys.digest_lock())
+    assert await book.send_due(MORNING + timedelta(seconds=30))
+    assert len(smtp.messages) == 1
+
+
 async def test_hostile_content_is_escaped_in_html(redis: aioredis.Redis, smtp: FakeSMTP) -> None:
     """Script tags and javascript: links in fetched text never become markup in the HTML part."""
     book = _book(redis, _settings(smtp))

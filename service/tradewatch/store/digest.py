@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from typing import ClassVar, Protocol
+from typing import ClassVar, Literal, Protocol
 from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
@@ -99,25 +99,28 @@ class DigestBook:
         An empty digest sends nothing unless `send_empty`. Raises DeliveryError when
         SMTP fails; the alerts then stay for the next attempt.
         """
+        return await self._send(now) == "sent"
+
+    async def _send(self, now: datetime) -> Literal["sent", "empty", "busy"]:
         if self.email is None or self._sender is None:
             raise ConfigError("no email notifier configured", key="notifiers.email")
         token = uuid.uuid4().hex
         lock = self.keys.digest_lock()
         if not await self.redis.set(lock, token, nx=True, px=DIGEST_CLAIM_TTL * 1000):
             log.info("digest_busy")
-            return False
+            return "busy"
         try:
             digest = await self.build(now)
             if digest.empty and not self.schedule.send_empty:
                 log.info("digest_empty_skipped")
-                return False
+                return "empty"
             await self._sender.send(digest_message(digest, self.email, self.tz))
             if digest.alert_ids:
                 await self.redis.zrem(self.keys.digest_index(), *digest.alert_ids)
                 await self.redis.hdel(self.keys.digest_items(), *digest.alert_ids)
             await self.redis.set(self.keys.digest_last(), now.isoformat())
             log.info("digest_sent", alerts=digest.alert_count, deadlines=len(digest.deadlines))
-            return True
+            return "sent"
         finally:
             await self.redis.eval(_RELEASE, 1, lock, token)
 
@@ -130,15 +133,18 @@ class DigestBook:
         if not await self.redis.set(key, "sending", nx=True, ex=DIGEST_CLAIM_TTL):
             return False
         try:
-            sent = await self.send_now(now)
+            outcome = await self._send(now)
         except BaseException:
             # Hold the claim a little so the retry is paced; then any worker may take the slot again.
             await self.redis.set(key, "failed", ex=DIGEST_RETRY_TTL)
             raise
-        await self.redis.set(key, "sent" if sent else "empty", ex=DIGEST_SLOT_TTL)
-        if sent:
+        if outcome == "busy":  # a `tradewatch digest` by hand is mailing: the slot is not done
+            await self.redis.delete(key)
+            return False
+        await self.redis.set(key, outcome, ex=DIGEST_SLOT_TTL)
+        if outcome == "sent":
             log.info("digest_slot_sent", slot=slot.isoformat())
-        return sent
+        return outcome == "sent"
 
     def next_run(self, now: datetime) -> datetime:
         """When the worker should call `send_due` next."""
