@@ -138,7 +138,7 @@ async def alert_history(
     for _entry_id, alert in queued:  # newest first: keep each event's first-queued root alert
         if alert.event_id and alert.kind == "new":
             roots[alert.event_id] = alert
-        elif not alert.event_id:
+        elif not alert.event_id or alert.kind == "reminder":  # a derived deadline's reminder names its event
             loose.append(alert)
     by_rule = _rules_by_id(rules)
     records = [_from_event(e, roots.get(e.id), by_rule.get(e.rule)) for e in events]
