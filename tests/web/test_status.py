@@ -11,9 +11,11 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
+from tests.notify.alerts import make_alert
 from tests.web.conftest import FakeWorker, client_for
 from tests.web.seed import seed, write_rulebook
 from tradewatch.store.keys import Keys
+from tradewatch.store.outbox import Outbox
 from tradewatch.web.app import create_app
 from tradewatch.web.status import gather_status
 
@@ -62,28 +64,20 @@ async def test_recent_alerts_show_events_sources_and_facts(seeded: FakeWorker) -
     assert "ustr-press is failing" in alerts
 
 
-async def test_a_derived_deadlines_reminder_is_listed(
+async def test_derived_deadline_reminders_are_listed(
     worker: FakeWorker, redis_client: aioredis.Redis
 ) -> None:
     """A reminder of a deadline taken from a match names that match's event; it is still listed
     (before, every alert with an event but the event's first was left out)."""
-    from tradewatch.models import Alert
-    from tradewatch.store.outbox import Outbox
-
-    keys = Keys(worker.settings.key_prefix)
-    reminder = Alert(
+    reminder = make_alert(
         id="reminder-1",
         kind="reminder",
         event_id="ev-tariff",
-        rule="us-tariff-action-official",
-        rule_title="Effective: US tariff action",
         title="Effective: US tariff action",
-        severity="critical",
         source="deadlines",
         seen_at=datetime.now(UTC),
-        summary="Due 2025-11-10 — in 7 days",
     )
-    await Outbox(redis_client, keys).enqueue_operator(reminder)
+    await Outbox(redis_client, Keys(worker.settings.key_prefix)).enqueue_operator(reminder)
     alerts = _section(await _page(worker), "alerts")
     assert "Effective: US tariff action" in alerts
 
