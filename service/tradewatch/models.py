@@ -43,7 +43,6 @@ def _digest(*parts: str) -> str:
 
 
 _TITLE_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
-_TEXT_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # all but tab and line feed
 
 
 class Document(BaseModel):
@@ -75,11 +74,11 @@ class Document(BaseModel):
     @model_validator(mode="after")
     def _fill_derived(self) -> Document:
         # Control characters from a hostile or broken page mean nothing to a reader, and some
-        # receivers refuse them (a NUL in an iCalendar feed); line breaks stay in the text.
+        # receivers refuse them: the title goes into calendar events, mail and headers (a NUL
+        # breaks an iCalendar feed). The body is left as is: each receiver escapes it, and a
+        # scan of every body costs half of building the document.
         if _TITLE_CONTROLS.search(self.title):
             self.title = _TITLE_CONTROLS.sub(" ", self.title)
-        if _TEXT_CONTROLS.search(self.text):
-            self.text = _TEXT_CONTROLS.sub(" ", self.text)
         if not self.id:
             self.id = self.url or "sha:" + _digest(self.title, self.text)
         if self.published_at is not None and self.published_at.tzinfo is None:
