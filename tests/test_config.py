@@ -74,6 +74,7 @@ def test_relative_paths_resolve_against_file(tmp_path: Path) -> None:
         ("sources:\n  - {name: a, kind: nope, url: 'http://x'}\n", "sources[0].kind: unknown kind 'nope'"),
         ("sources:\n  - {name: a, kind: rss, url: 'http://x', every: 5 minutes}\n", "sources[0].every:"),
         ("timezone: Mars/Base\n", "timezone: unknown timezone"),
+        ("timezone: Europe\n", "timezone: unknown timezone 'Europe'"),
         (
             "notifiers:\n  email: {host: 127.0.0.1, from: a@b.c, to: [d@e.f],\n"
             "         digest: {timezone: Europe/Berln}}\n",

@@ -335,7 +335,7 @@ def validate_sources(raw_sources: list[Any]) -> tuple[list[SourceSpec], list[str
 def _check_timezone(value: str) -> None:
     try:
         ZoneInfo(value)
-    except (KeyError, ValueError) as exc:  # ZoneInfoNotFoundError is a KeyError
+    except (KeyError, ValueError, OSError) as exc:  # not found: KeyError; "Europe" (a folder): OSError
         raise ValueError(f"unknown timezone {value!r} (use an IANA name such as Europe/Berlin)") from exc
 
 

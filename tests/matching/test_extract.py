@@ -63,8 +63,13 @@ def glossary() -> Glossary:
         ("The pause is effective as of 12:01 a.m. eastern daylight time on August 12, 2025.", "2025-08-12"),
         ("This order is effective upon signature.", "2025-10-09"),
         ("自公布之日起至2026年11月10日暂停实施。", "2025-10-09"),
-        # a strong keyword beats an earlier weak one
+        # a strong keyword beats an earlier weak one in the same sentence, not in a later one
         ("Tariffs doubled from March 4 will be cut to 10% effective Nov. 10.", "2025-11-10"),
+        (
+            "China will suspend the controls from November 10. The controls, which took effect on "
+            "October 9, covered five elements.",
+            "2025-11-10",
+        ),
     ],
 )
 def test_effective_date(text: str, expected: str | None) -> None:
@@ -85,6 +90,8 @@ def test_effective_date_uses_the_documents_own_timezone() -> None:
         (datetime(2026, 1, 5, tzinfo=BEIJING), "The duties took effect on Dec. 20.", "2025-12-20"),
         (datetime(2025, 11, 15, tzinfo=BEIJING), "The rates apply from March 4.", "2025-03-04"),
         (datetime(2025, 4, 2, tzinfo=BEIJING), "Effective April 9, the rates rise.", "2025-04-09"),
+        (datetime(2025, 6, 20, tzinfo=BEIJING), "The new duties take effect on October 1.", "2025-10-01"),
+        (datetime(2025, 11, 7, tzinfo=BEIJING), "The first duties took effect on February 4.", "2025-02-04"),
     ],
 )
 def test_a_date_without_a_year_takes_the_year_near_the_document(

@@ -70,3 +70,20 @@ async def test_threads_are_reused_and_a_runaway_one_is_not() -> None:
     release.set()
     await asyncio.wrap_future(_offload._runaway["slow"])
     assert await off_loop("slow", lambda: 3) == 3
+
+
+async def test_an_idle_thread_keeps_nothing_of_its_last_parse() -> None:
+    """A page and its parse result are freed once the poll has them, not kept by the idle thread."""
+    import gc
+    import weakref
+
+    class Page:
+        pass
+
+    page = Page()
+    ref = weakref.ref(page)
+    assert await off_loop("s", lambda: page) is page
+    del page
+    await asyncio.sleep(0.05)  # the thread is back waiting for work
+    gc.collect()
+    assert ref() is None

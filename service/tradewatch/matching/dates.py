@@ -1,8 +1,8 @@
 """Date extraction from Chinese and English text, resolved against the document's own date.
 
-A date without a year takes the year that puts it near the document's date (in the
-document's timezone): a notice of 29 December saying "from 1 January" means next year's;
-"自公布之日起施行" and "effective immediately" mean the publication date.
+A date without a year takes the document's year (in the document's timezone), unless it
+sits just across the turn of the year: a notice of 29 December saying "from 1 January"
+means next year's. "自公布之日起施行" and "effective immediately" mean the publication date.
 """
 
 from __future__ import annotations
@@ -98,8 +98,10 @@ _CLOCK = re.compile(
     re.IGNORECASE,
 )
 _CLOCK_SPAN = 60  # how far back a keyword is looked for when a time of day may sit in between
-# How far before or after the document's date a date without a year may fall (days).
-_YEARLESS_PAST, _YEARLESS_AHEAD = 270, 95
+# A date without a year within this many days across the turn of the year from the document's
+# date belongs to that other year: "from 1 January" in a notice of 29 December, "since 20
+# December" in one of 5 January. Any other takes the document's year.
+_YEAR_TURN = 75
 # "takes effect from Sunday until Nov 27, 2026": the date after "until" is when it ends
 _UNTIL = re.compile(r"\b(?:until|till|through|to|expir\w*)\b|至|截至|到", re.IGNORECASE)
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -149,12 +151,12 @@ def _to_date(m: re.Match[str], published: date | None) -> date | None:
         return _date(year, month, day) if year is not None else None
     if published is None:
         return None
-    found = _date(published.year, month, day)
-    if found is not None and (found - published).days < -_YEARLESS_PAST:
-        return _date(published.year + 1, month, day) or found  # "from 1 January" in late December
-    if found is not None and (found - published).days > _YEARLESS_AHEAD:
-        return _date(published.year - 1, month, day) or found  # "since 20 December" in January
-    return found
+    # The document's year, unless the date sits just across the turn of the year from it.
+    for year in (published.year + 1, published.year - 1):
+        near = _date(year, month, day)
+        if near is not None and abs((near - published).days) <= _YEAR_TURN:
+            return near
+    return _date(published.year, month, day)
 
 
 def _date(year: int, month: int, day: int) -> date | None:
@@ -168,13 +170,15 @@ def _found(text: str, published: datetime | None) -> list[tuple[int, int, date]]
     """Every date with its span, earliest first; overlapping weaker readings dropped."""
     hint = published.date() if published else None
     spans: list[tuple[int, int, date]] = []
+    taken = bytearray(len(text) + 1)  # characters a stronger reading already covers
     for pattern in _DATE_PATTERNS:
         for m in pattern.finditer(text):
-            if any(s <= m.start() < e or m.start() <= s < m.end() for s, e, _ in spans):
+            if taken.find(1, m.start(), m.end()) >= 0:
                 continue
             found = _to_date(m, hint)
             if found is not None:
                 spans.append((m.start(), m.end(), found))
+                taken[m.start() : m.end()] = b"\x01" * (m.end() - m.start())
     return sorted(spans)
 
 
@@ -221,18 +225,19 @@ def _weekday_effective(text: str, published: datetime) -> str | None:
 def effective_date(text: str, published: datetime | None) -> str | None:
     """The date the text says a measure takes effect from, ISO; None when it does not say.
 
-    The first date with a strong keyword ("effective", "take effect", 起施行), else the first
-    with a weak one ("from", "as of", "beginning").
+    The first date with a keyword ("effective", "take effect", 起施行; "from", "as of",
+    "beginning"), except that a strong keyword later in the same sentence beats a weak one:
+    "doubled from March 4, will be cut to 10% effective Nov. 10" takes effect on Nov. 10.
     """
-    weak: date | None = None
+    weak: tuple[int, date] | None = None
     for start, end, found in _found(text, published):
         strength = _strength(text, start, end)
-        if strength == 2:
+        if strength == 2 and (weak is None or not _SENTENCE_END.search(text, weak[0], start)):
             return found.isoformat()
-        if strength == 1 and weak is None:
-            weak = found
+        if strength and weak is None:
+            weak = (end, found)
     if weak is not None:
-        return weak.isoformat()
+        return weak[1].isoformat()
     if published is None:
         return None
     if _TODAY_ZH.search(text) or _TODAY_EN.search(text):

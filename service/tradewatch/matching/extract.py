@@ -48,15 +48,17 @@ _CITED = re.compile(r"》\s*[（(][^）)》]{0,12}$")
 # A number right after a verb that acts on an earlier notice is that notice, not this one:
 # 关于暂停实施商务部公告2025年第61号的公告 is No. 70; "In Executive Order 14257, I declared…".
 _CITING = re.compile(
-    r"(?:暂停实施|停止实施|暂停执行|停止执行|废止|修改|修订|根据|依据|依照|按照|援引)"
+    r"(?:暂停实施|停止实施|暂停执行|停止执行|废止|修改|修订|援引)"  # not 根据: "under" names this one too
     r"(?:商务部|海关总署|国务院关税税则委员会|税委会|[、和与及\s])*$"
     r"|\b(?:suspend(?:s|ed|ing)?|lift(?:s|ed|ing)?|revok\w*|rescind\w*|amend\w*|supersed\w*|"
-    r"replac\w*|pursuant to)\s+(?:the\s+)?(?:(?:implementation|enforcement|application)\s+of\s+(?:the\s+)?)?"
+    r"replac\w*)\s+(?:the\s+)?(?:(?:implementation|enforcement|application)\s+of\s+(?:the\s+)?)?"
     r"(?:(?:mofcom|commerce ministry|ministry of commerce)(?:'s)?\s+)?$",
     re.IGNORECASE,
 )
-# "In Executive Order 14257 of April 2, 2025, I declared": how orders cite the ones before them
-_CITING_ORDER = re.compile(r"\bin\s+$", re.IGNORECASE)
+# "Sec. 1. Background. In Executive Order 14257 of April 2, 2025, I declared": how an order
+# opens a sentence on the one before it ("as set out in Executive Order 14358" is not this).
+_CITING_ORDER = re.compile(r"(?:^|[.;:]\s+|\n\s*)in\s+$", re.IGNORECASE)
+_ISSUER_LOOKBACK = 4000  # characters searched back for the issuer of a number named without one
 _EXEC_ORDER = re.compile(r"\bexecutive order\s+(?:no\.?\s*)?(\d{5})\b", re.IGNORECASE)
 _ISSUERS = [  # checked in order on the text just before the number
     (re.compile(r"税则委员会|税委会|tariff commission", re.IGNORECASE), "Tariff Commission"),
@@ -107,8 +109,8 @@ def _issuer(context: str) -> str:
 
 
 def _nearest_issuer(before: str) -> str:
-    """The issuer named last before the number, however far back ("the commerce ministry said
-    it would suspend …, under Announcement No. 70")."""
+    """The issuer named last before the number ("the commerce ministry said it would suspend
+    …, under Announcement No. 70")."""
     best, name = -1, ""
     for pattern, label in _ISSUERS:
         for m in pattern.finditer(before):
@@ -125,20 +127,24 @@ def announcement(text: str) -> str | None:
     A cited number is never given instead: rules deduplicate on this key, and a suspension
     keyed by the notice it suspends would be dropped as a repeat of that notice's alert.
     """
-    candidates: list[tuple[int, str]] = []
+    first: re.Match[str] | None = None
     for pattern in (*_ANN_ZH, *_ANN_EN):
         for m in pattern.finditer(text):
+            if first is not None and m.start() >= first.start():
+                break  # a later number of this pattern cannot be the first
             if _CITED.search(text, max(0, m.start() - 20), m.start()):
                 continue  # 《…》（税委会公告2025年第2号）: an earlier notice cited, not this one
             if _CITING.search(text, max(0, m.start() - 40), m.start()):
                 continue  # 暂停实施…公告, "suspends Announcement No. 61": the notice acted on
-            # the issuer is named just before ("MOFCOM and GACC jointly issued Announcement …")
-            context = text[max(0, m.start() - 80) : m.end()]
-            issuer = _issuer(context) or _nearest_issuer(text[: m.start()])
-            label = f"{issuer} Announcement" if issuer else "Announcement"
-            candidates.append((m.start(), f"{label} No. {int(m.group('n'))} of {m.group('y')}"))
-    if candidates:
-        return min(candidates)[1]
+            first = m
+            break
+    if first is not None:
+        # the issuer is named just before ("MOFCOM and GACC jointly issued Announcement …")
+        start = first.start()
+        issuer = _issuer(text[max(0, start - 80) : first.end()])
+        issuer = issuer or _nearest_issuer(text[max(0, start - _ISSUER_LOOKBACK) : start])
+        label = f"{issuer} Announcement" if issuer else "Announcement"
+        return f"{label} No. {int(first.group('n'))} of {first.group('y')}"
     for eo in _EXEC_ORDER.finditer(text):
         start, before = eo.start(), max(0, eo.start() - 40)
         if not _CITING.search(text, before, start) and not _CITING_ORDER.search(text, before, start):

@@ -87,25 +87,28 @@ class _Threads:
 
     def _serve(self, inbox: queue.SimpleQueue[_Job]) -> None:
         me = threading.current_thread()
-        while True:
-            source, parse, future = inbox.get()
-            if not future.set_running_or_notify_cancel():
-                continue  # nobody waits for it any more
-            me.name = f"parse {source}"  # what a thread dump or profiler shows
-            try:
-                result = parse()
-            except BaseException as exc:  # handed to the poll that awaits it
-                done: Callable[[], None] = partial(future.set_exception, exc)
-            else:
-                done = partial(future.set_result, result)
-            me.name = "parse"
-            with self._lock:  # idle again before the poll learns of it, so its next parse finds it
-                stay = len(self._idle) < self._keep
-                if stay:
-                    self._idle.append(inbox)
-            done()
-            if not stay:
-                return
+        while self._run(inbox.get(), inbox, me):
+            pass  # nothing of a finished job stays referenced while this thread waits
+
+    def _run(self, job: _Job, inbox: queue.SimpleQueue[_Job], me: threading.Thread) -> bool:
+        """One parse; False when this thread should end instead of waiting for the next."""
+        source, parse, future = job
+        if not future.set_running_or_notify_cancel():
+            return True  # nobody waits for it any more
+        me.name = f"parse {source}"  # what a thread dump or profiler shows
+        try:
+            result = parse()
+        except BaseException as exc:  # handed to the poll that awaits it
+            done: Callable[[], None] = partial(future.set_exception, exc)
+        else:
+            done = partial(future.set_result, result)
+        me.name = "parse"
+        with self._lock:  # idle again before the poll learns of it, so its next parse finds it
+            stay = len(self._idle) < self._keep
+            if stay:
+                self._idle.append(inbox)
+        done()
+        return stay
 
 
 _threads = _Threads(IDLE_THREADS)
