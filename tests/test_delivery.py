@@ -313,6 +313,20 @@ async def test_a_taken_due_retry_is_owned_before_any_claimer_sees_it(client: Red
     assert (await outbox.begin("console", "w-x", taken[1])).ours
 
 
+async def test_a_due_retry_deleted_from_the_stream_is_settled(client: Redis) -> None:
+    """An entry deleted by hand while it waited for its retry is acknowledged, not left pending
+    off the schedule (Redis 6.2 answers XCLAIM with nil for it)."""
+    outbox = Outbox(client, KEYS)
+    await outbox.ensure_group("console")
+    await outbox.enqueue_operator(alert(1))
+    [entry] = await outbox.read_new("console", "w-old", 10, None)
+    await outbox.defer("console", entry.id, 1, 0)
+    await client.xdel(KEYS.outbox(), entry.id)
+    assert await outbox.take_due("console", "w-x", 10**13) == []
+    assert (await client.xpending(KEYS.outbox(), "console"))["pending"] == 0
+    assert await outbox.claim_idle("console", "w-y", 0) == []
+
+
 async def test_drain_without_redis_is_a_store_error(redis_url: str) -> None:
     """`drain` against an unreachable Redis raises StoreError, not a redis-py error."""
     dead = aioredis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)

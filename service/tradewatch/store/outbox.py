@@ -59,7 +59,11 @@ local taken = {}
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])) do
   redis.call('ZREM', KEYS[1], id)
   local got = redis.call('XCLAIM', KEYS[2], ARGV[3], ARGV[4], 0, id)
-  if got[1] then taken[#taken + 1] = got[1] end
+  if got[1] then
+    taken[#taken + 1] = got[1]
+  else  -- deleted from the stream (Redis 6.2 answers nil and keeps it pending): settle it
+    redis.call('XACK', KEYS[2], ARGV[3], id)
+  end
 end
 return taken
 """
@@ -193,6 +197,8 @@ class Outbox:
         """Entries as objects; a trimmed-away one is acknowledged, an unreadable one parked."""
         entries = []
         for entry_id, fields in items:
+            if entry_id is None:  # Redis 6.2 names a deleted entry nil
+                continue
             if not fields:
                 await self.redis.xack(self.stream, group, entry_id)
                 continue
