@@ -86,3 +86,15 @@ async def test_an_idle_thread_keeps_nothing_of_its_last_parse() -> None:
     await asyncio.sleep(0.05)  # the thread is back waiting for work
     gc.collect()
     assert ref() is None
+
+
+async def test_a_cancelled_job_leaves_its_thread_reusable() -> None:
+    """A job nobody waits for any more is skipped, and its thread still waits for the next parse."""
+    import concurrent.futures
+
+    first = await off_loop("a", threading.get_ident)
+    cancelled: concurrent.futures.Future[int] = concurrent.futures.Future()
+    cancelled.cancel()
+    _offload._threads.submit("x", threading.get_ident, cancelled)
+    await asyncio.sleep(0.05)
+    assert await off_loop("b", threading.get_ident) == first

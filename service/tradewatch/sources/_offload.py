@@ -93,22 +93,26 @@ class _Threads:
     def _run(self, job: _Job, inbox: queue.SimpleQueue[_Job], me: threading.Thread) -> bool:
         """One parse; False when this thread should end instead of waiting for the next."""
         source, parse, future = job
-        if not future.set_running_or_notify_cancel():
-            return True  # nobody waits for it any more
-        me.name = f"parse {source}"  # what a thread dump or profiler shows
-        try:
-            result = parse()
-        except BaseException as exc:  # handed to the poll that awaits it
-            done: Callable[[], None] = partial(future.set_exception, exc)
-        else:
-            done = partial(future.set_result, result)
-        me.name = "parse"
+        done: Callable[[], None] = _nothing  # a cancelled job: nobody waits for it any more
+        if future.set_running_or_notify_cancel():
+            me.name = f"parse {source}"  # what a thread dump or profiler shows
+            try:
+                result = parse()
+            except BaseException as exc:  # handed to the poll that awaits it
+                done = partial(future.set_exception, exc)
+            else:
+                done = partial(future.set_result, result)
+            me.name = "parse"
         with self._lock:  # idle again before the poll learns of it, so its next parse finds it
             stay = len(self._idle) < self._keep
             if stay:
                 self._idle.append(inbox)
         done()
         return stay
+
+
+def _nothing() -> None:
+    return None
 
 
 _threads = _Threads(IDLE_THREADS)
