@@ -84,6 +84,25 @@ def test_effective_date_uses_the_documents_own_timezone() -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "The individualized rates include 34% for China, 20% for the European Union, 46% for Vietnam, "
+            "24% for Japan.",
+            [34],
+        ),
+        ("美国对越南商品加征46%关税，对中国加征34%。", [34]),
+        ("Tariffs on Chinese goods fall from 145% to 30%; the EU's 20% rate stays.", [145, 30]),
+        ("A 25% tariff on imports from Canada and a 10% duty on China.", [10]),
+        ("US tariffs on China: a 10% fentanyl duty and a 34% reciprocal tariff.", [10, 34]),
+    ],
+)
+def test_rates_of_a_third_country_are_left_out(glossary: Glossary, text: str, expected: list[int]) -> None:
+    """The rates of a US–China alert are its rates, not those a fact sheet lists for the EU or Japan."""
+    assert extract_facts(["rates"], Document(title="t", text=text), glossary)["rates"] == expected
+
+
+@pytest.mark.parametrize(
     ("published", "text", "expected"),
     [
         (datetime(2025, 12, 29, tzinfo=BEIJING), "自1月1日起施行。", "2026-01-01"),

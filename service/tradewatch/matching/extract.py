@@ -85,9 +85,17 @@ def _number(text: str) -> float | int:
     return int(value) if value.is_integer() else value
 
 
-def rates(text: str) -> list[float | int]:
-    """Percentages in order of mention: `34%`, `34 percent`, `百分之三十四`."""
-    found: list[tuple[int, float | int]] = [(m.start(), _number(m.group(1))) for m in _RATE.finditer(text)]
+def rates(text: str, others: tuple[re.Pattern[str], re.Pattern[str]] | None = None) -> list[float | int]:
+    """Percentages in order of mention: `34%`, `34 percent`, `百分之三十四`.
+
+    With `others` (see `_third_countries`), a rate tied to a third country ("20% for the
+    European Union", "对越南加征46%") is left out: the facts of a US–China alert are its rates.
+    """
+    found: list[tuple[int, float | int]] = [
+        (m.start(), _number(m.group(1)))
+        for m in _RATE.finditer(text)
+        if others is None or not _tied(text, m, others)
+    ]
     for m in _RATE_ZH.finditer(text):
         whole, _, frac = m.group(1).partition("点")
         whole_value = chinese_number(whole)
@@ -99,6 +107,38 @@ def rates(text: str) -> list[float | int]:
         if value not in out:
             out.append(value)
     return out
+
+
+def _tied(text: str, m: re.Match[str], others: tuple[re.Pattern[str], re.Pattern[str]]) -> bool:
+    after, before = others
+    start, end = m.start(), m.end()
+    return bool(after.match(text, end, end + 60) or before.search(text, max(0, start - 40), start))
+
+
+@lru_cache(maxsize=8)
+def _third_countries(glossary: Glossary) -> tuple[re.Pattern[str], re.Pattern[str]] | None:
+    """Patterns for a rate right after or before a country other than China and the US."""
+    en: list[str] = []
+    zh: list[str] = []
+    for entry_id, entry in glossary.entries.items():
+        if entry.kind == "country" and entry_id not in ("china", "united-states"):
+            en += [t for t in entry.en if "*" not in t]
+            zh += [t for t in entry.zh if "*" not in t]
+    if not en and not zh:
+        return None
+    names = "|".join(re.escape(t) for t in sorted(en, key=len, reverse=True))
+    zh_names = "|".join(re.escape(t) for t in sorted(zh, key=len, reverse=True)) or "(?!)"
+    after = re.compile(
+        r"\s*(?:(?:tariffs?|duty|duties|levy|levies|rate)\s+)?(?:for|on|against)\s+"
+        rf"(?:(?:imports|goods|products)\s+from\s+)?(?:the\s+)?(?:{names})\b",
+        re.IGNORECASE,
+    )
+    before = re.compile(
+        rf"(?:\b(?:{names})(?:'s)?\s*(?:tariffs?\s+|duty\s+|rate\s+)?(?:of\s+|at\s+)?"
+        rf"|对(?:{zh_names})[^，。；,;]{{0,6}})$",
+        re.IGNORECASE,
+    )
+    return after, before
 
 
 def _issuer(context: str) -> str:
@@ -234,7 +274,7 @@ _Extractor = Callable[[Document, str, str, Glossary], Any]
 EXTRACTORS: dict[str, _Extractor] = {
     "effective_date": lambda doc, plain, _n, _g: effective_date(plain, doc.published_at),
     "dates": lambda doc, plain, _n, _g: all_dates(plain, doc.published_at),
-    "rates": lambda _d, plain, _n, _g: rates(plain),
+    "rates": lambda _d, plain, _n, glossary: rates(plain, _third_countries(glossary)),
     "announcement": lambda _d, plain, _n, _g: announcement(plain),
     "items": lambda _d, _p, norm, glossary: glossary_labels(norm, glossary, "item"),
     "hs_codes": lambda _d, plain, _n, _g: hs_codes(plain),
