@@ -70,6 +70,7 @@ def glossary() -> Glossary:
             "October 9, covered five elements.",
             "2025-11-10",
         ),
+        ("Duties doubled from March 4, U.S. Customs said, and drop to 10% effective Nov. 10.", "2025-11-10"),
     ],
 )
 def test_effective_date(text: str, expected: str | None) -> None:
@@ -94,6 +95,10 @@ def test_effective_date_uses_the_documents_own_timezone() -> None:
         ("美国对越南商品加征46%关税，对中国加征34%。", [34]),
         ("Tariffs on Chinese goods fall from 145% to 30%; the EU's 20% rate stays.", [145, 30]),
         ("A 25% tariff on imports from Canada and a 10% duty on China.", [10]),
+        # a rate that covers China too stays
+        ("美国对欧盟和中国加征20%关税", [20]),
+        ("25% tariffs on Canada, Mexico and China.", [25]),
+        ("对越南加征百分之四十六的关税，对中国加征百分之三十四", [34]),
         ("US tariffs on China: a 10% fentanyl duty and a 34% reciprocal tariff.", [10, 34]),
     ],
 )
@@ -107,16 +112,17 @@ def test_rates_of_a_third_country_are_left_out(glossary: Glossary, text: str, ex
     [
         (datetime(2025, 12, 29, tzinfo=BEIJING), "自1月1日起施行。", "2026-01-01"),
         (datetime(2026, 1, 5, tzinfo=BEIJING), "The duties took effect on Dec. 20.", "2025-12-20"),
-        (datetime(2025, 11, 15, tzinfo=BEIJING), "The rates apply from March 4.", "2025-03-04"),
+        (datetime(2025, 8, 15, tzinfo=BEIJING), "The rates applied from March 4.", "2025-03-04"),
         (datetime(2025, 4, 2, tzinfo=BEIJING), "Effective April 9, the rates rise.", "2025-04-09"),
         (datetime(2025, 6, 20, tzinfo=BEIJING), "The new duties take effect on October 1.", "2025-10-01"),
-        (datetime(2025, 11, 7, tzinfo=BEIJING), "The first duties took effect on February 4.", "2025-02-04"),
+        (datetime(2025, 7, 20, tzinfo=BEIJING), "The truce is extended, effective Nov. 10.", "2025-11-10"),
+        (datetime(2025, 11, 4, tzinfo=BEIJING), "The new duties take effect Feb. 1.", "2026-02-01"),
     ],
 )
 def test_a_date_without_a_year_takes_the_year_near_the_document(
     published: datetime, text: str, expected: str
 ) -> None:
-    """A notice of 29 December saying "from 1 January" means next year's 1 January."""
+    """The reading nearest the document's date: "from 1 January" in late December is next year's."""
     assert effective_date(text, published) == expected
 
 

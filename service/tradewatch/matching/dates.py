@@ -1,8 +1,10 @@
 """Date extraction from Chinese and English text, resolved against the document's own date.
 
-A date without a year takes the document's year (in the document's timezone), unless it
-sits just across the turn of the year: a notice of 29 December saying "from 1 January"
-means next year's. "自公布之日起施行" and "effective immediately" mean the publication date.
+A date without a year is read in the year that puts it nearest the document's date (in
+the document's timezone): a notice of 4 November saying "from 1 February" means next
+year's, one of 5 January saying "since 20 December" last year's. A deadline read a year
+too early would never remind anyone, so a tie goes to the later reading.
+"自公布之日起施行" and "effective immediately" mean the publication date.
 """
 
 from __future__ import annotations
@@ -98,10 +100,6 @@ _CLOCK = re.compile(
     re.IGNORECASE,
 )
 _CLOCK_SPAN = 60  # how far back a keyword is looked for when a time of day may sit in between
-# A date without a year within this many days across the turn of the year from the document's
-# date belongs to that other year: "from 1 January" in a notice of 29 December, "since 20
-# December" in one of 5 January. Any other takes the document's year.
-_YEAR_TURN = 75
 # "takes effect from Sunday until Nov 27, 2026": the date after "until" is when it ends
 _UNTIL = re.compile(r"\b(?:until|till|through|to|expir\w*)\b|至|截至|到", re.IGNORECASE)
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -111,7 +109,9 @@ _RELATIVE_DAY = re.compile(
     r"(monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|tomorrow)\b",
     re.IGNORECASE,
 )
-_SENTENCE_END = re.compile(r"[;。；]|\.\s+[A-Z]")
+# A full stop before a capital ends a sentence, unless it closes an initial ("U.S. Customs")
+# or a title ("Mr. Trump").
+_SENTENCE_END = re.compile(r"[;。；]|(?<!\b[A-Z])(?<!\bMr)(?<!\bMs)(?<!\bDr)(?<!\bSt)\.\s+[A-Z]")
 # Chinese puts the verb after the date: 自2025年4月10日12时01分起施行.
 _EFFECTIVE_AFTER_ZH = re.compile(
     r"\s*(?:\d{1,2}\s*[时点:]\s*(?:\d{1,2}\s*分?)?)?\s*(?:起|开始施行|施行|生效|实施)"
@@ -151,12 +151,12 @@ def _to_date(m: re.Match[str], published: date | None) -> date | None:
         return _date(year, month, day) if year is not None else None
     if published is None:
         return None
-    # The document's year, unless the date sits just across the turn of the year from it.
-    for year in (published.year + 1, published.year - 1):
-        near = _date(year, month, day)
-        if near is not None and abs((near - published).days) <= _YEAR_TURN:
-            return near
-    return _date(published.year, month, day)
+    # The reading nearest the document's date; on a tie the later one (a notice looks ahead).
+    years = (published.year - 1, published.year, published.year + 1)
+    readings = [d for d in (_date(y, month, day) for y in years) if d is not None]
+    if not readings:
+        return None
+    return min(readings, key=lambda d: (abs((d - published).days), d < published))
 
 
 def _date(year: int, month: int, day: int) -> date | None:

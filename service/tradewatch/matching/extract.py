@@ -10,6 +10,7 @@ import copy
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -85,18 +86,43 @@ def _number(text: str) -> float | int:
     return int(value) if value.is_integer() else value
 
 
-def rates(text: str, others: tuple[re.Pattern[str], re.Pattern[str]] | None = None) -> list[float | int]:
+@dataclass(frozen=True)
+class _ThirdCountries:
+    """A rate right after ("20% for the EU") or before ("the EU's 20%") a country other than
+    China and the US, and the names of those two (a clause naming them keeps its rate)."""
+
+    after: re.Pattern[str]
+    before: re.Pattern[str]
+    home: re.Pattern[str]
+
+    def tied(self, text: str, start: int, end: int) -> bool:
+        """Is the rate at text[start:end] one of a third country's alone?"""
+        a = self.after.match(text, end, end + 60)
+        if a is not None:
+            rest = _CLAUSE_END.search(text, end, end + 120)
+            clause = text[end : rest.start() if rest else end + 120]
+            return self.home.search(clause) is None  # "25% on Canada, Mexico and China" stays
+        b = self.before.search(text, max(0, start - 40), start)
+        return b is not None and self.home.search(b.group()) is None  # 对欧盟和中国加征20% stays
+
+
+_CLAUSE_END = re.compile(r"[.;。；]\s|\d\s*%|百分之")  # a sentence ends, or the next rate begins
+
+
+def rates(text: str, others: _ThirdCountries | None = None) -> list[float | int]:
     """Percentages in order of mention: `34%`, `34 percent`, `百分之三十四`.
 
-    With `others` (see `_third_countries`), a rate tied to a third country ("20% for the
-    European Union", "对越南加征46%") is left out: the facts of a US–China alert are its rates.
+    With `others` (see `_third_countries`), a rate tied to a third country alone ("20% for
+    the European Union", "对越南加征46%") is left out: a US–China alert's facts are its rates.
     """
     found: list[tuple[int, float | int]] = [
         (m.start(), _number(m.group(1)))
         for m in _RATE.finditer(text)
-        if others is None or not _tied(text, m, others)
+        if others is None or not others.tied(text, m.start(), m.end())
     ]
     for m in _RATE_ZH.finditer(text):
+        if others is not None and others.tied(text, m.start(), m.end()):
+            continue
         whole, _, frac = m.group(1).partition("点")
         whole_value = chinese_number(whole)
         if whole_value is not None:
@@ -109,25 +135,29 @@ def rates(text: str, others: tuple[re.Pattern[str], re.Pattern[str]] | None = No
     return out
 
 
-def _tied(text: str, m: re.Match[str], others: tuple[re.Pattern[str], re.Pattern[str]]) -> bool:
-    after, before = others
-    start, end = m.start(), m.end()
-    return bool(after.match(text, end, end + 60) or before.search(text, max(0, start - 40), start))
+def _names(terms: list[str]) -> str:
+    return "|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True) if "*" not in t) or "(?!)"
 
 
 @lru_cache(maxsize=8)
-def _third_countries(glossary: Glossary) -> tuple[re.Pattern[str], re.Pattern[str]] | None:
-    """Patterns for a rate right after or before a country other than China and the US."""
+def _third_countries(glossary: Glossary) -> _ThirdCountries | None:
+    """The glossary's `country` entries split into China and the US, and everyone else."""
     en: list[str] = []
     zh: list[str] = []
+    home_en: list[str] = []
+    home_zh: list[str] = []
     for entry_id, entry in glossary.entries.items():
-        if entry.kind == "country" and entry_id not in ("china", "united-states"):
-            en += [t for t in entry.en if "*" not in t]
-            zh += [t for t in entry.zh if "*" not in t]
+        if entry.kind != "country":
+            continue
+        if entry_id in ("china", "united-states"):
+            home_en += entry.en
+            home_zh += entry.zh
+        else:
+            en += entry.en
+            zh += entry.zh
     if not en and not zh:
         return None
-    names = "|".join(re.escape(t) for t in sorted(en, key=len, reverse=True))
-    zh_names = "|".join(re.escape(t) for t in sorted(zh, key=len, reverse=True)) or "(?!)"
+    names, zh_names = _names(en), _names(zh)
     after = re.compile(
         r"\s*(?:(?:tariffs?|duty|duties|levy|levies|rate)\s+)?(?:for|on|against)\s+"
         rf"(?:(?:imports|goods|products)\s+from\s+)?(?:the\s+)?(?:{names})\b",
@@ -135,10 +165,11 @@ def _third_countries(glossary: Glossary) -> tuple[re.Pattern[str], re.Pattern[st
     )
     before = re.compile(
         rf"(?:\b(?:{names})(?:'s)?\s*(?:tariffs?\s+|duty\s+|rate\s+)?(?:of\s+|at\s+)?"
-        rf"|对(?:{zh_names})[^，。；,;]{{0,6}})$",
+        rf"|对(?:{zh_names})[^，。；,;]{{0,6}}(?:加征|征收)?)$",
         re.IGNORECASE,
     )
-    return after, before
+    home = re.compile(rf"\b(?:{_names(home_en)})\b|{_names(home_zh)}", re.IGNORECASE)
+    return _ThirdCountries(after, before, home)
 
 
 def _issuer(context: str) -> str:
