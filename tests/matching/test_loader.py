@@ -94,6 +94,24 @@ def test_glossary_defects_are_named(tmp_path: Path) -> None:
     ), problems
 
 
+def test_an_own_glossary_that_hides_a_shipped_entry_says_so(tmp_path: Path) -> None:
+    """A folder's glossary.yaml replaces the shipped one; an entry only the shipped one has is
+    named with that cause, which the bare "unknown glossary entry" did not give a new user."""
+    (tmp_path / "glossary.yaml").write_text(
+        "glossary:\n  widgets: {label: widgets, kind: item, en: [widget]}\n"
+    )
+    (tmp_path / "r.yaml").write_text(
+        "rules:\n  - id: w\n    title: W\n    tags: [export-control]\n    severity: info\n"
+        "    match: {all: [{glossary: widgets}, {glossary: export-control}, {glossary: nonsense}]}\n"
+    )
+    messages = [str(p) for p in check_rules(tmp_path)]
+    assert any(
+        "unknown glossary entry 'export-control'" in m and "replaces the shipped glossary" in m
+        for m in messages
+    )
+    assert any("unknown glossary entry 'nonsense'" in m and "shipped" not in m for m in messages)
+
+
 def test_rule_model_accepts_a_plain_tree() -> None:
     """Rule.model_validate parses a YAML-shaped match tree, and rejects a bad one naming the key."""
     from pydantic import ValidationError

@@ -57,6 +57,44 @@ async def test_list_only(server: LocalServer, fetcher: Fetcher) -> None:
     assert server.hits("/press/2026/05/section-301-action.html") == 0
 
 
+async def test_a_date_selector_that_finds_nothing_falls_back_to_the_entrys_date(
+    server: LocalServer, fetcher: Fetcher
+) -> None:
+    """A mistyped `date` selector reads the entry's first date, as without one; before, every
+    entry came out undated, counted as new on the first poll, and alerted however old it was."""
+    page = '<ul class="n"><li><a href="/a.html">商务部公告</a> <span class="date">2025年10月09日</span></li>'
+    server.routes["/notices.html"] = Response(200, page.encode(), HTML)
+    source = HtmlSource(
+        spec(
+            "html",
+            url=server.url("/notices.html"),
+            timezone="Asia/Shanghai",
+            select={"item": "ul.n li", "date": "span.dat"},
+        )
+    )
+    result = await source.fetch(fetcher)
+    assert result.documents[0].published_at == datetime(2025, 10, 9, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+async def test_a_failing_older_list_page_keeps_the_newer_entries(
+    server: LocalServer, fetcher: Fetcher
+) -> None:
+    """The next list page answering 404 ends the pagination; the first page's entries are kept."""
+    _press(server)
+    del server.routes["/press/page2.html"]
+    source = HtmlSource(
+        spec(
+            "html",
+            url=server.url("/press/index.html"),
+            date_format="%m/%d/%Y",
+            select={"item": "ul.listing li", "date": "span.date"},
+            pagination={"next": "a.next@href", "max_pages": 3},
+        )
+    )
+    result = await source.fetch(fetcher)
+    assert len(result.documents) == 2
+
+
 async def test_pagination_and_detail_bodies(server: LocalServer, fetcher: Fetcher) -> None:
     """Pagination follows `next`; bodies drop scripts, styles and excluded parts, keep line breaks."""
     _press(server)
@@ -175,6 +213,24 @@ def test_config_errors_name_the_key(tmp_path: object) -> None:
         load_settings(config, env={})
     assert "sources[0].select.item: Field required" in str(err.value)
     assert "sources[0].timezone: unknown timezone" in str(err.value)
+
+
+def test_an_invalid_css_selector_is_a_config_error(tmp_path: object) -> None:
+    """lexbor's "Can't parse CSS selector" at the first poll was a message naming neither key nor selector."""
+    from pathlib import Path
+
+    config = Path(str(tmp_path)) / "tw.yaml"
+    config.write_text("sources:\n  - {name: p, kind: html, url: 'https://x/', select: {item: 'ul >> li'}}\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(config, env={})
+    assert "sources[0].select.item: invalid CSS selector 'ul >> li'" in str(err.value)
+    config.write_text(
+        "sources:\n  - {name: p, kind: html, url: 'https://x/', select: {item: li},\n"
+        "     pagination: {next: 'a >> b@href'}}\n"
+    )
+    with pytest.raises(ConfigError) as err:
+        load_settings(config, env={})
+    assert "sources[0].pagination.next: invalid CSS selector 'a >> b'" in str(err.value)
 
 
 BASES = [

@@ -27,6 +27,7 @@ log = structlog.get_logger(__name__)
 
 _TOP_KEYS = ("rules", "deadlines")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_UNKNOWN_ENTRY = re.compile(r"unknown glossary entry '([^']+)'")
 # What a dedup key may name besides the rule's facts (pipeline._render fills these).
 DEDUP_FIELDS = ("rule",)
 
@@ -257,6 +258,23 @@ class _Checker:
             if ref not in self.origins:
                 hint = did_you_mean(ref, self.origins)
                 self.error(f"cancelled_by names unknown rule {ref!r}{hint}", file, line)
+        if own.is_file():
+            self._own_glossary_hint(own)
+
+    def _own_glossary_hint(self, own: Path) -> None:
+        """A folder's own glossary replaces the shipped one: say so where that is the cause."""
+        shipped = default_glossary_path()
+        if shipped is None:
+            return
+        ids = set(load_glossary(shipped, [], display=str(shipped)).entries)
+        for i, problem in enumerate(self.problems):
+            m = _UNKNOWN_ENTRY.search(str(problem.args[0]))
+            if m and m.group(1) in ids:
+                message = (
+                    f"{problem.args[0]} ({own} replaces the shipped glossary, which has {m.group(1)!r}: "
+                    "copy the entries your rules use into it, or remove it to use the shipped one)"
+                )
+                self.problems[i] = RuleError(message, file=problem.file, line=problem.line)
 
 
 def check_rules(rules_dir: Path, *, slack_routes: set[str] | None = None) -> list[RuleError]:

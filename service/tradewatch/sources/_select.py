@@ -65,6 +65,18 @@ class Selector:
             raise ValueError("empty selector")
         return cls(tuple(alts))
 
+    def check(self) -> Selector:
+        """Raise ValueError naming a CSS part lexbor cannot parse (called when the config loads)."""
+        probe = LexborHTMLParser("<p></p>").root
+        for alt in self.alternatives:
+            if alt.css == ":scope" or probe is None:
+                continue
+            try:
+                probe.css(alt.css)
+            except Exception as exc:  # selectolax raises its own SelectolaxError
+                raise ValueError(f"invalid CSS selector {alt.css!r}: {exc}") from None
+        return self
+
     def value(self, node: LexborNode) -> str:
         """The first non-empty text or attribute value the alternatives find under `node`."""
         for alt in self.alternatives:

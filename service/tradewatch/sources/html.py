@@ -59,7 +59,7 @@ class Selectors(BaseModel):
     @classmethod
     def _valid(cls, value: str | None) -> str | None:
         if value is not None:
-            Selector.parse(value)
+            Selector.parse(value).check()
         return value
 
 
@@ -70,6 +70,12 @@ class Pagination(BaseModel):
 
     next: str = Field(description="selector of the next page's link, e.g. 'a.next@href'")
     max_pages: int = Field(2, ge=1, le=20)
+
+    @field_validator("next")
+    @classmethod
+    def _valid(cls, value: str) -> str:
+        Selector.parse(value).check()
+        return value
 
 
 class HtmlOptions(SourceSpec):
@@ -224,8 +230,13 @@ class HtmlSource:
             found.extend(listed)
             if number + 1 >= pages or nxt is None:
                 break
-            page = await fetcher.get(nxt, opts, accept="text/html,*/*;q=0.8")
-            result.requests += 1
+            try:
+                page = await fetcher.get(nxt, opts, accept="text/html,*/*;q=0.8")
+            except SourceError as exc:  # an older page missing: keep the newer pages' entries
+                log.warning("older_list_page_failed", source=self.options.name, url=nxt, error=str(exc)[:300])
+                break
+            finally:
+                result.requests += 1
         return found
 
     def _read_list(self, page: FetchResponse) -> tuple[list[ListItem], str | None]:
@@ -254,7 +265,9 @@ class HtmlSource:
             if not href or href.startswith(("javascript:", "#", "mailto:")):
                 return None
             url = link(href)
-            date_text = self.sel_date.value(node) if self.sel_date else visible_text(node)
+            # a `date` that finds nothing in this entry falls back to the entry's first date, as
+            # without one: an undated entry counts as new, so a mistyped selector would flood
+            date_text = (self.sel_date.value(node) if self.sel_date else "") or visible_text(node)
             published = parse_date(date_text, self.tz, self.options.date_format) if date_text else None
             return ListItem(url, self.sel_title.value(node), published, base)
 
