@@ -76,14 +76,17 @@ def read_documents(lines: Iterable[str]) -> Iterator[Document]:
             raise BadInput(number, f"{where}: {first['msg']}") from exc
 
 
-def read_labels(lines: Iterable[str]) -> dict[str, Label]:
-    """Labels by document id; BadInput names the first bad line."""
+def read_labels(lines: Iterable[str], notes: list[str] | None = None) -> dict[str, Label]:
+    """Labels by document id; BadInput names the first bad line; unknown keys go to `notes`."""
     labels: dict[str, Label] = {}
     for number, data in _json_lines(lines, "labels"):
         try:
             label = Label.model_validate(data)
         except ValidationError as exc:
             raise BadInput(number, f"bad label: {exc.errors()[0]['msg']}", source="labels") from exc
+        unknown = sorted(set(data) - set(Label.model_fields)) if isinstance(data, dict) else []
+        if unknown and notes is not None:
+            notes.append(f"labels line {number}: unknown key {', '.join(map(repr, unknown))} ignored")
         labels[label.id] = label
     return labels
 
@@ -117,15 +120,18 @@ class Score:
     tags: dict[str, TagScore] = field(default_factory=dict)
     too_severe: list[str] = field(default_factory=list)
     unlabelled: int = 0
+    notes: list[str] = field(default_factory=list)  # label mistakes that would skew the scores
 
 
 def score(rb: Rulebook, documents: Iterable[Document], labels: dict[str, Label]) -> tuple[Score, list[Match]]:
     """Run every document and score the tags its labels take a position on."""
     result = Score()
     all_matches: list[Match] = []
+    seen: set[str] = set()
     for doc in documents:
         matches = rb.match(doc)
         all_matches.extend(matches)
+        seen.add(doc.id)
         label = labels.get(doc.id)
         if label is None:
             result.unlabelled += 1
@@ -153,6 +159,13 @@ def score(rb: Rulebook, documents: Iterable[Document], labels: dict[str, Label])
                 result.too_severe.append(
                     f"{doc.id}: {worst[0].rule} is {worst[0].severity}, at most {label.max_severity} allowed"
                 )
+    missing = sorted(set(labels) - seen)
+    if missing:
+        shown = ", ".join(missing[:5]) + (", …" if len(missing) > 5 else "")
+        result.notes.append(f"{len(missing)} labels name no document: {shown}")
+    known = {tag for rule in getattr(rb, "rules", []) for tag in rule.tags}
+    for tag in sorted(t for t in result.tags if known and t not in known):
+        result.notes.append(f"no rule has the tag {tag!r} (a typo in the labels?)")
     return result, all_matches
 
 
@@ -172,6 +185,7 @@ def format_report(result: Score) -> str:
     lines.extend(f"too severe  {item}" for item in result.too_severe)
     if result.unlabelled:
         lines.append(f"({result.unlabelled} documents had no label)")
+    lines.extend(f"note        {note}" for note in result.notes)
     return "\n".join(lines)
 
 
@@ -182,6 +196,8 @@ def replay_lines(rb: Rulebook, doc_lines: Iterable[str], label_lines: Iterable[s
             for m in rb.match(doc):
                 yield json.dumps(m.model_dump(mode="json"), ensure_ascii=False)
         return
-    labels = read_labels(label_lines)
+    notes: list[str] = []
+    labels = read_labels(label_lines, notes)
     result, _ = score(rb, read_documents(doc_lines), labels)
+    result.notes[:0] = notes
     yield format_report(result)
