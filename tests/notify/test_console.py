@@ -31,7 +31,7 @@ async def test_thread_reply_is_indented_and_escapes_dropped() -> None:
     out.seek(0)
     hostile = "evil \x1b[2J title \x9b2J \u202egnp.exe\u202c \u2067x\u2069 \x07"
     await notifier.send(make_alert(kind="also", title=hostile), thread=parent)
-    assert out.getvalue().startswith("    ↳ [CRITICAL]")
+    assert out.getvalue().startswith("    ↳ [CRITICAL] Also reported: ")
     for unsafe in ("\x1b", "\x9b", "\u202e", "\u202c", "\u2067", "\u2069", "\x07"):
         assert unsafe not in out.getvalue()
     assert "evil  [2J title" in out.getvalue()

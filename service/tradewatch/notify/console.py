@@ -40,9 +40,12 @@ def _clean(text: str) -> str:
     return _UNSAFE.sub(" ", text)
 
 
+_KIND_WORD = {"update": "Updated: ", "also": "Also reported: "}  # as Slack's header says it
+
+
 def console_text(alert: Alert) -> str:
     """The alert as a few plain lines."""
-    lines = [f"[{severity_label(alert.severity)}] {headline(alert)}"]
+    lines = [f"[{severity_label(alert.severity)}] {_KIND_WORD.get(alert.kind, '')}{headline(alert)}"]
     if alert.url:
         lines.append(f"  {alert.url}")
     meta = [
