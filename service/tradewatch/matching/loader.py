@@ -245,7 +245,12 @@ class _Checker:
 
     def run(self, rules_dir: Path) -> None:
         if not rules_dir.is_dir():
-            self.error("not a directory", str(rules_dir), 1)
+            self.error(
+                "not a directory (the rules folder; a relative `rules:` in a config file is read from "
+                "that file's folder)",
+                str(rules_dir),
+                1,
+            )
             return
         own = rules_dir / GLOSSARY_FILE
         glossary_path = own if own.is_file() else default_glossary_path()
