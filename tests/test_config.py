@@ -106,6 +106,23 @@ def test_bad_config_names_key(tmp_path: Path, text: str, expected: str) -> None:
     assert expected in str(info.value)
 
 
+def test_config_errors_name_the_line(tmp_path: Path) -> None:
+    """Each problem names the line of its key, as rule files do (a missing key: its parent's)."""
+    text = (
+        "http:\n  timeout: -1\nsources:\n  - name: a\n    kind: html\n    url: 'http://x/'\n"
+        "    selectors: {item: li}\nhtp: {}\n"
+    )
+    with pytest.raises(ConfigError) as err:
+        load_settings(write(tmp_path, text), env={})
+    lines = str(err.value).splitlines()
+    assert any(
+        line.endswith("tradewatch.yaml:2: http.timeout: Input should be greater than 0") for line in lines
+    )
+    assert any(line.endswith("tradewatch.yaml:4: sources[0].select: Field required") for line in lines)
+    assert any(line.endswith("tradewatch.yaml:7: sources[0].selectors: unknown key") for line in lines)
+    assert any(line.endswith("tradewatch.yaml:8: htp: unknown key") for line in lines)
+
+
 def test_builtin_default_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The built-in default validates: real sources, embedded Redis, console alerts."""
     monkeypatch.chdir(tmp_path)

@@ -27,7 +27,7 @@ from pydantic import (
 
 from tradewatch.durations import Duration
 from tradewatch.errors import ConfigError, RuleError
-from tradewatch.matching.yamlfile import read_yaml
+from tradewatch.matching.yamlfile import line_of, read_yaml
 
 __all__ = [
     "DigestSchedule",
@@ -433,6 +433,7 @@ def load_settings(explicit: Path | None = None, env: dict[str, str] | None = Non
         raise ConfigError("\n".join(f"{path}:{p.line}: {p.args[0]}" for p in problems))
     if not isinstance(data, dict):
         raise ConfigError("the config file must be a mapping of keys", file=str(path))
+    tree = data  # keeps each key's line, for the messages below
     data = _interpolate(data, env, "")
     _env_overrides(data, env)
     base = Path.cwd() if builtin else path.resolve().parent
@@ -461,5 +462,23 @@ def load_settings(explicit: Path | None = None, env: dict[str, str] | None = Non
     specs, source_errors = validate_sources(raw_sources)
     errors.extend(source_errors)
     if errors or settings is None:
-        raise ConfigError("\n".join(errors), file=str(path))
+        raise ConfigError("\n".join(_located(str(path), tree, error) for error in errors))
     return settings.model_copy(update={"sources": specs})
+
+
+_KEY_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _located(file: str, tree: Any, error: str) -> str:
+    """`FILE:LINE: key.path: problem`, the line of the deepest part of the key path in the file."""
+    key_path, sep, _ = error.partition(": ")
+    line = None
+    node = tree
+    for name, index in _KEY_PART.findall(key_path) if sep else []:
+        key: Any = int(index) if index else name
+        found = key in node if isinstance(node, dict) else isinstance(node, list) and isinstance(key, int)
+        if not found or (isinstance(node, list) and key >= len(node)):
+            break
+        line = line_of(node, key)
+        node = node[key]
+    return f"{file}:{line}: {error}" if line is not None else f"{file}: {error}"
