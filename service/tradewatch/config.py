@@ -39,6 +39,7 @@ __all__ = [
     "SilenceSpec",
     "SlackSettings",
     "SourceSpec",
+    "TimezoneName",
     "WebhookSettings",
     "find_config",
     "format_validation_error",
@@ -126,6 +127,17 @@ class SourceSpec(_Strict):
         return value
 
 
+def _known_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (KeyError, ValueError, OSError) as exc:  # not found: KeyError; "Europe" (a folder): OSError
+        raise ValueError(f"unknown timezone {value!r} (use an IANA name such as Europe/Berlin)") from exc
+    return value
+
+
+TimezoneName = Annotated[str, AfterValidator(_known_timezone)]  # every timezone key of the config
+
+
 class SlackSettings(_Strict):
     """Slack via the Web API (bot token) or an incoming webhook."""
 
@@ -133,17 +145,10 @@ class SlackSettings(_Strict):
     webhook_url: str | None = None
     base_url: str = "https://slack.com/api/"
     routes: dict[str, str] = Field(default_factory=lambda: {"default": "#trade-alerts"})
-    timezone: str | None = None
+    timezone: TimezoneName | None = None
     history_check: int = Field(
         100, ge=0, description="messages of channel history searched before a redelivery"
     )
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str | None) -> str | None:
-        if value is not None:
-            _check_timezone(value)
-        return value
 
     @model_validator(mode="after")
     def _needs_credentials(self) -> SlackSettings:
@@ -158,16 +163,10 @@ class DigestSchedule(_Strict):
     """When the email digest goes out."""
 
     at: str = Field("07:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
-    timezone: str = "UTC"
+    timezone: TimezoneName = "UTC"
     every: Literal["daily", "weekdays", "weekly"] = "daily"
     weekday: int = Field(0, ge=0, le=6, description="for weekly: 0 = Monday")
     send_empty: bool = False
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        _check_timezone(value)
-        return value
 
 
 class EmailSettings(_Strict):
@@ -254,7 +253,7 @@ class Settings(_Strict):
     state_dir: Path = Path("./var")
     key_prefix: str = Field("tradewatch", pattern=r"^[A-Za-z0-9:_.-]+$")
     rules: Path = Path("./rules")
-    timezone: str = "UTC"
+    timezone: TimezoneName = "UTC"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
     first_poll_window: Duration = timedelta(days=3)
@@ -266,12 +265,6 @@ class Settings(_Strict):
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     silences: list[SilenceSpec] = Field(default_factory=list)
     reminder_grace: Duration = timedelta(hours=12)
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        _check_timezone(value)
-        return value
 
     @field_validator("sources", mode="before")
     @classmethod
@@ -330,13 +323,6 @@ def validate_sources(raw_sources: list[Any]) -> tuple[list[SourceSpec], list[str
         names.add(spec.name)
         specs.append(spec)
     return specs, errors
-
-
-def _check_timezone(value: str) -> None:
-    try:
-        ZoneInfo(value)
-    except (KeyError, ValueError, OSError) as exc:  # not found: KeyError; "Europe" (a folder): OSError
-        raise ValueError(f"unknown timezone {value!r} (use an IANA name such as Europe/Berlin)") from exc
 
 
 def format_validation_error(exc: ValidationError, *, prefix: str = "") -> list[str]:

@@ -22,7 +22,7 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from tradewatch.config import SourceSpec
+from tradewatch.config import SourceSpec, TimezoneName
 from tradewatch.durations import Duration
 from tradewatch.errors import SourceError
 from tradewatch.models import Document
@@ -84,19 +84,10 @@ class HtmlOptions(SourceSpec):
     select: Selectors
     list_urls: list[str] = Field(default_factory=list, description="more list pages of the same layout")
     date_format: str | None = Field(None, description="strptime format of list dates; absent: common forms")
-    timezone: str = Field("UTC", description="of dates written without an offset")
+    timezone: TimezoneName = Field("UTC", description="of dates written without an offset")
     pagination: Pagination | None = None
     max_items: int = Field(30, ge=1, description="newest N entries per list page")
     detail_refresh: Duration = Field(timedelta(hours=6), description="re-read a known detail page this often")
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (KeyError, ValueError) as exc:
-            raise ValueError(f"unknown timezone {value!r} (use an IANA name such as Asia/Shanghai)") from exc
-        return value
 
 
 @dataclass
