@@ -119,8 +119,39 @@ def test_config_errors_name_the_line(tmp_path: Path) -> None:
         line.endswith("tradewatch.yaml:2: http.timeout: Input should be greater than 0") for line in lines
     )
     assert any(line.endswith("tradewatch.yaml:4: sources[0].select: Field required") for line in lines)
-    assert any(line.endswith("tradewatch.yaml:7: sources[0].selectors: unknown key") for line in lines)
-    assert any(line.endswith("tradewatch.yaml:8: htp: unknown key") for line in lines)
+    assert any(
+        line.endswith("tradewatch.yaml:7: sources[0].selectors: unknown key (did you mean 'select'?)")
+        for line in lines
+    )
+    assert any(line.endswith("tradewatch.yaml:8: htp: unknown key (did you mean 'http'?)") for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("log_levle: info\n", "log_levle: unknown key (did you mean 'log_level'?)"),
+        ("notifiers:\n  consol: {}\n", "notifiers.consol: unknown key (did you mean 'console'?)"),
+        ("notifiers:\n  slack: {tokn: x}\n", "notifiers.slack.tokn: unknown key (did you mean 'token'?)"),
+        (
+            "notifiers:\n  email: {host: h, from: a@b.c, to: [d@e.f], digest: {atx: '08:00'}}\n",
+            "notifiers.email.digest.atx: unknown key (did you mean 'at'?)",
+        ),
+        (
+            "sources:\n  - {name: a, kind: rss, url: 'http://x', evry: 5m}\n",
+            "sources[0].evry: unknown key (did you mean 'every'?)",
+        ),
+        (
+            "sources:\n  - {name: a, kind: html, url: 'http://x', select: {item: li, titel: a}}\n",
+            "sources[0].select.titel: unknown key (did you mean 'title'?)",
+        ),
+        ("zzzzzz: 1\n", "zzzzzz: unknown key\n"),
+    ],
+)
+def test_unknown_key_suggests_a_close_one(tmp_path: Path, text: str, expected: str) -> None:
+    """A misspelt key, at any depth, names the allowed key it is closest to (as rule files do)."""
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, text), env={})
+    assert expected in str(info.value) + "\n"
 
 
 def test_builtin_default_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

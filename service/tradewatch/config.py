@@ -11,7 +11,7 @@ import os
 import re
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -27,6 +27,7 @@ from pydantic import (
 
 from tradewatch.durations import Duration
 from tradewatch.errors import ConfigError, RuleError
+from tradewatch.matching.tree import did_you_mean
 from tradewatch.matching.yamlfile import line_of, read_yaml
 
 __all__ = [
@@ -316,7 +317,7 @@ def validate_sources(raw_sources: list[Any]) -> tuple[list[SourceSpec], list[str
         try:
             spec = SOURCES[kind].Options.model_validate(raw)
         except ValidationError as exc:
-            errors.extend(format_validation_error(exc, prefix=f"sources[{index}]"))
+            errors.extend(format_validation_error(exc, prefix=f"sources[{index}]", model=SOURCES[kind].Options))
             continue
         if spec.name in names:
             errors.append(f"sources[{index}].name: duplicate source name {spec.name!r}")
@@ -325,8 +326,14 @@ def validate_sources(raw_sources: list[Any]) -> tuple[list[SourceSpec], list[str
     return specs, errors
 
 
-def format_validation_error(exc: ValidationError, *, prefix: str = "") -> list[str]:
-    """One `key.path: problem` line per pydantic error, without pydantic's noise."""
+def format_validation_error(
+    exc: ValidationError, *, prefix: str = "", model: type[BaseModel] | None = None
+) -> list[str]:
+    """One `key.path: problem` line per pydantic error, without pydantic's noise.
+
+    With the validated `model`, an unknown key gets a "did you mean" from the keys allowed
+    where it stands, as rule files do.
+    """
     lines = []
     for err in exc.errors():
         parts = [prefix] if prefix else []
@@ -338,10 +345,35 @@ def format_validation_error(exc: ValidationError, *, prefix: str = "") -> list[s
         key = ".".join(p for p in parts if p) or "(top level)"
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
-            msg = "unknown key"
+            allowed = _keys_at(model, err["loc"][:-1]) if model is not None else []
+            msg = "unknown key" + did_you_mean(str(err["loc"][-1]), allowed)
         msg = msg.removeprefix("Value error, ")
         lines.append(f"{key}: {msg}")
     return lines
+
+
+def _keys_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    """The keys `model` allows at `loc` (list indexes skipped), by following field annotations."""
+    current: type[BaseModel] | None = model
+    for part in loc:
+        if current is None:
+            return []
+        if isinstance(part, int):
+            continue
+        field = current.model_fields.get(part)
+        current = _model_in(field.annotation) if field is not None else None
+    return [] if current is None else list(current.model_fields)
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside an annotation such as `Slack | None` or `list[Route]`."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def _interpolate(value: Any, env: dict[str, str], path: str) -> Any:
@@ -441,7 +473,7 @@ def load_settings(explicit: Path | None = None, env: dict[str, str] | None = Non
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        errors.extend(format_validation_error(exc))
+        errors.extend(format_validation_error(exc, model=Settings))
     if not isinstance(raw_sources, list):
         errors.append("sources: expected a list of sources")
         raw_sources = []
