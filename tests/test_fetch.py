@@ -12,6 +12,7 @@ import tracemalloc
 import brotli
 import pytest
 import stamina
+import structlog
 
 from tests.servers import LocalServer, Request, Response
 from tests.sources.helpers import _fast_retries, http_settings, raw_server, server
@@ -218,6 +219,20 @@ async def test_outside_test_mode_a_failed_first_attempt_is_retried_on_schedule(s
             await f.get(server.url("/down"), OPTS)
     assert calls["n"] == 3
     assert server.hits("/down") == 3 + 1
+
+
+async def test_retry_log_lines_name_the_source_and_url(server: LocalServer) -> None:
+    """Every retry's log line (the first one's and stamina's) says which source and URL it is for."""
+    stamina.set_testing(False)
+    server.routes["/down"] = Response(503, b"down", {"Retry-After": "0"})
+    with structlog.testing.capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        async with Fetcher(http_settings(retries=2)) as f:
+            with pytest.raises(SourceError, match="HTTP 503"):
+                await f.get(server.url("/down"), OPTS)
+    retries = [e for e in logs if e["event"] in ("fetch_retry_scheduled", "stamina.retry_scheduled")]
+    assert [e["event"] for e in retries] == ["fetch_retry_scheduled", "stamina.retry_scheduled"]
+    assert all(e["source"] == "s" and e["url"] == server.url("/down") for e in retries)
+    assert "HTTP 503" in retries[0]["error"]
 
 
 async def test_404_is_not_retried(server: LocalServer) -> None:

@@ -252,9 +252,17 @@ class Fetcher:
                 if wait is False:
                     raise
                 jitter = random.uniform(0, _WAIT_JITTER)  # backoff jitter, not a secret
-                await asyncio.sleep(_WAIT_INITIAL + jitter if wait is True else float(wait))
-            return await self._retrying(url, headers, opts, attempts=retries, wait_initial=2 * _WAIT_INITIAL)
-        return await self._retrying(url, headers, opts, attempts=retries + 1, wait_initial=_WAIT_INITIAL)
+                delay = _WAIT_INITIAL + jitter if wait is True else float(wait)
+                log.warning(
+                    "fetch_retry_scheduled", source=opts.source, url=url, wait_for=round(delay, 2), error=str(exc)
+                )
+                await asyncio.sleep(delay)
+            attempts, wait_initial = retries, 2 * _WAIT_INITIAL
+        else:
+            attempts, wait_initial = retries + 1, _WAIT_INITIAL
+        # stamina's own "stamina.retry_scheduled" lines name no request: these fields say which
+        with structlog.contextvars.bound_contextvars(source=opts.source, url=url):
+            return await self._retrying(url, headers, opts, attempts=attempts, wait_initial=wait_initial)
 
     async def _retrying(
         self, url: str, headers: httpx.Headers, opts: RequestOptions, *, attempts: int, wait_initial: float
