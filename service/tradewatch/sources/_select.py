@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
@@ -67,14 +68,10 @@ class Selector:
 
     def check(self) -> Selector:
         """Raise ValueError naming a CSS part lexbor cannot parse (called when the config loads)."""
-        probe = LexborHTMLParser("<p></p>").root
         for alt in self.alternatives:
-            if alt.css == ":scope" or probe is None:
-                continue
-            try:
-                probe.css(alt.css)
-            except Exception as exc:  # selectolax raises its own SelectolaxError
-                raise ValueError(f"invalid CSS selector {alt.css!r}: {exc}") from None
+            problem = None if alt.css == ":scope" else _css_problem(alt.css)
+            if problem is not None:
+                raise ValueError(f"invalid CSS selector {alt.css!r}: {problem}")
         return self
 
     def value(self, node: LexborNode) -> str:
@@ -112,3 +109,16 @@ def first_node(tree: LexborHTMLParser, selector: Selector) -> LexborNode | None:
 def parse_html(text: str) -> LexborHTMLParser:
     """The page's tree. Sources call it inside `off_loop`: some markup makes any HTML5 parser slow."""
     return LexborHTMLParser(text)
+
+
+@lru_cache(maxsize=1024)  # a config of many sources repeats the same few selectors
+def _css_problem(css: str) -> str | None:
+    """Why lexbor cannot parse `css`, or None."""
+    probe = LexborHTMLParser("<p></p>").root
+    if probe is None:
+        return None
+    try:
+        probe.css(css)
+    except Exception as exc:  # selectolax raises its own SelectolaxError
+        return str(exc)
+    return None
