@@ -175,6 +175,43 @@ async def test_reply_waits_for_its_root(client: Redis, redis_url: str) -> None:
     assert rec.sent[1][1] == {"ts": "a1"}
 
 
+class _SlowRoot(Recorder):
+    """Refuses the root `a1` a few times (asking for a longer wait than the backoff) and then
+    the reply's first sends: a receiver that comes back slowly."""
+
+    root_refusals: int = 3
+    reply_refusals: int = 2
+
+    async def send(
+        self, alert: Alert, thread: dict[str, str] | None = None, *, redelivery: bool = False
+    ) -> dict[str, str]:
+        if alert.id == "a1" and self.root_refusals:
+            self.root_refusals -= 1
+            raise DeliveryError("slack busy", notifier="console", retry_after=0.3)
+        if alert.id == "a2" and self.reply_refusals:
+            self.reply_refusals -= 1
+            raise DeliveryError("slack busy", notifier="console")
+        return await super().send(alert, thread, redelivery=redelivery)
+
+
+async def test_reply_waits_out_its_roots_retries_without_using_its_attempts(
+    client: Redis, redis_url: str
+) -> None:
+    """The root is retried for longer than the reply's backoff would last: the reply keeps
+    waiting and then threads on it, and its own failed sends still get every attempt.
+
+    Before, waiting used the reply's attempts: it was posted unthreaded before the root, and a
+    single failed send then dead-lettered it."""
+    outbox = Outbox(client, KEYS)
+    await outbox.enqueue_operator(alert(1))
+    await outbox.enqueue_operator(alert(2, kind="also", thread_of="a1"))
+    rec = _SlowRoot()
+    result = await delivery(client, redis_url, {"console": rec}).drain(10)
+    assert rec.ids() == ["a1", "a2"]
+    assert rec.sent[1][1] == {"ts": "a1"}
+    assert (result.delivered, result.dead, result.pending) == (2, 0, 0)
+
+
 async def test_run_delivers_until_stopped(client: Redis, redis_url: str) -> None:
     """The long-running consumer delivers new alerts as they come and stops on the event."""
     rec = Recorder()

@@ -317,7 +317,9 @@ def validate_sources(raw_sources: list[Any]) -> tuple[list[SourceSpec], list[str
         try:
             spec = SOURCES[kind].Options.model_validate(raw)
         except ValidationError as exc:
-            errors.extend(format_validation_error(exc, prefix=f"sources[{index}]", model=SOURCES[kind].Options))
+            errors.extend(
+                format_validation_error(exc, prefix=f"sources[{index}]", model=SOURCES[kind].Options)
+            )
             continue
         if spec.name in names:
             errors.append(f"sources[{index}].name: duplicate source name {spec.name!r}")

@@ -211,8 +211,9 @@ class Delivery:
             result.failed += 1
         elif outcome == "dead":
             result.dead += 1
-        else:
+        elif outcome == "skipped":
             result.skipped += 1
+        # "waiting" (a reply whose thread's first alert is not delivered yet) stays pending
 
     # --- one entry ------------------------------------------------------------------------------
 
@@ -267,20 +268,23 @@ class Delivery:
         thread: Receipt | None = None
         if alert.thread_of:
             parent = begin.parent
-            if parent is None and attempts + 1 < self.max_attempts:
-                bound.info("delivery_waits_for_thread", thread_of=alert.thread_of)
-                await self._retry(name, entry, attempts + 1, None)
-                return "failed"
+            if parent is None and begin.waits < 2 * self.max_attempts:
+                # The thread's first alert is not delivered yet (its own retries may run for a
+                # while): wait on the same schedule without using this reply's attempts. Once it
+                # is dead-lettered, or after twice its attempts in waits, the reply posts unthreaded.
+                delay = await self._retry(name, entry, attempts, None, waits=begin.waits + 1)
+                bound.info("delivery_waits_for_thread", thread_of=alert.thread_of, retry_in=round(delay, 3))
+                return "waiting"
             if parent not in (None, DEAD):
                 thread = json.loads(str(parent)) or None
         try:
             async with self._heartbeat(name, entry):
                 receipt = await self._send(name, entry, thread, redelivery=entry.redelivery or attempts > 0)
         except DeliveryError as exc:
-            return await self._failed(name, entry, attempts + 1, exc, bound)
+            return await self._failed(name, entry, attempts + 1, exc, bound, waits=begin.waits)
         except Exception as exc:  # a notifier bug or an unmapped library error: retried, then parked
             err = DeliveryError(f"{type(exc).__name__}: {exc}", notifier=name)
-            return await self._failed(name, entry, attempts + 1, err, bound)
+            return await self._failed(name, entry, attempts + 1, err, bound, waits=begin.waits)
         await self.outbox.delivered(name, entry, receipt)
         self.metrics.alerts_sent.labels(name).inc()
         if alert.seen_at is not None:
@@ -316,24 +320,28 @@ class Delivery:
             return result
         return await notifier.send(entry.alert, thread)
 
-    async def _failed(self, name: str, entry: Entry, attempts: int, exc: DeliveryError, bound: Any) -> str:
+    async def _failed(
+        self, name: str, entry: Entry, attempts: int, exc: DeliveryError, bound: Any, *, waits: int = 0
+    ) -> str:
         self.metrics.alerts_failed.labels(name).inc()
         if exc.permanent or attempts >= self.max_attempts:
             await self.outbox.dead_letter(name, entry, str(exc), attempts)
             self.metrics.alerts_dead.labels(name).inc()
             bound.error("alert_dead_lettered", attempts=attempts, permanent=exc.permanent, error=str(exc))
             return "dead"
-        delay = await self._retry(name, entry, attempts, exc.retry_after)
+        delay = await self._retry(name, entry, attempts, exc.retry_after, waits=waits)
         bound.warning("delivery_failed", attempt=attempts, retry_in=round(delay, 3), error=str(exc))
         return "failed"
 
-    async def _retry(self, name: str, entry: Entry, attempts: int, retry_after: float | None) -> float:
+    async def _retry(
+        self, name: str, entry: Entry, attempts: int, retry_after: float | None, *, waits: int = 0
+    ) -> float:
         base = self.settings.delivery.backoff.total_seconds()
         cap = self.settings.delivery.max_backoff.total_seconds()
-        delay: float = min(cap, base * 2 ** (attempts - 1)) * random.uniform(0.8, 1.0)
+        delay: float = min(cap, base * 2 ** (max(attempts, waits) - 1)) * random.uniform(0.8, 1.0)
         if retry_after is not None:
             delay = retry_after  # the receiver said when; earlier is refused, later is slow
-        await self.outbox.defer(name, entry.id, attempts, self._now_ms() + int(delay * 1000))
+        await self.outbox.defer(name, entry.id, attempts, self._now_ms() + int(delay * 1000), waits=waits)
         return delay
 
     def _now_ms(self) -> int:

@@ -254,7 +254,11 @@ class Fetcher:
                 jitter = random.uniform(0, _WAIT_JITTER)  # backoff jitter, not a secret
                 delay = _WAIT_INITIAL + jitter if wait is True else float(wait)
                 log.warning(
-                    "fetch_retry_scheduled", source=opts.source, url=url, wait_for=round(delay, 2), error=str(exc)
+                    "fetch_retry_scheduled",
+                    source=opts.source,
+                    url=url,
+                    wait_for=round(delay, 2),
+                    error=str(exc),
                 )
                 await asyncio.sleep(delay)
             attempts, wait_initial = retries, 2 * _WAIT_INITIAL

@@ -48,11 +48,23 @@ async def test_begin_reads_receipt_ownership_attempts_and_parent_in_one_call(cli
 
     waiting = await outbox.begin("slack", "w1", reply)
     assert waiting.parent is None, "the root is not delivered yet"
-    await outbox.defer("slack", reply.id, 2, 0)
+    await outbox.defer("slack", reply.id, 2, 0, waits=3)
     await outbox.delivered("slack", root, {"channel": "C1", "ts": "1.5"})
     again = await outbox.begin("slack", "w1", reply)
-    assert again.attempts == 2
+    assert (again.attempts, again.waits) == (2, 3), "waits for the root are counted apart from sends"
     assert again.parent == '{"channel": "C1", "ts": "1.5"}'
     done = await outbox.begin("slack", "w1", root)
     assert done.previous == '{"channel": "C1", "ts": "1.5"}'
     assert not done.ours, "acknowledged: no longer pending for anyone"
+
+
+async def test_a_delivered_reply_renews_its_roots_receipt(client: Redis) -> None:
+    """A thread that keeps getting replies keeps its root's receipt, so later replies still thread."""
+    keys = Keys("tw-renew")
+    outbox = Outbox(client, keys)
+    await outbox.ensure_group("slack")
+    await client.xadd(keys.outbox(), entry_fields(Alert(id="reply", title="R2", thread_of="root")))
+    (reply,) = await outbox.read_new("slack", "w1", 10, None)
+    await client.set(keys.receipt("slack", "root"), '{"ts": "1.5"}', px=60_000)
+    await outbox.delivered("slack", reply, {"ts": "2.5"})
+    assert await client.pttl(keys.receipt("slack", "root")) > 86_400_000

@@ -76,8 +76,9 @@ class Begin:
 
     previous: str | None  # this alert's receipt: delivered (or dead-lettered) already
     ours: bool  # still pending for this consumer, idle time reset
-    attempts: int
+    attempts: int  # failed sends
     parent: str | None  # receipt of the alert this one replies to
+    waits: int = 0  # turns a reply spent waiting for its thread's first alert (not sends)
 
 
 def entry_fields(alert: Alert, to: Sequence[str] = ()) -> dict[str, str]:
@@ -238,17 +239,23 @@ class Outbox:
         previous, ours, attempts, parent_receipt = await self._begin(
             keys=keys, args=[group, consumer, entry.id, "1" if parent else "0"]
         )
+        sends, _, waits = (
+            attempts.decode() if isinstance(attempts, bytes) else str(attempts or "")
+        ).partition("/")
         return Begin(
             previous=str(previous) if previous is not None else None,
             ours=bool(ours),
-            attempts=int(attempts or 0),
+            attempts=int(sends or 0),
             parent=str(parent_receipt) if parent_receipt is not None else None,
+            waits=int(waits or 0),
         )
 
     async def delivered(self, group: str, entry: Entry, receipt: dict[str, str] | None) -> None:
         """Record the receipt and acknowledge in one transaction: both or neither."""
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(self.keys.receipt(group, entry.alert.id), json.dumps(receipt or {}), px=RECEIPT_TTL_MS)
+            if entry.alert.thread_of:  # the thread lives on: its root's receipt must outlive this reply
+                pipe.pexpire(self.keys.receipt(group, entry.alert.thread_of), RECEIPT_TTL_MS)
             pipe.xack(self.stream, group, entry.id)
             pipe.hdel(self.keys.attempts(group), entry.id)
             pipe.zrem(self.keys.retry_schedule(group), entry.id)
@@ -264,10 +271,14 @@ class Outbox:
             pipe.zrem(self.keys.retry_schedule(group), *entry_ids)
             await pipe.execute()
 
-    async def defer(self, group: str, entry_id: str, attempts: int, due_ms: int) -> None:
-        """Schedule the next attempt; the entry stays pending so a crash cannot lose it."""
+    async def defer(self, group: str, entry_id: str, attempts: int, due_ms: int, *, waits: int = 0) -> None:
+        """Schedule the next attempt; the entry stays pending so a crash cannot lose it.
+
+        The attempts field reads `SENDS` or `SENDS/WAITS`: a reply's waits for its thread are
+        counted apart, so waiting does not use up the attempts its own send may need.
+        """
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self.keys.attempts(group), entry_id, str(attempts))
+            pipe.hset(self.keys.attempts(group), entry_id, f"{attempts}/{waits}" if waits else str(attempts))
             pipe.zadd(self.keys.retry_schedule(group), {entry_id: due_ms})
             await pipe.execute()
 
