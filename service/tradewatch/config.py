@@ -240,7 +240,9 @@ class SilenceSpec(_Strict):
 class DeliverySettings(_Strict):
     """How hard the outbox tries before parking an alert in the dead-letter stream."""
 
-    max_attempts: int = Field(8, ge=1)
+    # 80 attempts on the default schedule span about 11 hours: a receiver's outage of a few
+    # hours delays alerts; it does not park them for an operator to re-drive.
+    max_attempts: int = Field(80, ge=1)
     backoff: Duration = timedelta(seconds=2)
     max_backoff: Duration = timedelta(minutes=10)
     claim_idle: Duration = timedelta(minutes=2)
