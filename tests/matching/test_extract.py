@@ -71,6 +71,8 @@ def glossary() -> Glossary:
             "2025-11-10",
         ),
         ("Duties doubled from March 4, U.S. Customs said, and drop to 10% effective Nov. 10.", "2025-11-10"),
+        # "immediate effect" beats a date after a weak keyword ("as of" a price quote)
+        ("The directive takes immediate effect. Prices as of October 2 rose 5%.", "2025-10-09"),
     ],
 )
 def test_effective_date(text: str, expected: str | None) -> None:
@@ -124,6 +126,12 @@ def test_a_date_without_a_year_takes_the_year_near_the_document(
 ) -> None:
     """The reading nearest the document's date: "from 1 January" in late December is next year's."""
     assert effective_date(text, published) == expected
+
+
+def test_this_year_and_last_year_count_from_the_documents_year() -> None:
+    """今年4月2日 in a notice of 9 October is this April, not next; 去年/明年 likewise."""
+    text = "今年4月2日，美国宣布加征关税。去年12月1日起实施的措施，明年1月1日起停止。"
+    assert all_dates(text, PUBLISHED) == ["2025-04-02", "2024-12-01", "2026-01-01"]
 
 
 def test_all_dates_in_order_without_repeats() -> None:
@@ -215,6 +223,22 @@ def test_rates(text: str, expected: list[float]) -> None:
             "This order raises the rate to 84 percent.",
             None,
         ),
+        # the Geneva joint statement, the Message to Congress and a Chinese report only cite these
+        (
+            "China will modify the application of its additional ad valorem duty on U.S. goods as set "
+            "forth in Announcement No. 4 of the Customs Tariff Commission of the State Council for 2025",
+            None,
+        ),
+        ("並取消根據稅委會公告2025年第5號和第6號對這些商品的加徵關稅", None),
+        (
+            "Message to the Congress on Modifying Reciprocal Tariff Rates\n"
+            + "The tariffs described below apply to goods of the People's Republic of China. " * 4
+            + "Section 4(b) of Executive Order 14257 provided that the rates may change. "
+            "Since I signed Executive Order 14266 of April 9, 2025, talks went on.",
+            None,
+        ),
+        ("国务院令〔2024〕792号 中华人民共和国两用物项出口管制条例", "State Council Order No. 792 of 2024"),
+        ("根据《中华人民共和国两用物项出口管制条例》（国务院令第792号），决定", None),
         ("no notice here", None),
     ],
 )
@@ -223,6 +247,37 @@ def test_announcement_is_one_key_in_both_languages(text: str, expected: str | No
     from tradewatch.matching.normalize import t2s
 
     assert announcement(t2s(text)) == expected
+
+
+def test_announcement_read_by_the_source_comes_first() -> None:
+    """The number a source read from the page's header (MOFCOM's 文号, the Federal Register's
+    executive order number) is the document's own, whatever the text cites."""
+    cited = "暂停实施商务部公告2025年第61号"
+    assert (
+        announcement(cited, {"announcement": "商务部公告2025年第70号"})
+        == "MOFCOM Announcement No. 70 of 2025"
+    )
+    assert (
+        announcement(cited, {"announcement": "国务院令〔2024〕792号"})
+        == "State Council Order No. 792 of 2024"
+    )
+    assert announcement("In Executive Order 14257, I declared", {"executive_order_number": 14298}) == (
+        "Executive Order 14298"
+    )
+    assert announcement(cited, {"announcement": "no number here"}) is None
+
+
+def test_effective_date_stated_as_data_wins(glossary: Glossary) -> None:
+    """A Federal Register document's `effective_on` is its effective date, whatever the text says."""
+    doc = Document(
+        title="Notice of modification",
+        text="Effective March 4, 2025.",
+        published_at=PUBLISHED,
+        extra={"effective_on": "2025-03-05"},
+    )
+    assert extract_facts(["effective_date"], doc, glossary) == {"effective_date": "2025-03-05"}
+    doc.extra["effective_on"] = "soon"
+    assert extract_facts(["effective_date"], doc, glossary) == {"effective_date": "2025-03-04"}
 
 
 def test_hs_codes_after_an_anchor() -> None:

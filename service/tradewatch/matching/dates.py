@@ -62,6 +62,8 @@ _NUM = rf"(?:\d+|[{_CN_NUM}]+)"
 # Each pattern names its parts y (optional), mon or m, d.
 _DATE_PATTERNS = [
     re.compile(rf"(?P<y>\d{{4}}|[{_CN_NUM}]{{4}})\s*年\s*(?P<m>{_NUM})\s*月\s*(?P<d>{_NUM})\s*[日号]"),
+    # 今年4月4日 ("this year"), 去年, 明年: the year relative to the document's own
+    re.compile(rf"(?P<rel>今年|本年|去年|明年)\s*(?P<m>{_NUM})\s*月\s*(?P<d>{_NUM})\s*[日号]"),
     re.compile(rf"(?<![\d年])(?P<m>{_NUM})\s*月\s*(?P<d>{_NUM})\s*[日号]"),
     re.compile(r"(?<![\d.])(?P<y>20\d{2})([-/.])(?P<m>\d{1,2})\2(?P<d>\d{1,2})(?![\d.])"),
     re.compile(rf"\b{_MON}\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s*(?P<y>\d{{4}})\b)?", re.IGNORECASE),
@@ -70,12 +72,14 @@ _DATE_PATTERNS = [
     ),
 ]
 
+_RELATIVE_YEARS = {"今年": 0, "本年": 0, "去年": -1, "明年": 1}
 _TODAY_ZH = re.compile(
     r"自?(?:公布|发布|印发|公告发布|签署)之日起(?:(?:正式)?(?:施行|执行|实施|生效|实行)|至)|自即日起"
 )
 _TODAY_EN = re.compile(
     r"\b(?:(?:effective|take[sn]? effect|took effect)\s+(?:immediately|upon (?:its |their )?"
-    r"(?:publication|signing|signature|release|issuance|announcement))|with immediate effect)\b",
+    r"(?:publication|signing|signature|release|issuance|announcement))|with immediate effect"
+    r"|(?:take[sn]?|took|taking|to take|has taken) immediate effect|immediately effective)\b",
     re.IGNORECASE,
 )
 # (keyword before the date, how many characters may separate them); the strong ones first:
@@ -146,6 +150,10 @@ def _to_date(m: re.Match[str], published: date | None) -> date | None:
     day = chinese_number(parts.get("d") or "")
     if month is None or day is None:
         return None
+    if parts.get("rel"):
+        if published is None:
+            return None
+        return _date(published.year + _RELATIVE_YEARS[parts["rel"]], month, day)
     if parts.get("y"):
         year = chinese_number(parts["y"])
         return _date(year, month, day) if year is not None else None
@@ -236,10 +244,11 @@ def effective_date(text: str, published: datetime | None) -> str | None:
             return found.isoformat()
         if strength and weak is None:
             weak = (end, found)
-    if weak is not None:
+    immediate = published is not None and bool(_TODAY_ZH.search(text) or _TODAY_EN.search(text))
+    if weak is not None and not immediate:
         return weak[1].isoformat()
     if published is None:
         return None
-    if _TODAY_ZH.search(text) or _TODAY_EN.search(text):
+    if immediate:  # "takes immediate effect" beats "prices as of November 28 rose"
         return published.date().isoformat()
     return _weekday_effective(text, published)

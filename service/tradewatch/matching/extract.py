@@ -9,8 +9,9 @@ from __future__ import annotations
 import copy
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from functools import lru_cache
 from typing import Any
 
@@ -49,11 +50,14 @@ _CITED = re.compile(r"》\s*[（(][^）)》]{0,12}$")
 # A number right after a verb that acts on an earlier notice is that notice, not this one:
 # 关于暂停实施商务部公告2025年第61号的公告 is No. 70; "In Executive Order 14257, I declared…".
 _CITING = re.compile(
-    r"(?:暂停实施|停止实施|暂停执行|停止执行|废止|修改|修订|援引)"  # not 根据: "under" names this one too
-    r"(?:商务部|海关总署|国务院关税税则委员会|税委会|[、和与及\s])*$"
+    r"(?:暂停实施|停止实施|暂停执行|停止执行|废止|修改|修订|援引|取消(?:根据|依据|依照)?)"  # not a bare 根据:
+    r"(?:商务部|海关总署|国务院关税税则委员会|税委会|[、和与及\s])*$"  # "under" names this one too
     r"|\b(?:suspend(?:s|ed|ing)?|lift(?:s|ed|ing)?|revok\w*|rescind\w*|amend\w*|supersed\w*|"
     r"replac\w*)\s+(?:the\s+)?(?:(?:implementation|enforcement|application)\s+of\s+(?:the\s+)?)?"
-    r"(?:(?:mofcom|commerce ministry|ministry of commerce)(?:'s)?\s+)?$",
+    r"(?:(?:mofcom|commerce ministry|ministry of commerce)(?:'s)?\s+)?$"
+    # "as set forth in Announcement No. 4", "Section 4(b) of Executive Order 14257", "pursuant to"
+    r"|\b(?:as\s+(?:set\s+(?:forth|out)|provided(?:\s+for)?|specified|described|announced)\s+in"
+    r"|pursuant\s+to|sec(?:tion|\.)\s*[\w().-]{1,12}\s+of)\s+(?:the\s+)?$",
     re.IGNORECASE,
 )
 # "Sec. 1. Background. In Executive Order 14257 of April 2, 2025, I declared": how an order
@@ -61,6 +65,13 @@ _CITING = re.compile(
 _CITING_ORDER = re.compile(r"(?:^|[.;:]\s+|\n\s*)in\s+$", re.IGNORECASE)
 _ISSUER_LOOKBACK = 4000  # characters searched back for the issuer of a number named without one
 _EXEC_ORDER = re.compile(r"\bexecutive order\s+(?:no\.?\s*)?(\d{5})\b", re.IGNORECASE)
+# An order names itself in its heading ("Executive Order 14298 of May 12, 2025"); further down,
+# every order number is one it builds on ("Since I signed Executive Order 14266 …").
+_EXEC_ORDER_HEAD = 300  # characters of title and text
+# 国务院令〔2024〕第792号 / 国务院令第792号: a State Council order (the dual-use regulation).
+_STATE_COUNCIL_ORDER = re.compile(
+    r"国务院令\s*(?:[〔\[(（]\s*(?P<y>\d{4})\s*[〕\])）]\s*)?第?\s*(?P<n>\d+)\s*号"
+)
 _ISSUERS = [  # checked in order on the text just before the number
     (re.compile(r"税则委员会|税委会|tariff commission", re.IGNORECASE), "Tariff Commission"),
     (re.compile(r"商务部|mofcom|ministry of commerce|commerce ministry", re.IGNORECASE), "MOFCOM"),
@@ -172,6 +183,13 @@ def _third_countries(glossary: Glossary) -> _ThirdCountries | None:
     return _ThirdCountries(after, before, home)
 
 
+def _cites(text: str, start: int) -> bool:
+    """Is the number at `start` one the text acts on or names as a law's label (《…》（No.）)?"""
+    return bool(
+        _CITING.search(text, max(0, start - 40), start) or _CITED.search(text, max(0, start - 20), start)
+    )
+
+
 def _issuer(context: str) -> str:
     for pattern, name in _ISSUERS:
         if pattern.search(context):
@@ -190,23 +208,31 @@ def _nearest_issuer(before: str) -> str:
     return name
 
 
-def announcement(text: str) -> str | None:
+def announcement(text: str, extra: Mapping[str, Any] | None = None) -> str | None:
     """The first notice number not merely cited, one key in both languages; None when every one is.
 
     `商务部 海关总署公告2025年第18号` and "MOFCOM Announcement No. 18 of 2025" both give
     `MOFCOM Announcement No. 18 of 2025`; a US executive order number when no notice is named.
     A cited number is never given instead: rules deduplicate on this key, and a suspension
     keyed by the notice it suspends would be dropped as a repeat of that notice's alert.
+    The number a source read from the page's own header (`extra`: MOFCOM's 文号, the Federal
+    Register's executive order number) comes first.
     """
+    extra = extra or {}
+    own = extra.get("announcement")
+    if isinstance(own, str) and own.strip():
+        found = announcement(t2s(unicodedata.normalize("NFKC", own)))
+        if found is not None:
+            return found
+    if extra.get("executive_order_number"):
+        return f"Executive Order {extra['executive_order_number']}"
     first: re.Match[str] | None = None
     for pattern in (*_ANN_ZH, *_ANN_EN):
         for m in pattern.finditer(text):
             if first is not None and m.start() >= first.start():
                 break  # a later number of this pattern cannot be the first
-            if _CITED.search(text, max(0, m.start() - 20), m.start()):
-                continue  # 《…》（税委会公告2025年第2号）: an earlier notice cited, not this one
-            if _CITING.search(text, max(0, m.start() - 40), m.start()):
-                continue  # 暂停实施…公告, "suspends Announcement No. 61": the notice acted on
+            if _cites(text, m.start()):
+                continue  # 《…》（税委会公告2025年第2号）, 暂停实施…公告, "suspends Announcement No. 61"
             first = m
             break
     if first is not None:
@@ -216,8 +242,14 @@ def announcement(text: str) -> str | None:
         issuer = issuer or _nearest_issuer(text[max(0, start - _ISSUER_LOOKBACK) : start])
         label = f"{issuer} Announcement" if issuer else "Announcement"
         return f"{label} No. {int(first.group('n'))} of {first.group('y')}"
-    for eo in _EXEC_ORDER.finditer(text):
+    for order in _STATE_COUNCIL_ORDER.finditer(text):
+        if not _cites(text, order.start()):
+            year = f" of {order.group('y')}" if order.group("y") else ""
+            return f"State Council Order No. {int(order.group('n'))}{year}"
+    for eo in _EXEC_ORDER.finditer(text, 0, _EXEC_ORDER_HEAD + 40):
         start, before = eo.start(), max(0, eo.start() - 40)
+        if start >= _EXEC_ORDER_HEAD:
+            break
         if not _CITING.search(text, before, start) and not _CITING_ORDER.search(text, before, start):
             return f"Executive Order {eo.group(1)}"
     return None
@@ -301,12 +333,25 @@ def glossary_labels(normalised: str, glossary: Glossary, kind: str) -> list[str]
     return _label_finder(glossary, kind).find(normalised)
 
 
+def _effective_on(doc: Document) -> str | None:
+    """The effective date the source states as data (the Federal Register's `effective_on`)."""
+    value = doc.extra.get("effective_on")
+    if not isinstance(value, str):
+        return None
+    try:
+        return date.fromisoformat(value[:10]).isoformat()
+    except ValueError:
+        return None
+
+
 _Extractor = Callable[[Document, str, str, Glossary], Any]
 EXTRACTORS: dict[str, _Extractor] = {
-    "effective_date": lambda doc, plain, _n, _g: effective_date(plain, doc.published_at),
+    "effective_date": lambda doc, plain, _n, _g: (
+        _effective_on(doc) or effective_date(plain, doc.published_at)
+    ),
     "dates": lambda doc, plain, _n, _g: all_dates(plain, doc.published_at),
     "rates": lambda _d, plain, _n, glossary: rates(plain, _third_countries(glossary)),
-    "announcement": lambda _d, plain, _n, _g: announcement(plain),
+    "announcement": lambda doc, plain, _n, _g: announcement(plain, doc.extra),
     "items": lambda _d, _p, norm, glossary: glossary_labels(norm, glossary, "item"),
     "hs_codes": lambda _d, plain, _n, _g: hs_codes(plain),
     "countries": lambda _d, _p, norm, glossary: glossary_labels(norm, glossary, "country"),
