@@ -12,6 +12,7 @@ from tradewatch.config import SlackSettings
 from tradewatch.errors import DeliveryError
 from tradewatch.models import SourceRef
 from tradewatch.notify import NOTIFIERS
+from tradewatch.notify.render import fact_items
 from tradewatch.notify.slack import SlackNotifier
 
 
@@ -243,6 +244,32 @@ async def test_long_content_within_block_limits(slack: FakeSlack) -> None:
     big = make_alert(rule_title="R" * 400, title="&" * 5000, facts=facts, sources=sources, summary="z" * 9000)
     await _notifier(slack).send(big)
     assert len(slack.messages) == 1
+
+
+async def test_links_stay_whole_when_text_is_cut(slack: FakeSlack) -> None:
+    """A huge title and URL, and many long-URL sources: every `<` in the message is closed by a
+    `>`, so Slack shows links, not raw markup (a cut at 3,000 characters fell inside a link)."""
+    sources = [
+        SourceRef(source=f"s{i}", url=f"https://s{i}.example/" + "y" * 900, title="t" * 300) for i in range(9)
+    ]
+    big = make_alert(
+        title="T" * 5000, url="https://ok.example/" + "u" * 2600, lead="L" * 900, sources=sources
+    )
+    await _notifier(slack).send(big)
+    for text in _texts(slack.messages[0].blocks, "mrkdwn"):
+        assert text.count("<") == text.count(">"), text[:200]
+        for piece in text.split("<")[1:]:
+            assert "|" in piece.split(">")[0] or piece.startswith("!date^")
+    also = next(t for t in _texts(slack.messages[0].blocks, "mrkdwn") if t.startswith("Also reported by"))
+    assert also.endswith("more")
+
+
+def test_fact_labels_read_as_words() -> None:
+    """HS codes and dates have their own labels (not "Hs codes")."""
+    assert fact_items({"hs_codes": ["2805.30"], "dates": ["2025-11-10"]}) == [
+        ("Dates", "2025-11-10"),
+        ("HS codes", "2805.30"),
+    ]
 
 
 async def test_incoming_webhook_mode(slack: FakeSlack) -> None:

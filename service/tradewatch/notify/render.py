@@ -29,6 +29,8 @@ FACT_LABELS: dict[str, str] = {
     "announcement": "Announcement",
     "items": "Items",
     "countries": "Countries",
+    "hs_codes": "HS codes",
+    "dates": "Dates",
     "due": "Due",
 }
 # Shown first, in this order: what a supply manager acts on.

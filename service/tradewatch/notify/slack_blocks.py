@@ -34,6 +34,7 @@ FIELDS_MAX = 10
 CONTEXT_ELEMENTS_MAX = 10
 BLOCKS_MAX = 50
 TEXT_MAX = 4000  # top-level `text`: Slack truncates longer messages
+URL_MAX = 1000  # a longer link target is not linked (real notice URLs are a few hundred characters)
 
 
 def escape(text: str) -> str:
@@ -64,10 +65,14 @@ def safe_url(url: str) -> str | None:
 
 
 def link(url: str, label: str, limit: int = 500) -> str:
-    """A mrkdwn link with an escaped label, or the escaped label alone for unusable URLs."""
-    text = truncate(escape(label or url), limit)
+    """A mrkdwn link with an escaped label, or the escaped label alone for unusable URLs.
+
+    At most `limit` + URL_MAX + 3 characters: a block's text is cut to its limit afterwards,
+    and a cut inside `<…|…>` would show the markup instead of a link.
+    """
     target = safe_url(url)
-    if target is None:
+    text = truncate(escape(label or (url if target is None or len(target) <= URL_MAX else "link")), limit)
+    if target is None or len(escape(target)) > URL_MAX:
         return text
     return f"<{escape(target)}|{text}>"
 
@@ -102,7 +107,7 @@ def _title_block(alert: Alert) -> str:
     if lead:
         lines.append(f"*{truncate(escape(lead), 600)}*")
     if alert.title or alert.url:
-        lines.append(link(alert.url, alert.title or alert.url, 1500) if alert.url else escape(alert.title))
+        lines.append(link(alert.url, alert.title or alert.url, 1200) if alert.url else escape(alert.title))
     if alert.summary:
         lines.append(escape(alert.summary))
     return truncate("\n".join(lines), SECTION_TEXT_MAX) or " "
@@ -135,12 +140,18 @@ def _other_sources(alert: Alert) -> str:
     others = [s for s in alert.sources if s.url != alert.url or s.source != alert.source]
     if not others:
         return ""
-    shown = [
-        link(s.url, s.title or s.source, 200) + f" ({escape(s.source)})" if s.url else escape(s.source)
-        for s in others[:15]
-    ]
+    text = "Also reported by: "
+    for n, s in enumerate(others[:15]):
+        one = (
+            link(s.url, s.title or s.source, 200) + f" ({truncate(escape(s.source), 100)})"
+            if s.url
+            else escape(s.source)
+        )
+        if len(text) + len(one) + 30 > SECTION_TEXT_MAX:  # whole links only, room left for "and N more"
+            return text.removesuffix(", ") + f" and {len(others) - n} more"
+        text += one + ", "
     more = f" and {len(others) - 15} more" if len(others) > 15 else ""
-    return truncate("Also reported by: " + ", ".join(shown) + more, SECTION_TEXT_MAX)
+    return text.removesuffix(", ") + more
 
 
 def alert_blocks(alert: Alert, tz: ZoneInfo | None = None) -> list[dict[str, Any]]:
