@@ -404,3 +404,43 @@ async def test_chinese_notice_and_english_story_join_by_facts(
     await pipe.process(spec("wire2"), result(doc("o", EN_OTHER[0], source="wire2", text=EN_OTHER[1])))
     kinds = [a.kind for a in await queued(client)]
     assert kinds == ["new", "also", "new"]
+
+
+TIED = """
+rules:
+  - id: export-control-news
+    title: China export controls in the news
+    tags: [export-control]
+    severity: warning
+    match:
+      all:
+        - any: [export control*]
+        - none: [weather]
+  - id: tariff-news
+    title: China tariffs in the news
+    tags: [tariff-change]
+    severity: warning
+    match:
+      any: [tariff*]
+"""
+
+
+async def test_tied_rules_headline_the_one_the_title_names(
+    client: Redis, tmp_path: Path, redis_url: str
+) -> None:
+    """Two rules of one severity fire: the header is the rule whose own terms are in the title,
+    and its tag comes first (the digest groups by it); with neither in the title, file order.
+    Before, the first rule in file order won, so a tariff story had an export-control header."""
+    pipe = make(client, rulebook(tmp_path, TIED), redis_url, first_poll_window="30d")
+    await pipe.process(
+        spec(),
+        result(
+            doc("a", "China imposes 34% tariffs on US goods", text="It also tightened export controls."),
+            doc("c", "A day of trade news", text="New export controls and tariffs."),
+        ),
+    )
+    alerts = {a.title: a for a in await queued(client)}
+    tariff_story = alerts["China imposes 34% tariffs on US goods"]
+    assert (tariff_story.rule, tariff_story.tags) == ("tariff-news", ["tariff-change", "export-control"])
+    neither = alerts["A day of trade news"]
+    assert (neither.rule, neither.tags) == ("export-control-news", ["export-control", "tariff-change"])

@@ -186,7 +186,8 @@ class Decider:
     def _open(self, plan: Plan, item: Work, active: list[Match]) -> str:
         """The first report of an event: a `new` alert, the event, its index and dedup keys."""
         spec, doc = plan.spec, item.doc
-        lead = max(active, key=lambda m: severity_rank(m.severity))
+        # the most severe; among equals one whose terms are in the title, then rulebook order
+        lead = max(active, key=lambda m: (severity_rank(m.severity), m.in_title))
         event_id = digest("event", spec.name, doc.id)
         alert_id = digest("alert", event_id, "new")
         signature = item.probe.signature if item.probe else None
@@ -211,7 +212,7 @@ class Decider:
             "new",
             alert_id,
             facts=_facts(active),
-            tags=sorted({t for m in active for t in m.tags}),
+            tags=_tags(active, lead.rule),
             rule_title=lead.title,
         )
         plan.events[event_id] = event
@@ -239,7 +240,7 @@ class Decider:
             # listed among the event's sources but never a second alert (DESIGN, Identity).
             self._write_event(plan, item, event)
             return
-        tags = sorted({t for m in item.matches for t in m.tags})
+        tags = _tags(item.matches, event.rule)
         reason, silence = _reply_muted(plan, event, tags)
         if silence is not None:
             self._write_event(plan, item, event)
@@ -259,7 +260,7 @@ class Decider:
         event = plan.events.get(item.record.event)
         if event is None:
             return  # the event expired (EVENT_TTL): too late for a thread reply
-        tags = sorted({t for m in item.matches for t in m.tags})
+        tags = _tags(item.matches, event.rule)
         reason, silence = _reply_muted(plan, event, tags)
         if silence is not None:
             self._suppress(plan, item.doc, event.rule, reason, silence)
@@ -350,6 +351,12 @@ def _facts(matches: Sequence[Match]) -> dict[str, Any]:
     for match in reversed(matches):
         facts.update(match.facts)
     return facts
+
+
+def _tags(matches: Sequence[Match], lead_rule: str) -> list[str]:
+    """The leading rule's tags first (the digest groups by the first), then the others sorted."""
+    first = [t for m in matches if m.rule == lead_rule for t in m.tags]
+    return list(dict.fromkeys(first)) + sorted({t for m in matches for t in m.tags} - set(first))
 
 
 def _notify(lists: list[Sequence[str]]) -> list[str]:

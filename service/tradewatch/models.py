@@ -11,7 +11,7 @@ import re
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 __all__ = [
     "Alert",
@@ -128,6 +128,14 @@ class Match(BaseModel):
     tags: list[str] = Field(default_factory=list)
     severity: Severity = "warning"
     facts: dict[str, Any] = Field(default_factory=dict)
+    # Did one of the rule's own terms (not a `none` one) occur in the title? Not in the record:
+    # it breaks a tie between rules of one severity for an alert's header ("China imposes 34%
+    # tariffs" is a tariff story even when an export-control rule fires on its body too).
+    _in_title: bool = PrivateAttr(default=False)
+
+    @property
+    def in_title(self) -> bool:
+        return self._in_title
 
 
 class SourceRef(BaseModel):

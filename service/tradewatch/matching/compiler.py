@@ -163,6 +163,18 @@ def _pids_in(node: Node) -> list[int]:
     return []
 
 
+def positive_pids(node: Node) -> list[int]:
+    """The patterns whose presence speaks for the rule (those under `none` speak against it)."""
+    kind = node[0]
+    if kind == "none":
+        return []
+    if kind in ("any", "all"):
+        return [p for child in node[1] for p in positive_pids(child)]
+    if kind == "in":
+        return positive_pids(node[2])
+    return _pids_in(node)
+
+
 def compile_rules(rules: list[Rule], glossary: Glossary) -> Compiled:
     """Compile every rule; the index favours each rule's rarest necessary branch."""
     builder = _Builder(glossary)

@@ -6,7 +6,7 @@ import fnmatch
 from collections.abc import Container
 from typing import Any
 
-from tradewatch.matching.compiler import compile_rules
+from tradewatch.matching.compiler import compile_rules, positive_pids
 from tradewatch.matching.extract import extract_facts
 from tradewatch.matching.glossary import Glossary
 from tradewatch.matching.lead import lead_line
@@ -40,6 +40,8 @@ class Rulebook:
         self._predicates = [
             predicate(t, m) for t, m in zip(self._compiled.trees, self._compiled.masks, strict=True)
         ]
+        self._positive = [frozenset(positive_pids(t)) for t in self._compiled.trees]
+        self._index_of = {rule.id: i for i, rule in enumerate(rules)}
         self._scanner = make_scanner(self._compiled.literals, backend)
         self.backend = self._scanner.backend
 
@@ -100,10 +102,12 @@ class Rulebook:
         `facts_for` limits extraction to those rule ids (the others' `facts` stay empty):
         for callers that read only which rules fired, and the facts of a few.
         """
-        fired, _ = self.matching_rules(doc)
+        fired, p = self.matching_rules(doc)
         cache: dict[str, Any] = {}
-        return [
-            Match(
+        in_title = {pid for pid, where in p.hits.items() if where & 1} if len(fired) > 1 else set()
+        matches = []
+        for rule in fired:
+            match = Match(
                 doc_id=doc.id,
                 rule=rule.id,
                 title=rule.title,
@@ -113,8 +117,9 @@ class Rulebook:
                 if facts_for is None or rule.id in facts_for
                 else {},
             )
-            for rule in fired
-        ]
+            match._in_title = not self._positive[self._index_of[rule.id]].isdisjoint(in_title)
+            matches.append(match)
+        return matches
 
     def lead_line(self, doc: Document, facts: dict[str, Any]) -> str:
         """The English lead line for a (Chinese) document, from this rulebook's glossary."""
