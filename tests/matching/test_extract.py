@@ -317,6 +317,32 @@ def test_lead_line_for_a_chinese_notice(glossary: Glossary) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("title", "text", "expected"),
+    [
+        (
+            "商务部公告2025年第70号 关于暂停实施商务部公告2025年第61号的公告",
+            "自即日起至2026年11月10日，暂停实施对钐、镝相关物项的出口管制措施。",
+            "MOFCOM Announcement No. 70 of 2025 — suspension of export controls on samarium, dysprosium"
+            " — effective 2025-10-09 — until 2026-11-10",
+        ),
+        (
+            "国务院关税税则委员会关于停止实施对原产于美国的部分进口商品加征关税措施的公告",
+            "自2025年11月10日13时01分起，停止实施加征15%关税的措施。",
+            "Tariff Commission — end of tariffs — effective 2025-11-10",
+        ),
+    ],
+)
+def test_lead_line_says_a_measure_is_suspended_or_ended(
+    glossary: Glossary, title: str, text: str, expected: str
+) -> None:
+    """A suspension or an end of controls never reads as new controls; the rates it names
+    (suspended or kept) are left to the facts, and a suspension says until when."""
+    doc = Document(title=title, text=text, published_at=PUBLISHED)
+    facts = extract_facts(["announcement", "items", "effective_date", "rates"], doc, glossary)
+    assert lead_line(doc, facts) == expected
+
+
 def test_numeric_date_formats() -> None:
     """ISO, slashed and dotted dates are read; version-like numbers are not."""
     text = "on 2025/11/10, 2025.5.14 and 2025-05-12, not 1.2025.3"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timedelta
 
-__all__ = ["all_dates", "chinese_number", "effective_date"]
+__all__ = ["all_dates", "chinese_number", "effective_date", "until_date"]
 
 _MONTHS = {
     "january": 1,
@@ -196,6 +196,16 @@ def all_dates(text: str, published: datetime | None) -> list[str]:
     for _, _, found in _found(text, published):
         seen.setdefault(found.isoformat(), None)
     return list(seen)
+
+
+def until_date(text: str, published: datetime | None) -> str | None:
+    """The first date a measure runs until ("until November 10, 2026", 至2026年11月10日), ISO."""
+    for start, _, found in _found(text, published):
+        before = text[max(0, start - 12) : start]
+        last = max(_UNTIL.finditer(before), key=lambda m: m.end(), default=None)
+        if last is not None and not before[last.end() :].strip(" ,，的止"):
+            return found.isoformat()
+    return None
 
 
 def _strength(text: str, start: int, end: int) -> int:

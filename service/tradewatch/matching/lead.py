@@ -6,10 +6,12 @@ what a supply manager needs first: whose notice, what measure, on what, from whe
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any
 
 from tradewatch.errors import RuleError
+from tradewatch.matching.dates import until_date
 from tradewatch.matching.extract import _issuer, announcement, glossary_labels, plain_text
 from tradewatch.matching.glossary import Glossary, default_glossary_path, load_glossary
 from tradewatch.matching.normalize import normalize
@@ -19,6 +21,12 @@ __all__ = ["lead_line"]
 
 _MAX_ITEMS = 6
 _TARIFF_LABELS = ("tariffs", "reciprocal tariffs")
+# What the notice does to the measure, read from its (normalised) title: a suspension or an
+# end of controls must not read as new controls.
+_ENDS = re.compile(
+    r"停止实施|停止执行|取消|废止|\b(?:lift|lifts|lifted|lifting|remov\w*|rescind\w*|revok\w*)\b"
+)
+_SUSPENDS = re.compile(r"暂停|暂缓|\b(?:suspen\w*|paus\w*)")
 
 
 @lru_cache(maxsize=1)
@@ -52,11 +60,16 @@ def lead_line(doc: Document, facts: dict[str, Any], glossary: Glossary | None = 
     if items:
         shown = ", ".join(items[:_MAX_ITEMS]) + (" and others" if len(items) > _MAX_ITEMS else "")
         what = f"{what} on {shown}" if what else shown
+    action = "end of" if _ENDS.search(title) else "suspension of" if _SUSPENDS.search(title) else ""
     if what:
-        parts.append(what)
+        parts.append(f"{action} {what}" if action else what)
     rates = facts.get("rates")
-    if rates and (not measures or measures[0] in _TARIFF_LABELS):  # a rate in an export notice is noise
+    # a rate in an export notice is noise; in a suspension it may be the one suspended or the one kept
+    if rates and not action and (not measures or measures[0] in _TARIFF_LABELS):
         parts.append("rates " + ", ".join(_fmt_rate(r) for r in rates[:4]))
     if facts.get("effective_date"):
         parts.append(f"effective {facts['effective_date']}")
+    until = until_date(plain, doc.published_at) if action == "suspension of" else None
+    if until and until != facts.get("effective_date"):
+        parts.append(f"until {until}")
     return " — ".join(parts)
