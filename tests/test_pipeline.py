@@ -444,3 +444,57 @@ async def test_tied_rules_headline_the_one_the_title_names(
     assert (tariff_story.rule, tariff_story.tags) == ("tariff-news", ["tariff-change", "export-control"])
     neither = alerts["A day of trade news"]
     assert (neither.rule, neither.tags) == ("export-control-news", ["export-control", "tariff-change"])
+
+
+ESCALATING = """
+rules:
+  - id: tariff-news
+    title: Tariffs in the news
+    tags: [tariff-change]
+    severity: warning
+    notify: ["slack:news"]
+    match:
+      any: [tariff*]
+  - id: official-tariff-notice
+    title: Official tariff notice
+    tags: [tariff-change]
+    severity: critical
+    notify: ["slack:critical", email]
+    sources: [ustr*]
+    match:
+      any: [tariff*]
+"""
+
+
+async def test_official_report_raises_the_event_it_joins(
+    client: Redis, tmp_path: Path, redis_url: str
+) -> None:
+    """A news story opens the event at warning; the official notice of it joins as a reply that
+    carries the critical rule, its severity and recipients, and says so in the channel (`raises`).
+    Before, the notice was a warning reply hidden in the news story's thread."""
+    text = (
+        "The United States will raise tariffs on Chinese electric vehicles, semiconductors, solar cells "
+        "and batteries next month, the trade representative said on Tuesday, citing unfair practices "
+        "and overcapacity in several industries that threaten American producers and workers."
+    )
+    pipe = make(client, rulebook(tmp_path, ESCALATING), redis_url)
+    await pipe.process(spec("wire"), result(doc("1", "US raises tariffs", source="wire", text=text)))
+    notice = text.replace("Tuesday", "Monday")
+    await pipe.process(
+        spec("ustr", official=True), result(doc("2", "USTR notice", source="ustr", text=notice))
+    )
+    await pipe.process(
+        spec("wire2"), result(doc("3", "US to raise tariffs", source="wire2", text=text + " "))
+    )
+    new, official, later = await queued(client)
+    assert (new.kind, new.severity, new.raises) == ("new", "warning", False)
+    assert (official.kind, official.thread_of, official.rule, official.severity) == (
+        "also",
+        new.id,
+        "official-tariff-notice",
+        "critical",
+    )
+    assert official.raises
+    assert official.facts.get("confirmation") is True
+    assert set(official.notify) == {"slack:news", "slack:critical", "email"}
+    assert (later.severity, later.raises, later.rule) == ("critical", False, "official-tariff-notice")

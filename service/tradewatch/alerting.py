@@ -186,8 +186,7 @@ class Decider:
     def _open(self, plan: Plan, item: Work, active: list[Match]) -> str:
         """The first report of an event: a `new` alert, the event, its index and dedup keys."""
         spec, doc = plan.spec, item.doc
-        # the most severe; among equals one whose terms are in the title, then rulebook order
-        lead = max(active, key=lambda m: (severity_rank(m.severity), m.in_title))
+        lead = _lead(active)
         event_id = digest("event", spec.name, doc.id)
         alert_id = digest("alert", event_id, "new")
         signature = item.probe.signature if item.probe else None
@@ -240,19 +239,32 @@ class Decider:
             # listed among the event's sources but never a second alert (DESIGN, Identity).
             self._write_event(plan, item, event)
             return
-        tags = _tags(item.matches, event.rule)
+        raise_to = _raises(event, item.matches)
+        tags = _tags(item.matches, raise_to.rule if raise_to else event.rule)
         reason, silence = _reply_muted(plan, event, tags)
         if silence is not None:
             self._write_event(plan, item, event)
             self._suppress(plan, doc, event.rule, reason, silence)
             return
+        if raise_to is not None:
+            self._escalate(event, raise_to)
         event.replies += 1
         self._write_event(plan, item, event)
         facts = _facts(item.matches)
         if confirmation:
             facts["confirmation"] = True
         alert_id = digest("alert", event.id, spec.name, doc.id)
-        self._queue(plan, self._alert(plan, doc, event, "also", alert_id, facts=facts, tags=tags))
+        alert = self._alert(
+            plan, doc, event, "also", alert_id, facts=facts, tags=tags, raises=raise_to is not None
+        )
+        self._queue(plan, alert)
+
+    def _escalate(self, event: Event, lead: Match) -> None:
+        """A later report fires a more severe rule (the official notice after a news story): the
+        event takes that rule's severity, header and recipients; its reply says so in the channel."""
+        event.severity = lead.severity
+        event.rule = lead.rule
+        event.notify = _notify([event.notify, self.rulebook.rule(lead.rule).notify])
 
     def _update(self, plan: Plan, item: Work) -> None:
         """A changed item that alerted before: an `update` reply in its event's thread (counted as one)."""
@@ -260,7 +272,8 @@ class Decider:
         event = plan.events.get(item.record.event)
         if event is None:
             return  # the event expired (EVENT_TTL): too late for a thread reply
-        tags = _tags(item.matches, event.rule)
+        raise_to = _raises(event, item.matches)
+        tags = _tags(item.matches, raise_to.rule if raise_to else event.rule)
         reason, silence = _reply_muted(plan, event, tags)
         if silence is not None:
             self._suppress(plan, item.doc, event.rule, reason, silence)
@@ -273,8 +286,13 @@ class Decider:
         plan.batch.expect(self.keys.event(event.id), plan.event_raws.get(self.keys.event(event.id)))
         event.replies += 1
         event.updates = [*event.updates, alert_id][-ev.MAX_SOURCES :]
+        if raise_to is not None:
+            self._escalate(event, raise_to)
         self._write_event(plan, item, event)
-        alert = self._alert(plan, item.doc, event, "update", alert_id, facts=_facts(item.matches), tags=tags)
+        facts = _facts(item.matches)
+        alert = self._alert(
+            plan, item.doc, event, "update", alert_id, facts=facts, tags=tags, raises=raise_to is not None
+        )
         self._queue(plan, alert)
 
     def _alert(
@@ -288,6 +306,7 @@ class Decider:
         facts: dict[str, Any],
         tags: list[str],
         rule_title: str = "",
+        raises: bool = False,
     ) -> Alert:
         if not rule_title:
             rule_title = str(getattr(self.rulebook.rule(event.rule), "title", "") or event.rule)
@@ -310,6 +329,7 @@ class Decider:
             sources=event.refs(),
             notify=list(event.notify),
             thread_of=None if kind == "new" else event.root,
+            raises=raises,
         )
 
     def _queue(self, plan: Plan, alert: Alert) -> None:
@@ -351,6 +371,19 @@ def _facts(matches: Sequence[Match]) -> dict[str, Any]:
     for match in reversed(matches):
         facts.update(match.facts)
     return facts
+
+
+def _lead(matches: Sequence[Match]) -> Match:
+    """The most severe; among equals one whose terms are in the title, then rulebook order."""
+    return max(matches, key=lambda m: (severity_rank(m.severity), m.in_title))
+
+
+def _raises(event: Event, matches: Sequence[Match]) -> Match | None:
+    """The lead match of a later report when it is more severe than the event so far."""
+    if not matches:
+        return None
+    lead = _lead(matches)
+    return lead if severity_rank(lead.severity) > severity_rank(event.severity) else None
 
 
 def _tags(matches: Sequence[Match], lead_rule: str) -> list[str]:

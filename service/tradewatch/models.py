@@ -181,6 +181,7 @@ class Alert(BaseModel):
     late: bool = False
     due: datetime | None = None
     thread_of: str | None = None
+    raises: bool = False  # a reply that raised its event's severity: shown in the channel too
 
     def webhook_json(self) -> dict[str, Any]:
         """The webhook body of the contract (a superset: extra fields are extensions)."""

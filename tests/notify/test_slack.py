@@ -122,6 +122,17 @@ async def test_second_source_lands_in_thread(slack: FakeSlack) -> None:
     assert child.ts == reply["ts"]
     assert "Also reported" in child.all_text()
     assert len(slack.top_level()) == 1
+    assert "reply_broadcast" not in child.raw
+
+
+async def test_reply_that_raises_the_event_is_also_sent_to_the_channel(slack: FakeSlack) -> None:
+    """The official notice raising a news story's event to critical is a thread reply broadcast
+    to the channel, so nobody has to open the thread to see it."""
+    n = _notifier(slack)
+    parent = await n.send(make_alert(severity="warning"))
+    await n.send(make_alert(id="alert-2", kind="also", severity="critical", raises=True), thread=parent)
+    [child] = slack.thread(parent["ts"])
+    assert child.raw.get("reply_broadcast") is True
 
 
 async def test_redelivery_finds_earlier_post(slack: FakeSlack) -> None:

@@ -228,6 +228,8 @@ class SlackNotifier:
         }
         if thread and thread.get("ts"):
             kwargs["thread_ts"] = thread["ts"]
+            if alert.raises:  # e.g. the official notice confirming a news story: not only in the thread
+                kwargs["reply_broadcast"] = True
         resp = await self._call("chat_postMessage", alert, **kwargs)
         receipt = {"channel": str(resp.get("channel") or channel), "ts": str(resp.get("ts") or "")}
         if not _CHANNEL_ID.match(channel):  # remember the ID behind a #name for history checks
