@@ -167,10 +167,18 @@ def test_chinese_number(text: str, expected: int | None) -> None:
         ("24 percentage points", []),
         ("US to cut tariffs on Chinese goods to 47 pc from 57 pc", [47, 57]),
         ("a 10-percent levy and a 20 pct duty; 500 pcs shipped", [10, 20]),
+        # a rate is a measure's only when its sentence speaks of one
+        ("Trump threatens 100% tariffs. The S&P 500 dropped 2.7% and Nvidia lost nearly 5%.", [100]),
+        ("China supplies more than 90% of the world's rare earths.", []),
+        ("keeps U.S. tariffs at 30% and Chinese tariffs on U.S. goods at 10%", [30, 10]),
+        ("China will lower its import tax on American goods to 10 percent from 125 percent.", [10, 125]),
+        ("价值比例达到0.1%及以上的；控股50%及以上的子公司", [0.1, 50]),
+        ("稀土精矿交易价环比上涨了37%。", []),
     ],
 )
 def test_rates(text: str, expected: list[float]) -> None:
-    """Percentages in order of mention, without repeats; percentage points are not rates."""
+    """Percentages of tariffs and controls in order of mention, without repeats; percentage
+    points are not rates, nor are market moves and shares."""
     assert rates(text) == expected
 
 

@@ -28,6 +28,20 @@ _RATE = re.compile(
     r"(?<![\d.])(\d{1,4}(?:\.\d+)?)(?:\s*%|[\s-]*(?:percent|per cent|pct|pc)\b)", re.IGNORECASE
 )  # 34%, 34 percent, 34-percent, 34 per cent, 34 pct, 34 pc (Indian and British wire copy)
 _RATE_ZH = re.compile(r"百分之([零〇一二两三四五六七八九十百]+(?:点[零〇一二三四五六七八九]+)?)")
+# A rate is a measure's when the same sentence speaks of a tariff, or of a control's threshold
+# (the 0.1% de minimis value share, the 50% ownership rule), near it: "the S&P 500 dropped
+# 2.7%" and "a 90% market share" are not rates a buyer pays.
+_TARIFF_WORD = re.compile(
+    r"tariff|dut(?:y|ies)|levy|levies|\brates?\b|impos|surcharge|percentage point|ad valorem|"
+    r"reciprocal|retaliat|customs|\btax|de minimis|owned|ownership|threshold|"
+    r"关税|税率|加征|征收|税|价值比例|持股|控股|股权",
+    re.IGNORECASE,
+)
+_RATE_REACH = (120, 40)  # characters looked at before and after the number
+# A sentence or paragraph ends (not at "U.S. " or at a list's ";": "BYD: 17.4%; Geely: 20%")
+_RATE_SENTENCE_END = re.compile(
+    r"[。！？]|(?<!\b[A-Z])(?<!\bMr)(?<!\bMs)(?<!\bDr)(?<!\bSt)[.!?]\s+[A-Z]|\n\s*\n"
+)
 
 _ANN_ZH = [
     re.compile(r"公告\s*[〔\[(（]?\s*(?P<y>\d{4})\s*[〕\])）]?\s*年?\s*第\s*(?P<n>\d+)\s*号"),
@@ -129,9 +143,12 @@ def rates(text: str, others: _ThirdCountries | None = None) -> list[float | int]
     found: list[tuple[int, float | int]] = [
         (m.start(), _number(m.group(1)))
         for m in _RATE.finditer(text)
-        if others is None or not others.tied(text, m.start(), m.end())
+        if _about_tariffs(text, m.start(), m.end())
+        and (others is None or not others.tied(text, m.start(), m.end()))
     ]
     for m in _RATE_ZH.finditer(text):
+        if not _about_tariffs(text, m.start(), m.end()):
+            continue
         if others is not None and others.tied(text, m.start(), m.end()):
             continue
         whole, _, frac = m.group(1).partition("点")
@@ -144,6 +161,17 @@ def rates(text: str, others: _ThirdCountries | None = None) -> list[float | int]
         if value not in out:
             out.append(value)
     return out
+
+
+def _about_tariffs(text: str, start: int, end: int) -> bool:
+    """Does the sentence around the rate at text[start:end] speak of a tariff near it?"""
+    lo, hi = max(0, start - _RATE_REACH[0]), min(len(text), end + _RATE_REACH[1])
+    before = text[lo:start]
+    cut = max((m.end() - 1 for m in _RATE_SENTENCE_END.finditer(before)), default=0)
+    after = text[end:hi]
+    stop = _RATE_SENTENCE_END.search(after)
+    window = before[cut:] + text[start:end] + (after[: stop.start()] if stop else after)
+    return _TARIFF_WORD.search(window) is not None
 
 
 def _names(terms: list[str]) -> str:
