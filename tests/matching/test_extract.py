@@ -307,6 +307,15 @@ def test_items_and_countries_from_the_glossary(glossary: Glossary) -> None:
     assert facts["countries"] == ["China", "United States"]
 
 
+def test_a_term_inside_a_longer_one_is_the_longer_ones(glossary: Glossary) -> None:
+    """钕 (neodymium) inside 钕铁硼 (NdFeB magnets) is the magnets, not the metal; a spelling two
+    entries share (中美: China and the US) counts for both."""
+    labels = glossary_labels(normalize("含铽的钕铁硼永磁材料"), glossary, "item")
+    assert labels == ["terbium", "rare-earth magnets"]
+    assert "neodymium" in glossary_labels(normalize("钕、镝和钕铁硼"), glossary, "item")
+    assert glossary_labels(normalize("中美经贸磋商"), glossary, "country") == ["China", "United States"]
+
+
 def test_empty_facts_are_left_out(glossary: Glossary) -> None:
     """A fact the text does not contain is absent, not empty."""
     assert extract_facts(["effective_date", "rates", "items"], Document(title="hello"), glossary) == {}
@@ -358,20 +367,25 @@ def test_numeric_date_formats() -> None:
 
 
 def _labels_by_regex(normalised: str, glossary: Glossary, kind: str) -> list[str]:
-    """The reference: one leftmost regex search per entry, as glossary_labels was first written."""
-    found = []
+    """The reference: every occurrence of every term by regex, those inside a longer one of any
+    term dropped, then each entry's first, in order."""
+    spans = []
     for entry in glossary.of_kind(kind).values():
-        alternatives = []
         for term in entry.terms():
             body, left, right = term_literal(term)
-            alternatives.append(
+            pattern = (
                 ("(?<![a-z0-9_])" if left else "")
                 + re.escape(body.decode("utf-8"))
                 + ("(?![a-z0-9_])" if right else "")
             )
-        m = re.search("|".join(alternatives), normalised)
-        if m is not None:
-            found.append((m.start(), entry.label))
+            for m in re.finditer(f"(?=({pattern}))", normalised):
+                spans.append((m.start(1), m.end(1), entry.label))
+    kept = [
+        (s, label)
+        for s, e, label in spans
+        if not any(s2 <= s and e <= e2 and e2 - s2 > e - s for s2, e2, _ in spans)
+    ]
+    found = [(min(s for s, lab in kept if lab == label), label) for label in {lab for _, lab in kept}]
     out: list[str] = []
     for _, label in sorted(found):
         if label not in out:

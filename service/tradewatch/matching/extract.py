@@ -334,7 +334,7 @@ class _LabelFinder:
     def find(self, normalised: str) -> list[str]:
         buf = normalised.encode("utf-8")
         size = len(buf)
-        first: dict[int, int] = {}
+        hits: list[tuple[int, int, int]] = []
         for lid, start in self.scanner.scan(buf):
             end = start + self.lengths[lid]
             left_ok = start == 0 or not _IS_WORD[buf[start - 1]]
@@ -342,8 +342,19 @@ class _LabelFinder:
             for n, left, right in self.variants[lid]:
                 if (left and not left_ok) or (right and not right_ok):
                     continue
-                if start < first.get(n, size + 1):
-                    first[n] = start
+                hits.append((start, -end, n))
+        # A term inside a longer one of another entry is that one's: 钕 in 钕铁硼 (NdFeB
+        # magnets) is not neodymium the metal; the longest at each place wins.
+        first: dict[int, int] = {}
+        reach_start, reach = -1, -1  # the hit reaching furthest right so far
+        for start, neg_end, n in sorted(hits):
+            end = -neg_end
+            if end <= reach and reach - reach_start > end - start:
+                continue  # inside a longer term (one spelling shared by two entries counts for both)
+            if end > reach:
+                reach_start, reach = start, end
+            if start < first.get(n, size + 1):
+                first[n] = start
         out: list[str] = []
         for _, label in sorted((start, self.labels[n]) for n, start in first.items()):
             if label not in out:
