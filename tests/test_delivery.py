@@ -19,6 +19,7 @@ from tradewatch.delivery import Delivery
 from tradewatch.errors import DeliveryError, StoreError
 from tradewatch.models import Alert
 from tradewatch.notify import Notifier
+from tradewatch.notify.guard import still_ours
 from tradewatch.store.keys import Keys
 from tradewatch.store.outbox import Entry, Outbox
 
@@ -259,6 +260,43 @@ async def test_dead_consumer_entries_are_claimed_without_resending(client: Redis
     await asyncio.wait_for(task, 5)
     assert rec.ids() == ["a0", "a1"]
     assert (await client.xpending(KEYS.outbox(), "console"))["pending"] == 0
+
+
+class _Stalls(Recorder):
+    """Stalls in its first send long enough for another worker to take the entry over, then,
+    before posting, asks whether the entry is still its own (as Slack's 429 wait does)."""
+
+    async def send(
+        self, alert: Alert, thread: dict[str, str] | None = None, *, redelivery: bool = False
+    ) -> dict[str, str]:
+        if not self.calls:
+            self.calls += 1
+            await self.steal()
+            await still_ours()
+        return await super().send(alert, thread, redelivery=redelivery)
+
+    async def steal(self) -> None:
+        raise NotImplementedError
+
+
+async def test_a_worker_that_lost_the_entry_while_stalled_does_not_send_it(
+    client: Redis, redis_url: str
+) -> None:
+    """Another worker claimed the entry while this one stalled mid-send: this one sends nothing
+    and leaves the entry to the other, which delivers it once."""
+    outbox = Outbox(client, KEYS)
+    await outbox.enqueue_operator(alert(1))
+    rec = _Stalls()
+
+    async def steal() -> None:
+        [pending] = await client.xpending_range(KEYS.outbox(), "console", "-", "+", 1)
+        await client.xclaim(KEYS.outbox(), "console", "w2", 0, [pending["message_id"]], justid=True)
+
+    rec.steal = steal  # type: ignore[method-assign]
+    first = await delivery(client, redis_url, {"console": rec}).drain(1)
+    assert (first.delivered, first.failed, first.dead, rec.sent) == (0, 0, 0, [])
+    second = await delivery(client, redis_url, {"console": rec}, consumer="w2").drain(5)
+    assert (second.delivered, rec.ids()) == (1, ["a1"])
 
 
 async def test_unreadable_entry_is_parked_not_fatal(client: Redis, redis_url: str) -> None:

@@ -26,8 +26,9 @@ import structlog
 from redis.exceptions import RedisError
 
 from tradewatch.config import Settings
-from tradewatch.errors import DeliveryError, StoreError
+from tradewatch.errors import DeliveryError, StoreError, TakenOver
 from tradewatch.notify import Notifier, Receipt
+from tradewatch.notify.guard import SEND_GUARD
 from tradewatch.observe import METRICS, Metrics
 from tradewatch.store.connection import open_redis
 from tradewatch.store.keys import Keys
@@ -277,14 +278,20 @@ class Delivery:
                 return "waiting"
             if parent not in (None, DEAD):
                 thread = json.loads(str(parent)) or None
+        guard = SEND_GUARD.set(lambda: self.outbox.keep(name, self.consumer, entry.id))
         try:
             async with self._heartbeat(name, entry):
                 receipt = await self._send(name, entry, thread, redelivery=entry.redelivery or attempts > 0)
+        except TakenOver:
+            bound.warning("delivery_taken_over", during="send")  # the other worker sends it
+            return "skipped"
         except DeliveryError as exc:
             return await self._failed(name, entry, attempts + 1, exc, bound, waits=begin.waits)
         except Exception as exc:  # a notifier bug or an unmapped library error: retried, then parked
             err = DeliveryError(f"{type(exc).__name__}: {exc}", notifier=name)
             return await self._failed(name, entry, attempts + 1, err, bound, waits=begin.waits)
+        finally:
+            SEND_GUARD.reset(guard)
         await self.outbox.delivered(name, entry, receipt)
         self.metrics.alerts_sent.labels(name).inc()
         if alert.seen_at is not None:

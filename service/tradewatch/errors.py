@@ -64,6 +64,11 @@ class StoreError(TradewatchError):
     """Redis could not be used; callers must not act as if a write happened."""
 
 
+class TakenOver(TradewatchError):
+    """Another worker took this outbox entry over while this one waited (a stall past
+    `claim_idle`, a long in-process retry wait): this one must not send it too."""
+
+
 class DeliveryError(TradewatchError):
     """A notifier failed; `permanent` means retrying cannot help (bad token, bad channel)."""
 

@@ -9,9 +9,10 @@ import pytest
 from tests.fakeslack import FakeSlack
 from tests.notify.alerts import HOSTILE, make_alert
 from tradewatch.config import SlackSettings
-from tradewatch.errors import DeliveryError
+from tradewatch.errors import DeliveryError, TakenOver
 from tradewatch.models import SourceRef
 from tradewatch.notify import NOTIFIERS
+from tradewatch.notify.guard import SEND_GUARD
 from tradewatch.notify.render import fact_items
 from tradewatch.notify.slack import SlackNotifier
 
@@ -170,6 +171,25 @@ async def test_rate_limit_retried_after_retry_after(slack: FakeSlack) -> None:
     receipt = await _notifier(slack).send(make_alert())
     assert [c.status for c in slack.calls_to("chat.postMessage")] == [429, 200]
     assert receipt["ts"] == slack.messages[0].ts
+
+
+async def test_no_post_after_a_wait_when_another_worker_took_the_alert(slack: FakeSlack) -> None:
+    """A 429 waited out in-process: if the outbox entry went to another worker meanwhile (this
+    one stalled past claim_idle), this one does not post it too."""
+    slack.fail("chat.postMessage", status=429, retry_after=0, times=1)
+    checks: list[str] = []
+
+    async def taken() -> bool:
+        checks.append("asked")
+        return False
+
+    token = SEND_GUARD.set(taken)
+    try:
+        with pytest.raises(TakenOver):
+            await _notifier(slack).send(make_alert())
+    finally:
+        SEND_GUARD.reset(token)
+    assert (slack.messages, checks) == ([], ["asked"])
 
 
 async def test_long_rate_limit_surfaces_retry_after(slack: FakeSlack) -> None:

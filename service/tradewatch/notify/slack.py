@@ -41,8 +41,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from tradewatch.config import SlackSettings
-from tradewatch.errors import DeliveryError
+from tradewatch.errors import DeliveryError, TakenOver
 from tradewatch.models import Alert
+from tradewatch.notify.guard import still_ours
 from tradewatch.notify.slack_blocks import alert_blocks, fallback_text
 
 __all__ = ["METADATA_EVENT", "SlackNotifier", "slack_route"]
@@ -120,7 +121,7 @@ class _ShortRateLimitHandler(AsyncRetryHandler):
         response: HttpResponse | None = None,
         error: Exception | None = None,
     ) -> bool:
-        if response is None or response.status_code != 429:
+        if isinstance(error, TakenOver) or response is None or response.status_code != 429:
             return False
         wait = _retry_after(response.headers)
         return wait is not None and wait <= self.max_wait
@@ -133,10 +134,11 @@ class _ShortRateLimitHandler(AsyncRetryHandler):
         response: HttpResponse | None = None,
         error: Exception | None = None,
     ) -> None:
-        state.next_attempt_requested = True
         wait = _retry_after(response.headers if response else None) or 0.0
         log.info("slack_rate_limited", retry_after=wait, attempt=state.current_attempt + 1)
         await asyncio.sleep(wait)
+        await still_ours()  # after the wait, before posting again: not if another worker took over
+        state.next_attempt_requested = True
         state.increment_current_attempt()
 
 
@@ -211,6 +213,7 @@ class SlackNotifier:
             if found is not None:
                 log.info("slack_redelivery_skipped", alert_id=alert.id, **found)
                 return found
+            await still_ours()  # the history read can be slow: still ours before posting?
         if thread and thread.get("channel"):
             channel = thread["channel"]
         else:
