@@ -227,6 +227,33 @@ async def test_run_delivers_until_stopped(client: Redis, redis_url: str) -> None
     assert rec.ids() == ["a0", "a1", "a2"]
 
 
+async def test_stop_finishes_the_send_in_flight_and_starts_no_other(client: Redis, redis_url: str) -> None:
+    """SIGTERM during a slow send: that send finishes, the rest of the batch is not started (the
+    worker must exit inside its grace period) and stays pending, delivered later exactly once."""
+    stop = asyncio.Event()
+    outbox = Outbox(client, KEYS)
+    for n in range(3):
+        await outbox.enqueue_operator(alert(n))
+
+    class Slow(Recorder):
+        async def send(
+            self, alert: Alert, thread: dict[str, str] | None = None, *, redelivery: bool = False
+        ) -> dict[str, str]:
+            stop.set()  # the worker is told to stop while this send runs
+            await asyncio.sleep(0.05)
+            return await super().send(alert, thread, redelivery=redelivery)
+
+    slow = Slow()
+    await asyncio.wait_for(delivery(client, redis_url, {"console": slow}).run(stop), 5)
+    assert slow.ids() == ["a0"]
+    assert await outbox.pending_count("console") == 2
+    rec = Recorder()
+    fast_claim = {"max_attempts": 4, "backoff": "0.05s", "max_backoff": "0.2s", "claim_idle": "0.01s"}
+    await asyncio.sleep(0.02)
+    await delivery(client, redis_url, {"console": rec}, consumer="w2", delivery=fast_claim).drain(5)
+    assert rec.ids() == ["a1", "a2"]
+
+
 async def test_run_recreates_its_group_when_redis_lost_the_stream(client: Redis, redis_url: str) -> None:
     """Redis back without its data (no persistence, an old snapshot, a flush): the consumer group
     is made again and new alerts go out; before, delivery retried NOGROUP until a restart."""

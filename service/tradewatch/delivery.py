@@ -86,6 +86,7 @@ class Delivery:
         self.claim_idle_ms = int(settings.delivery.claim_idle.total_seconds() * 1000)
         self._groups_ready: set[str] = set()
         self._closing = False
+        self._stop: asyncio.Event | None = None  # the long-running loop's stop, once it runs
         self._redelivery_kw = {
             name: "redelivery" in inspect.signature(n.send).parameters for name, n in notifiers.items()
         }
@@ -93,7 +94,12 @@ class Delivery:
     # --- long-running -----------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Deliver until `stop` is set; Redis outages are waited out, never fatal."""
+        """Deliver until `stop` is set; Redis outages are waited out, never fatal.
+
+        Once `stop` is set, the send in flight finishes and no other starts: what was read but
+        not sent stays pending, for this consumer's restart or another worker's claim.
+        """
+        self._stop = stop
         tasks = [
             asyncio.create_task(self._consume(name, stop), name=f"deliver:{name}") for name in self.notifiers
         ]
@@ -117,6 +123,8 @@ class Delivery:
                 await self._ensure(name)
                 if not resumed:  # entries this consumer name read before a restart come first
                     for entry in await self.outbox.read_own_pending(name, self.consumer, 1000):
+                        if self._stopping():
+                            break
                         if await self.outbox.claimable(name, entry.id, self._now_ms()):
                             await self._deliver(name, entry)
                     resumed = True
@@ -130,6 +138,8 @@ class Delivery:
                     block = max(1, min(block, next_due - self._now_ms()))
                 entries = await self.outbox.read_new(name, self.consumer, BATCH, block)
                 for entry in entries:
+                    if self._stopping():
+                        break
                     await self._deliver(name, entry)
             except (StoreError, RedisError, OSError) as exc:
                 self.metrics.redis_errors.inc()
@@ -140,6 +150,9 @@ class Delivery:
             except Exception as exc:  # a bug must not silently end delivery for this notifier
                 log.exception("delivery_loop_error", notifier=name, error=str(exc))
                 await self._pause(stop)
+
+    def _stopping(self) -> bool:
+        return self._closing or (self._stop is not None and self._stop.is_set())
 
     @staticmethod
     async def _pause(stop: asyncio.Event, seconds: float | None = None) -> None:
@@ -226,6 +239,8 @@ class Delivery:
     async def _due(self, name: str) -> int:
         done = 0
         for entry in await self.outbox.take_due(name, self.consumer, self._now_ms()):
+            if self._stopping():
+                break
             await self._deliver(name, entry)
             done += 1
         return done
@@ -234,6 +249,8 @@ class Delivery:
         """Take over entries a dead worker left pending; those waiting for a retry keep their time."""
         done = 0
         for entry in await self.outbox.claim_idle(name, self.consumer, self.claim_idle_ms):
+            if self._stopping():
+                break
             if not await self.outbox.claimable(name, entry.id, self._now_ms()):
                 continue
             log.info("delivery_claimed", notifier=name, entry=entry.id, alert_id=entry.alert.id)

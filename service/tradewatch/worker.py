@@ -40,7 +40,7 @@ __all__ = ["Worker", "run_worker"]
 
 log = structlog.get_logger(__name__)
 
-SHUTDOWN_GRACE = 30.0  # seconds in-flight polls may take to finish after SIGTERM
+SHUTDOWN_GRACE = 30.0  # seconds in-flight polls and sends may take, together, to finish after SIGTERM
 ONCE_DELIVERY_TIMEOUT = 120.0  # seconds `run --once` keeps retrying transient delivery errors
 MAX_RETRY_AFTER = 86400.0  # a source's Retry-After defers its polls at most a day, whatever it asks
 
@@ -202,13 +202,16 @@ class Worker:
         # in-flight polls (and a deadline tick) must finish.
         scheduler.pause()
         self.scheduler_running = False
+        # One budget for polls and delivery together (they finish side by side), so the worker
+        # is out well inside the shipped stop grace periods (compose 45 s, systemd and k8s 60 s).
+        deadline = time.monotonic() + SHUTDOWN_GRACE
         if self._inflight:
             _, pending = await asyncio.wait(set(self._inflight), timeout=SHUTDOWN_GRACE)
             for task in pending:
                 task.cancel()
         scheduler.shutdown(wait=False)
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(delivery_task, timeout=SHUTDOWN_GRACE)
+            await asyncio.wait_for(delivery_task, timeout=max(1.0, deadline - time.monotonic()))
         if web_task is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(web_task, timeout=5)
