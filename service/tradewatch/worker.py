@@ -43,6 +43,10 @@ log = structlog.get_logger(__name__)
 SHUTDOWN_GRACE = 30.0  # seconds in-flight polls and sends may take, together, to finish after SIGTERM
 ONCE_DELIVERY_TIMEOUT = 120.0  # seconds `run --once` keeps retrying transient delivery errors
 MAX_RETRY_AFTER = 86400.0  # a source's Retry-After defers its polls at most a day, whatever it asks
+# A source failing poll after poll is polled less often: each failure in a row doubles the gap
+# (from its second), up to half an hour, so a dead site is not hit at its full rate (plus
+# retries) for days; its first success brings the normal schedule back.
+FAILURE_BACKOFF_MAX = 1800.0
 
 
 def utcnow() -> datetime:
@@ -297,14 +301,14 @@ class Worker:
                 wait = await self._poll_once(spec)
                 if wait is not None and wait > spec.every.total_seconds():
                     wait = min(wait, MAX_RETRY_AFTER)
-                    lease.hold(wait)  # no worker polls it before the server's Retry-After
+                    lease.hold(wait)  # no worker polls it before then (Retry-After, backoff)
                     log.info("source_polls_deferred", source=spec.name, retry_after=round(wait))
         except (StoreError, RedisError, OSError) as exc:  # finishing the lease; it expires on its own
             log.warning("lease_not_finished", source=spec.name, error=str(exc))
 
     async def _poll_once(self, spec: SourceSpec) -> float | None:
-        """One poll; returns the seconds to leave the source alone when it failed asking for that
-        (a server's Retry-After, a runaway parse)."""
+        """One poll; returns the seconds to leave the source alone after a failure: the server's
+        Retry-After or a runaway parse's hour, or the backoff of a streak of failures."""
         bound = log.bind(source=spec.name)
         started = time.perf_counter()
         try:
@@ -324,8 +328,9 @@ class Worker:
                 duration=round(duration, 3),
                 exc_info=not isinstance(exc, SourceError),  # a parser gap: the stack says where
             )
-            await self._record_failure(spec, error)
-            return exc.retry_after if isinstance(exc, SourceError) else None
+            streak = await self._record_failure(spec, error)
+            asked = exc.retry_after if isinstance(exc, SourceError) else None
+            return max(asked or 0.0, failure_backoff(spec.every.total_seconds(), streak)) or None
         fetched = time.perf_counter() - started
         self.metrics.fetch_seconds.labels(spec.name).observe(fetched)
         try:
@@ -362,17 +367,19 @@ class Worker:
         self.metrics.polls.labels(spec.name, "store_error").inc()
         log.error("source_poll_not_processed", source=spec.name, error=str(exc), duration=round(duration, 3))
 
-    async def _record_failure(self, spec: SourceSpec, error: str) -> None:
+    async def _record_failure(self, spec: SourceSpec, error: str) -> int:
+        """Count the failure in the source's health; the streak it makes (0 when unrecorded)."""
         try:
-            transition = await self.health.record_failure(
+            failure = await self.health.record_failure(
                 spec.name, error, threshold=self.settings.failure_alert_after, url=spec.url
             )
         except Exception as exc:
             self.metrics.redis_errors.inc()
             log.warning("health_not_recorded", source=spec.name, error=str(exc))
-            return
-        if transition:
-            _health_changed(spec, transition.kind, error)
+            return 0
+        if failure.transition:
+            _health_changed(spec, failure.transition.kind, error)
+        return failure.streak
 
     async def _tick_deadlines(self) -> None:
         """Reminders that are due, and the digest when its slot has come (both exactly once)."""
@@ -409,6 +416,13 @@ def run_worker(settings: Settings, *, once: bool) -> int:
         return 1
     except KeyboardInterrupt:
         return 0
+
+
+def failure_backoff(every: float, streak: int) -> float:
+    """Seconds until the next poll of a source that failed `streak` polls in a row."""
+    if streak < 2:
+        return 0.0
+    return float(min(every * 2 ** (streak - 1), max(every, FAILURE_BACKOFF_MAX)))
 
 
 def _health_changed(spec: SourceSpec, transition: str, error: str) -> None:

@@ -164,3 +164,24 @@ def test_a_long_retry_after_defers_the_source_polls(tmp_path: Path, redis_url: s
             worker.wait(30)
         assert server.hits("/busy") == 1
         assert '"source_polls_deferred"' in (tmp_path / "worker0.log").read_text()
+
+
+def test_a_failing_source_is_polled_less_and_less_often(tmp_path: Path, redis_url: str) -> None:
+    """A source answering 500 poll after poll backs off (each failure in a row doubles the gap)
+    while the others keep their schedule; before, it was hit at its full rate for good."""
+    with LocalServer() as server, FakeSlack() as slack:
+        server.routes["/down"] = Response(500, b"down")
+        server.routes["/feed"] = Feed()
+        config = write_config(tmp_path, redis_url=redis_url, feed_url=server.url("/feed"), slack=slack)
+        down = f'  - {{name: down, kind: rss, url: "{server.url("/down")}", every: 0.25s, jitter: 0s}}\n'
+        text = config.read_text().replace("every: 1m", "every: 0.25s, jitter: 0s")
+        config.write_text(text.replace("notifiers:", down + "notifiers:"))
+        worker = start_worker(config, 0, tmp_path)
+        try:
+            wait_until(lambda: server.hits("/feed") >= 16, 30)  # four seconds of polls
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(30)
+        # 0.25 s, then gaps of 0.5, 1, 2 s…: about 5 polls in 4 s, not 16
+        assert 3 <= server.hits("/down") <= 8, server.hits("/down")
+        assert '"source_polls_deferred"' in (tmp_path / "worker0.log").read_text()

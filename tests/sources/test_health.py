@@ -26,7 +26,9 @@ async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
 async def test_failing_raised_once_and_recovered_once(client: aioredis.Redis) -> None:
     """The operator hears 'failing' exactly when the streak reaches the threshold, and 'recovered' once."""
     health = SourceHealth(client, Keys("tw"))
-    seen = [await health.record_failure("mofcom", f"HTTP 500 #{i}", threshold=3) for i in range(5)]
+    failures = [await health.record_failure("mofcom", f"HTTP 500 #{i}", threshold=3) for i in range(5)]
+    assert [f.streak for f in failures] == [1, 2, 3, 4, 5]
+    seen = [f.transition for f in failures]
     assert [t.kind if t else None for t in seen] == [None, None, "failing", None, None]
     assert seen[2] is not None
     assert seen[2].consecutive_failures == 3
@@ -62,7 +64,7 @@ async def test_a_transition_queues_its_operator_alert_in_the_same_step(client: a
 async def test_short_streak_never_alerts(client: aioredis.Redis) -> None:
     """Failures below the threshold followed by a success raise nothing."""
     health = SourceHealth(client, Keys("tw"))
-    assert await health.record_failure("fr", "timed out", threshold=3) is None
+    assert (await health.record_failure("fr", "timed out", threshold=3)).transition is None
     assert await health.record_success("fr", status=200, documents=1, duration=1.0, next_poll=None) is None
 
 

@@ -86,6 +86,14 @@ class Transition:
 
 
 @dataclass(frozen=True)
+class Failure:
+    """A recorded failure: the streak it makes (for backing off) and the transition it caused."""
+
+    streak: int
+    transition: Transition | None = None
+
+
+@dataclass(frozen=True)
 class SourceHealthRecord:
     """One source's health as `sources list` and the status page show it."""
 
@@ -148,9 +156,7 @@ class SourceHealth:
         failures = int(result)
         return Transition("recovered", name, failures) if failures >= 0 else None
 
-    async def record_failure(
-        self, name: str, error: str, *, threshold: int, url: str = ""
-    ) -> Transition | None:
+    async def record_failure(self, name: str, error: str, *, threshold: int, url: str = "") -> Failure:
         """Count a failure; "failing" once, its operator alert queued, when the streak reaches `threshold`."""
         now = datetime.now(UTC)
         result = int(
@@ -159,7 +165,8 @@ class SourceHealth:
                 args=[name, _iso(now), error[:2000], threshold, HEALTH_TTL, url, int(now.timestamp())],
             )
         )
-        return Transition("failing", name, result, error) if result > 0 else None
+        transition = Transition("failing", name, result, error) if result > 0 else None
+        return Failure(abs(result), transition)
 
     async def get(self, name: str) -> SourceHealthRecord | None:
         raw = await self.redis.hgetall(self.keys.source_health(name))
