@@ -27,7 +27,7 @@ from redis.exceptions import RedisError
 
 from tradewatch import heap
 from tradewatch.config import Settings, SourceSpec
-from tradewatch.errors import ConfigError, SourceError, StoreError
+from tradewatch.errors import ConfigError, DeliveryError, SourceError, StoreError
 from tradewatch.fetch import Fetcher
 from tradewatch.matching import Rulebook, RuleProblems, load_rulebook
 from tradewatch.notify import NOTIFIERS, Notifier
@@ -387,6 +387,9 @@ class Worker:
 
         try:
             await tick(self, utcnow())
+        except DeliveryError as exc:  # the digest's SMTP server, not Redis: its slot is retried
+            self.metrics.alerts_failed.labels("email").inc()
+            log.warning("digest_send_failed", error=str(exc))
         except Exception as exc:
             self.metrics.redis_errors.inc()
             log.warning("deadline_tick_failed", error=str(exc))

@@ -76,6 +76,11 @@ def _book(redis: aioredis.Redis, settings: Settings, deadlines: list[Deadline] |
     return DigestBook(redis, Keys("t"), settings, reminders=_Upcoming(deadlines or []))
 
 
+async def _running_since(redis: aioredis.Redis, when: datetime) -> None:
+    """The digest as a worker first saw it at `when` (its last mail, or its first start)."""
+    await redis.set(Keys("t").digest_last(), when.isoformat())
+
+
 async def test_digest_is_multipart_grouped_with_deadlines(redis: aioredis.Redis, smtp: FakeSMTP) -> None:
     """One mail: text and HTML, sections new/updates, grouped by severity and tag, deadlines at the end."""
     book = _book(
@@ -207,6 +212,7 @@ async def test_smtp_failure_keeps_alerts(redis: aioredis.Redis, smtp: FakeSMTP) 
 
 async def test_slot_sent_once_across_workers(redis: aioredis.Redis, smtp: FakeSMTP) -> None:
     """Two workers ticking at the slot mail one digest; a later tick in the same period mails none."""
+    await _running_since(redis, MORNING - timedelta(days=7))
     settings = _settings(smtp)
     one, two = _book(redis, settings), _book(redis, settings)
     await one.record(make_alert())
@@ -223,6 +229,7 @@ async def test_slot_sent_once_across_workers(redis: aioredis.Redis, smtp: FakeSM
 
 async def test_missed_slot_sent_once_at_start(redis: aioredis.Redis, smtp: FakeSMTP) -> None:
     """A slot missed while no worker ran is mailed once by the first worker to start, not per missed day."""
+    await _running_since(redis, MORNING - timedelta(days=7))
     book = _book(redis, _settings(smtp))
     await book.record(make_alert())
     start = MORNING + timedelta(days=3, hours=5)  # three slots passed with nobody running
@@ -233,6 +240,7 @@ async def test_missed_slot_sent_once_at_start(redis: aioredis.Redis, smtp: FakeS
 
 async def test_failed_slot_is_retried(redis: aioredis.Redis, smtp: FakeSMTP) -> None:
     """When mailing the slot fails, the slot is tried again after a pause, not on every tick."""
+    await _running_since(redis, MORNING - timedelta(days=7))
     book = _book(redis, _settings(smtp))
     await book.record(make_alert())
     smtp.fail_next = 1
@@ -250,12 +258,29 @@ async def test_a_slot_due_while_a_manual_digest_mails_is_not_lost(
     """The schedule finds `tradewatch digest` mailing (its lock held): the slot stays open for the
     next tick instead of being marked done, so what arrives meanwhile still goes out in it."""
     keys = Keys("t")
+    await _running_since(redis, MORNING - timedelta(days=7))
     book = _book(redis, _settings(smtp))
     await book.record(make_alert())
     await redis.set(keys.digest_lock(), "someone", px=60_000)  # a digest by hand is being mailed
     assert not await book.send_due(MORNING)
     await redis.delete(keys.digest_lock())
     assert await book.send_due(MORNING + timedelta(seconds=30))
+    assert len(smtp.messages) == 1
+
+
+async def test_first_start_and_a_moved_at_mail_nothing_off_schedule(
+    redis: aioredis.Redis, smtp: FakeSMTP
+) -> None:
+    """The first worker ever to see the digest does not mail yesterday's slot at once (no worker
+    missed it); nor does moving `at` past a digest just mailed. The next slot mails as usual."""
+    book = _book(redis, _settings(smtp))
+    await book.record(make_alert())
+    start = MORNING + timedelta(hours=5)  # today's 07:30 slot passed before tradewatch existed
+    assert not await book.send_due(start)
+    assert not await book.send_due(start + timedelta(minutes=1))
+    assert await book.send_due(MORNING + timedelta(days=1))  # tomorrow's slot
+    moved = _book(redis, _settings(smtp, at="09:00"))  # 09:00 Berlin: yesterday's 09:00 < the mail just sent
+    assert not await moved.send_due(MORNING + timedelta(days=1, minutes=5))
     assert len(smtp.messages) == 1
 
 

@@ -9,6 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 import redis.asyncio as aioredis
+import structlog
+from prometheus_client import CollectorRegistry
 
 from tests.fakesmtp import FakeSMTP
 from tests.notify.alerts import make_alert
@@ -16,8 +18,10 @@ from tradewatch.config import Settings
 from tradewatch.matching import load_rulebook
 from tradewatch.models import Alert
 from tradewatch.notify.scheduled import tick
+from tradewatch.observe import Metrics
 from tradewatch.store.digest import DigestBook
 from tradewatch.store.keys import Keys
+from tradewatch.worker import Worker
 
 RULES = """
 deadlines:
@@ -71,3 +75,35 @@ async def test_tick_queues_reminders_and_mails_digest(redis: aioredis.Redis, tmp
     text = smtp.messages[0].get_body(("plain",))
     assert text is not None
     assert "Truce expires" in text.get_content()
+
+
+async def test_a_failed_digest_mail_is_an_email_failure_not_a_redis_one(
+    redis: aioredis.Redis, tmp_path: Path
+) -> None:
+    """SMTP down at the digest's slot: counted as a failed email delivery and logged as
+    `digest_send_failed`; before, it counted as a Redis error (paging the Redis alert)."""
+    (tmp_path / "d.yaml").write_text(RULES, encoding="utf-8")
+    with FakeSMTP() as smtp:
+        port = smtp.port  # closed once the block ends: nothing listens there
+    email = {
+        "host": "127.0.0.1",
+        "port": port,
+        "starttls": False,
+        "from": "tw@example.com",
+        "to": ["b@e.com"],
+    }
+    settings = Settings.model_validate(
+        {"notifiers": {"email": {**email, "digest": {"at": "00:00", "timezone": "UTC"}}}}
+    )
+    keys = Keys("tick")
+    await redis.set(keys.digest_last(), datetime(2020, 1, 1, tzinfo=UTC).isoformat())
+    await DigestBook(redis, keys, settings).record(make_alert())
+    metrics = Metrics(CollectorRegistry())
+    worker = SimpleNamespace(
+        redis=redis, keys=keys, settings=settings, rulebook=load_rulebook(tmp_path), metrics=metrics
+    )
+    with structlog.testing.capture_logs() as logs:
+        await Worker._tick_deadlines(worker)  # type: ignore[arg-type]
+    assert [e["event"] for e in logs if e["log_level"] == "warning"] == ["digest_send_failed"]
+    assert metrics.alerts_failed.labels("email")._value.get() == 1
+    assert metrics.redis_errors._value.get() == 0

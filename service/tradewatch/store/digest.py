@@ -4,7 +4,8 @@ Once per period across workers: each scheduled slot (an instant computed the sam
 way by every worker) is claimed with SET NX; the claim is short while mailing and
 long once sent, and DIGEST_RETRY_TTL after a failed mail, so a worker that dies mid-send
 lets another retry, a broken SMTP server is retried at a pace, and a slot missed
-while no worker ran is sent once by the first worker to start. A lock serialises
+while no worker ran is sent once by the first worker to start (a slot before the first
+worker ever saw the digest, or before the last digest mailed, is not missed). A lock serialises
 build-send-trim so a manual `tradewatch digest` never mails the same alerts as the
 schedule; alerts are removed only after the mail was accepted.
 """
@@ -129,6 +130,14 @@ class DigestBook:
         if self.email is None:
             return False
         slot = latest_slot(self.schedule, now)
+        last = await self.redis.get(self.keys.digest_last())
+        if last is None:
+            # The first worker to see this digest: its schedule starts now, so yesterday's slot
+            # is not one "missed while no worker ran" to mail at once.
+            await self.redis.set(self.keys.digest_last(), now.isoformat(), nx=True)
+            return False
+        if slot <= datetime.fromisoformat(last.decode() if isinstance(last, bytes) else str(last)):
+            return False  # a digest went out after this slot (by hand, or before `at` was moved)
         key = self.keys.digest_slot(slot.astimezone(UTC).strftime("%Y%m%dT%H%MZ"))
         if not await self.redis.set(key, "sending", nx=True, ex=DIGEST_CLAIM_TTL):
             return False
