@@ -103,6 +103,24 @@ async def test_permanent_failure_dead_letters_and_retry_redrives(client: Redis, 
     assert await outbox.dead() == []
 
 
+async def test_redriven_reply_threads_on_its_redriven_root(client: Redis, redis_url: str) -> None:
+    """A root and its update both parked (the update first): re-driven together, the root goes
+    first and the update threads on it, instead of posting unthreaded before it."""
+    outbox = Outbox(client, KEYS)
+    await outbox.ensure_group("console")
+    await outbox.enqueue_operator(alert(1))
+    await outbox.enqueue_operator(alert(2, kind="update", thread_of="a1"))
+    root, reply = await outbox.read_new("console", "w0", 10, None)
+    for entry in (reply, root):  # Slack down: the update's attempts ran out first
+        await outbox.dead_letter("console", entry, "slack down", 8)
+    assert [d.alert.id for d in await outbox.dead()] == ["a2", "a1"]
+    assert await outbox.retry_dead() == 2
+    up = Recorder()
+    await delivery(client, redis_url, {"console": up}).drain(5)
+    assert up.ids() == ["a1", "a2"]
+    assert up.sent[1][1] == {"ts": "a1"}
+
+
 async def test_a_redriven_dead_letter_checks_history_first(client: Redis, redis_url: str) -> None:
     """The last attempt of a dead letter may have reached the receiver (its answer was lost):
     the re-drive is a redelivery, so the receiver's history check finds it and nothing is doubled."""

@@ -367,7 +367,11 @@ class Outbox:
         """Re-drive parked alerts (all when `ids` is None) to the notifier that gave up on them."""
         letters = await self.dead(count=100_000)
         chosen = [d for d in letters if ids is None or d.id in ids]
-        for letter in chosen:
+        # Every "dead" receipt goes first, and thread roots are queued before replies: a reply
+        # re-driven ahead of its root found the root dead and posted unthreaded, before it.
+        if chosen:
+            await self.redis.delete(*{self.keys.receipt(d.notifier, d.alert.id) for d in chosen})
+        for letter in sorted(chosen, key=lambda d: d.alert.thread_of is not None):
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.delete(self.keys.receipt(letter.notifier, letter.alert.id))
                 pipe.xadd(self.stream, entry_fields(letter.alert, [letter.notifier]))
