@@ -330,6 +330,7 @@ class Decider:
             notify=list(event.notify),
             thread_of=None if kind == "new" else event.root,
             raises=raises,
+            first_poll=plan.first_poll,
         )
 
     def _queue(self, plan: Plan, alert: Alert) -> None:

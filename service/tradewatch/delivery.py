@@ -298,7 +298,8 @@ class Delivery:
         guard = SEND_GUARD.set(lambda: self.outbox.keep(name, self.consumer, entry.id))
         try:
             async with self._heartbeat(name, entry):
-                receipt = await self._send(name, entry, thread, redelivery=entry.redelivery or attempts > 0)
+                again = entry.redelivery or attempts > 0 or alert.first_poll  # may have been sent before
+                receipt = await self._send(name, entry, thread, redelivery=again)
         except TakenOver:
             bound.warning("delivery_taken_over", during="send")  # the other worker sends it
             return "skipped"

@@ -182,6 +182,9 @@ class Alert(BaseModel):
     due: datetime | None = None
     thread_of: str | None = None
     raises: bool = False  # a reply that raised its event's severity: shown in the channel too
+    # Raised on its source's first poll: also what a worker does after Redis lost its data, so
+    # Slack looks for it in the channel's history first, as for a redelivery.
+    first_poll: bool = False
 
     def webhook_json(self) -> dict[str, Any]:
         """The webhook body of the contract (a superset: extra fields are extensions)."""

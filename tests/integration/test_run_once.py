@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from tests.conftest import RedisServer
 from tests.fakeslack import FakeSlack
@@ -131,6 +132,28 @@ def test_once_posts_each_new_matching_item_exactly_once(
         assert fourth.returncode == 0, fourth.stderr
         assert len(slack.top_level()) == 3
         assert len({m.alert_id for m in slack.top_level()}) == 3
+
+
+def test_redis_back_without_its_data_posts_nothing_twice(tmp_path: Path, redis_url: str) -> None:
+    """Redis restored empty (no persistence, a flush): the next run's first poll raises the same
+    alerts again, and Slack's history check finds them posted; before, every recent alert was
+    posted a second time."""
+    now = datetime.now(UTC)
+    feed = Feed()
+    feed.items = [
+        ("a1", "MOFCOM announces export control on rare earth magnets", now - timedelta(hours=2)),
+        ("a2", "商务部 关于对稀土相关物项实施出口管制的决定", now - timedelta(hours=1)),
+    ]
+    with LocalServer() as server, FakeSlack() as slack:
+        server.routes["/feed"] = feed
+        config = write_config(tmp_path, redis_url=redis_url, feed_url=server.url("/feed"), slack=slack)
+        assert run_once(config).returncode == 0
+        assert len(slack.top_level()) == 2
+        redis.Redis.from_url(redis_url).flushall()
+        again = run_once(config)
+        assert again.returncode == 0, again.stderr
+        assert len(slack.top_level()) == 2
+        assert again.stderr.count('"slack_redelivery_skipped"') == 2
 
 
 def test_first_poll_baseline_alerts_only_recent_items(tmp_path: Path, redis_url: str) -> None:
