@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 import redis.asyncio as aioredis
 from icalendar import Calendar
 
@@ -89,3 +91,20 @@ async def test_page_falls_back_to_rule_file_deadlines_with_a_note(worker: FakeWo
         or "unavailable (ConnectionError)" in html
     )
     assert 'data-id="us-china-truce"' in html
+
+
+async def test_a_stalled_redis_answers_503_in_bounded_time(
+    worker: FakeWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis stalled (paused, not down): the calendar answers 503 instead of hanging a calendar app."""
+    import tradewatch.web.app as app_module
+
+    async def stalled(*_: object, **__: object) -> bytes:
+        await asyncio.sleep(60)
+        return b""
+
+    monkeypatch.setattr(app_module, "calendar_ics", stalled)
+    monkeypatch.setattr(app_module, "CALENDAR_TIMEOUT", 0.05)
+    async with client_for(create_app(worker)) as client:
+        response = await client.get("/deadlines.ics")
+    assert response.status_code == 503

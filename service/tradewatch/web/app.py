@@ -35,6 +35,7 @@ __all__ = ["READY_TIMEOUT", "RulebookView", "WorkerState", "create_app", "readin
 
 log = structlog.get_logger(__name__)
 
+CALENDAR_TIMEOUT = 10.0  # seconds; a calendar that cannot be read in time answers 503
 READY_TIMEOUT = 1.0
 """Seconds a readiness PING may take: a probe that hangs is worse than one that says no."""
 
@@ -195,8 +196,8 @@ def create_app(state: WorkerState) -> Starlette:
     async def calendar(request: Request) -> Response:
         if not guard.allows(request):
             return guard.challenge()
-        try:
-            body = await calendar_ics(state, now=datetime.now(UTC))
+        try:  # Redis stalled (not down) must not hang calendar apps: answer 503 in bounded time
+            body = await asyncio.wait_for(calendar_ics(state, now=datetime.now(UTC)), CALENDAR_TIMEOUT)
         except Exception as exc:  # a broken calendar must not take the server down
             log.warning("calendar_failed", error=type(exc).__name__)
             return PlainTextResponse("calendar unavailable\n", status_code=503, headers=_SECURITY_HEADERS)
