@@ -71,6 +71,7 @@ async def test_tick_queues_reminders_and_mails_digest(redis: aioredis.Redis, tmp
     alerts = [Alert.model_validate_json(fields["alert"]) for _, fields in entries]
     assert [(a.kind, a.facts["reminder"]) for a in alerts] == [("reminder", "7d before")]
     assert alerts[0].notify == ["slack"]
+    assert await redis.xlen(keys.notices()) == 1  # the status page's copy, kept after the outbox trim
     assert len(smtp.messages) == 1  # the day before had nothing to report: no mail
     text = smtp.messages[0].get_body(("plain",))
     assert text is not None

@@ -82,7 +82,7 @@ async def seed(redis: aioredis.Redis, keys: Keys, now: datetime) -> None:
     )
     for _ in range(6):
         await health.record_failure("ustr-press", "ConnectError " + HOSTILE, threshold=5)
-    await redis.delete(keys.outbox())  # its operator alert: the one below has a known time instead
+    await redis.delete(keys.outbox(), keys.notices())  # its operator alert: the one below has a known time
 
     batch = Batch()
     events = [

@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from tests.notify.alerts import make_alert
 from tests.web.conftest import FakeWorker, client_for
 from tests.web.seed import seed, write_rulebook
+from tradewatch.store.health import SourceHealth
 from tradewatch.store.keys import Keys
 from tradewatch.store.outbox import Outbox
 from tradewatch.web.app import create_app
@@ -80,6 +81,21 @@ async def test_derived_deadline_reminders_are_listed(
     await Outbox(redis_client, Keys(worker.settings.key_prefix)).enqueue_operator(reminder)
     alerts = _section(await _page(worker), "alerts")
     assert "Effective: US tariff action" in alerts
+
+
+async def test_operator_alerts_stay_listed_after_the_outbox_is_trimmed(
+    worker: FakeWorker, redis_client: aioredis.Redis
+) -> None:
+    """ "Source failing" and "recovered", queued by the health script, stay on the page once
+    delivered and trimmed from the outbox (before, they vanished within seconds)."""
+    keys = Keys(worker.settings.key_prefix)
+    health = SourceHealth(redis_client, keys)
+    await health.record_failure("ustr-press", "HTTP 500", threshold=1)
+    await health.record_success("ustr-press", status=200, documents=1, duration=0.1, next_poll=None)
+    await redis_client.delete(keys.outbox())  # delivered and trimmed
+    alerts = _section(await _page(worker), "alerts")
+    assert "Source ustr-press is failing" in alerts
+    assert "Source ustr-press recovered" in alerts
 
 
 async def test_deadlines_upcoming_in_order_past_ones_left_out(seeded: FakeWorker) -> None:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import redis.asyncio as aioredis
 
 from tradewatch.store.batching import WRITE_WINDOW, Coalescer
-from tradewatch.store.keys import HEALTH_TTL, Keys
+from tradewatch.store.keys import HEALTH_TTL, NOTICES_MAXLEN, Keys
 
 __all__ = ["SourceHealth", "SourceHealthRecord", "Transition"]
 
@@ -28,9 +28,10 @@ local function operator_alert(stream, name, transition, epoch, url, title, rule_
     rule = 'tradewatch-source-health', rule_title = rule_title, severity = severity,
     tags = {'operator'}, title = title, url = url, source = name, seen_at = seen_at})
   redis.call('XADD', stream, '*', 'alert', alert, 'to', '')
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', NOTICES_MAXLEN, '*', 'alert', alert)
 end
-"""
-# KEYS[1] health hash, KEYS[2] index set, KEYS[3] outbox;
+""".replace("NOTICES_MAXLEN", str(NOTICES_MAXLEN))
+# KEYS[1] health hash, KEYS[2] index set, KEYS[3] outbox, KEYS[4] notices (status page history);
 # ARGV: name, now, status, duration, next_poll, documents, ttl, url, epoch.
 _SUCCESS = (
     _OPERATOR_ALERT
@@ -148,7 +149,8 @@ class SourceHealth:
         url: str = "",
     ) -> Transition | None:
         """Reset the failure streak; "recovered" once, its operator alert queued, if "failing" was raised."""
-        keys = [self.keys.source_health(name), self.keys.source_health_index(), self.keys.outbox()]
+        k = self.keys
+        keys = [k.source_health(name), k.source_health_index(), k.outbox(), k.notices()]
         now = datetime.now(UTC)
         args = [name, _iso(now), status, f"{duration:.3f}", _iso(next_poll), documents, HEALTH_TTL, url]
         args.append(int(now.timestamp()))
@@ -161,7 +163,12 @@ class SourceHealth:
         now = datetime.now(UTC)
         result = int(
             await self._failure(
-                keys=[self.keys.source_health(name), self.keys.source_health_index(), self.keys.outbox()],
+                keys=[
+                    self.keys.source_health(name),
+                    self.keys.source_health_index(),
+                    self.keys.outbox(),
+                    self.keys.notices(),
+                ],
                 args=[name, _iso(now), error[:2000], threshold, HEALTH_TTL, url, int(now.timestamp())],
             )
         )

@@ -27,6 +27,9 @@ EVENT_TTL_MS = 30 * 86_400_000
 RECEIPT_TTL_MS = 35 * 86_400_000
 # The suppression log is for the status page and operators; the logs hold the full record.
 SUPPRESSIONS_MAXLEN = 5000
+# Operator alerts and reminders have no event to list them once the outbox is trimmed; the
+# status page's history reads this many of the newest from their own capped stream.
+NOTICES_MAXLEN = 500
 # --- TTLs of store/health.py and store/validators.py (sources) ---
 # A source's health record is rewritten on every poll; a source removed from the config
 # stops refreshing it and its record fades after a month instead of lingering forever.
@@ -102,6 +105,10 @@ class Keys:
     def lease(self, source: str) -> str:
         """SET NX PX lease: which worker polls a source this interval; TTL chosen by the caller."""
         return self._k("lease", source)
+
+    def notices(self) -> str:
+        """Copies of event-less alerts (operator, reminder), capped at NOTICES_MAXLEN, for the status page."""
+        return self._k("notices")
 
     def suppressions(self) -> str:
         """Recent suppressed alerts with reasons, capped at SUPPRESSIONS_MAXLEN for the status page."""

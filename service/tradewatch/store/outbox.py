@@ -22,7 +22,7 @@ import structlog
 from tradewatch.errors import StoreError
 from tradewatch.models import Alert
 from tradewatch.store.commit import Batch, redis_errors
-from tradewatch.store.keys import RECEIPT_TTL_MS, Keys
+from tradewatch.store.keys import NOTICES_MAXLEN, RECEIPT_TTL_MS, Keys
 
 __all__ = ["DEAD", "DeadLetter", "Entry", "Outbox", "entry_fields"]
 
@@ -152,9 +152,15 @@ class Outbox:
         batch.xadd(self.stream, entry_fields(alert))
 
     async def enqueue_operator(self, alert: Alert) -> str:
-        """Operator alerts (source failing/recovered) take the same durable path as any alert."""
+        """An event-less alert (operator notice, reminder) into the outbox, with its status-page
+        copy, as the health and reminder scripts queue theirs."""
+        fields = entry_fields(alert)
         try:
-            entry_id = str(await self.redis.xadd(self.stream, entry_fields(alert)))
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.xadd(self.stream, fields)
+                copy = {"alert": fields["alert"]}
+                pipe.xadd(self.keys.notices(), copy, maxlen=NOTICES_MAXLEN, approximate=True)
+                entry_id = str((await pipe.execute())[0])
         except redis_errors as exc:
             raise StoreError(f"redis outbox write failed: {exc}") from exc
         log.info("alert_enqueued", kind=alert.kind, rule=alert.rule, alert_id=alert.id, entry=entry_id)

@@ -29,17 +29,19 @@ from tradewatch.deadlines import (
     reminders_of,
 )
 from tradewatch.models import Alert, Document, Match
-from tradewatch.store.keys import DEADLINE_KEEP, Keys
+from tradewatch.store.keys import DEADLINE_KEEP, NOTICES_MAXLEN, Keys
 from tradewatch.store.outbox import entry_fields
 
 __all__ = ["Reminders"]
 
 log = structlog.get_logger(__name__)
 
-# KEYS: fired hash, outbox stream. ARGV: reminder key, fired mark, then the entry's field/value pairs.
+# KEYS: fired hash, outbox stream, notices stream (the status page's copy). ARGV: reminder key,
+# fired mark, the notices cap, then the entry's field/value pairs.
 _CLAIM_AND_QUEUE = """
 if redis.call('hsetnx', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
-redis.call('xadd', KEYS[2], '*', unpack(ARGV, 3))
+redis.call('xadd', KEYS[2], '*', unpack(ARGV, 4))
+redis.call('xadd', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, 4))
 return 1
 """
 
@@ -194,8 +196,9 @@ class Reminders:
         if outbox is None:
             return bool(await self.redis.hsetnx(fired_key, field, value))
         fields = entry_fields(alert)
-        args = [field, value, *(x for kv in fields.items() for x in kv)]
-        return bool(await self.redis.eval(_CLAIM_AND_QUEUE, 2, fired_key, outbox, *args))
+        args: list[str | int] = [field, value, NOTICES_MAXLEN, *(x for kv in fields.items() for x in kv)]
+        notices = self.keys.notices()
+        return bool(await self.redis.eval(_CLAIM_AND_QUEUE, 3, fired_key, outbox, notices, *args))
 
     async def fired(self) -> set[str]:
         """Keys of reminders already handled (fired or skipped), for listings."""

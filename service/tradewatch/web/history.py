@@ -3,7 +3,8 @@
 The outbox is trimmed once every notifier has delivered, so it cannot carry a 30-day
 history; events can (EVENT_TTL is 30 days) and hold every source that reported them.
 So the events are the list, and an outbox alert still present adds its facts and
-wording. Alerts without an event (reminders, operator notices) come from the outbox.
+wording. Alerts without an event (reminders, operator notices) come from their own capped
+stream (`notices`), since the outbox keeps them only until delivered.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from tradewatch.models import Alert
-from tradewatch.store.keys import Keys
+from tradewatch.store.keys import NOTICES_MAXLEN, Keys
 
 __all__ = ["SCAN_LIMIT", "AlertRecord", "SourceLink", "alert_history"]
 
@@ -121,6 +122,18 @@ def _from_alert(alert: Alert) -> AlertRecord:
     )
 
 
+async def _notices(redis: aioredis.Redis, keys: Keys) -> list[Alert]:
+    client: Any = redis
+    out = []
+    for _entry_id, fields in await client.xrevrange(keys.notices(), count=NOTICES_MAXLEN) or []:
+        raw = (fields or {}).get("alert") or (fields or {}).get(b"alert")
+        try:
+            out.append(Alert.model_validate_json(raw or ""))
+        except (ValueError, TypeError):
+            continue  # one unreadable copy must not hide the others
+    return out
+
+
 def _rules_by_id(rules: Iterable[Any]) -> dict[str, Any]:
     return {str(getattr(rule, "id", "")): rule for rule in rules}
 
@@ -134,12 +147,12 @@ async def alert_history(
     events = await _events(redis, keys, since)
     queued = await Outbox(redis, keys).recent(count=OUTBOX_LOOKBACK)
     roots: dict[str, Alert] = {}
-    loose: list[Alert] = []
     for _entry_id, alert in queued:  # newest first: keep each event's first-queued root alert
         if alert.event_id and alert.kind == "new":
             roots[alert.event_id] = alert
-        elif not alert.event_id or alert.kind == "reminder":  # a derived deadline's reminder names its event
-            loose.append(alert)
+    # Operator alerts and reminders (a derived deadline's names its event) outlive the outbox's
+    # trim in their own capped stream.
+    loose = await _notices(redis, keys)
     by_rule = _rules_by_id(rules)
     records = [_from_event(e, roots.get(e.id), by_rule.get(e.rule)) for e in events]
     records += [r for r in map(_from_alert, loose) if r.when is None or r.when >= since]
