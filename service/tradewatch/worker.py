@@ -17,7 +17,7 @@ import socket
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -330,7 +330,12 @@ class Worker:
             )
             streak = await self._record_failure(spec, error)
             asked = exc.retry_after if isinstance(exc, SourceError) else None
-            return max(asked or 0.0, failure_backoff(spec.every.total_seconds(), streak)) or None
+            every = spec.every.total_seconds()
+            wait = max(asked or 0.0, failure_backoff(every, streak))
+            with contextlib.suppress(Exception):  # only the status page's "next poll" is late
+                later = min(max(wait, every), MAX_RETRY_AFTER)
+                await self.health.note_next_poll(spec.name, utcnow() + timedelta(seconds=later))
+            return wait or None
         fetched = time.perf_counter() - started
         self.metrics.fetch_seconds.labels(spec.name).observe(fetched)
         try:

@@ -12,10 +12,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import redis
 
 from tests.fakeslack import FakeSlack
 from tests.integration.test_run_once import Feed, write_config
 from tests.servers import LocalServer, Response
+from tradewatch.store.keys import Keys
 
 pytestmark = pytest.mark.integration
 
@@ -185,3 +187,9 @@ def test_a_failing_source_is_polled_less_and_less_often(tmp_path: Path, redis_ur
         # 0.25 s, then gaps of 0.5, 1, 2 s…: about 5 polls in 4 s, not 16
         assert 3 <= server.hits("/down") <= 8, server.hits("/down")
         assert '"source_polls_deferred"' in (tmp_path / "worker0.log").read_text()
+        # the status page's "next poll" is the backed-off one, not a time already past
+        client = redis.Redis.from_url(redis_url, decode_responses=True)
+        health = client.hgetall(Keys("tradewatch").source_health("down"))
+        assert health, "health record of the failing source"
+        gap = datetime.fromisoformat(health["next_poll"]) - datetime.fromisoformat(health["last_error_at"])
+        assert gap.total_seconds() > 0.4

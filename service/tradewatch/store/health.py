@@ -175,6 +175,10 @@ class SourceHealth:
         transition = Transition("failing", name, result, error) if result > 0 else None
         return Failure(abs(result), transition)
 
+    async def note_next_poll(self, name: str, when: datetime) -> None:
+        """When a failed source is polled next (its backoff), for the status page and `sources list`."""
+        await self.redis.hset(self.keys.source_health(name), "next_poll", _iso(when))
+
     async def get(self, name: str) -> SourceHealthRecord | None:
         raw = await self.redis.hgetall(self.keys.source_health(name))
         if not raw:
