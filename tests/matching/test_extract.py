@@ -102,6 +102,9 @@ def test_effective_date_uses_the_documents_own_timezone() -> None:
         ("25% tariffs on Canada, Mexico and China.", [25]),
         ("对越南加征百分之四十六的关税，对中国加征百分之三十四", [34]),
         ("US tariffs on China: a 10% fentanyl duty and a 34% reciprocal tariff.", [10, 34]),
+        ("Trump Imposes 10% Universal Tariff, India To Face 'Discounted' 26% Tariff From US", [10]),
+        ("Vietnam gets a 46% tariff, China a 34% one.", [34]),
+        ("India and China face 26% tariffs", [26]),
     ],
 )
 def test_rates_of_a_third_country_are_left_out(glossary: Glossary, text: str, expected: list[int]) -> None:

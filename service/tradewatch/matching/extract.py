@@ -204,6 +204,9 @@ def _third_countries(glossary: Glossary) -> _ThirdCountries | None:
     )
     before = re.compile(
         rf"(?:\b(?:{names})(?:'s)?\s*(?:tariffs?\s+|duty\s+|rate\s+)?(?:of\s+|at\s+)?"
+        # "India To Face 'Discounted' 26% Tariff", "Vietnam gets a 46% rate"
+        rf"|\b(?:{names})\s+(?:to\s+|will\s+)?(?:face|faces|facing|get|gets|hit\s+with|slapped\s+with)"
+        rf"\s+(?:an?\s+|the\s+)?(?:[\W_]*[a-z]+[\W_]*\s+)?"
         rf"|对(?:{zh_names})[^，。；,;]{{0,6}}(?:加征|征收)?)$",
         re.IGNORECASE,
     )
