@@ -272,6 +272,19 @@ async def test_stop_finishes_the_send_in_flight_and_starts_no_other(client: Redi
     assert rec.ids() == ["a1", "a2"]
 
 
+async def test_pending_gauge_follows_delivery(client: Redis, redis_url: str) -> None:
+    """While a receiver fails, the pending gauge shows the alert waiting, not a stale 0."""
+    rec = Recorder(fail_next=100)
+    d = delivery(client, redis_url, {"console": rec})
+    stop = asyncio.Event()
+    task = asyncio.create_task(d.run(stop))
+    await asyncio.sleep(0.3)  # housekeeping's first reading (0) is done; its next is a minute away
+    await Outbox(client, KEYS).enqueue_operator(alert(1))
+    await wait_for(lambda: d.metrics.alerts_pending.labels("console")._value.get() == 1)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+
+
 async def test_run_recreates_its_group_when_redis_lost_the_stream(client: Redis, redis_url: str) -> None:
     """Redis back without its data (no persistence, an old snapshot, a flush): the consumer group
     is made again and new alerts go out; before, delivery retried NOGROUP until a restart."""

@@ -44,6 +44,7 @@ BATCH = 10  # entries read per XREADGROUP (each is re-checked as ours before its
 BLOCK_MS = 1000  # how long one read waits for new alerts; bounds how late `stop` is noticed
 TRIM_EVERY = 60.0  # seconds between outbox trims (and pending gauges)
 STORE_RETRY = 2.0  # seconds to wait after a Redis error before trying again
+GAUGE_EVERY = 5.0  # seconds between refreshes of the pending gauge while alerts come and go
 CLOSE_GRACE = 5.0  # seconds `run` waits for its consumers to end once stopped or cancelled
 _ALIASES = {"digest": "email"}  # rules say `digest`; the email notifier records the digest
 
@@ -117,6 +118,7 @@ class Delivery:
 
     async def _consume(self, name: str, stop: asyncio.Event) -> None:
         last_claim = 0.0
+        gauged = 0.0
         resumed = False
         while not stop.is_set() and not self._closing:
             try:
@@ -141,6 +143,9 @@ class Delivery:
                     if self._stopping():
                         break
                     await self._deliver(name, entry)
+                if (worked or entries) and time.monotonic() - gauged >= GAUGE_EVERY:
+                    gauged = time.monotonic()  # the pending gauge follows delivery, not only housekeeping
+                    self.metrics.alerts_pending.labels(name).set(await self.outbox.pending_count(name))
             except (StoreError, RedisError, OSError) as exc:
                 self.metrics.redis_errors.inc()
                 log.warning("delivery_store_unavailable", notifier=name, error=str(exc))
