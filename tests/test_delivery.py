@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -115,10 +116,53 @@ async def test_redriven_reply_threads_on_its_redriven_root(client: Redis, redis_
         await outbox.dead_letter("console", entry, "slack down", 8)
     assert [d.alert.id for d in await outbox.dead()] == ["a2", "a1"]
     assert await outbox.retry_dead() == 2
+    # the root is queued first (a running worker reads it first), and no receipt says "dead"
+    assert [a.id for _, a in reversed(await outbox.recent(2))] == ["a1", "a2"]
+    assert await client.exists(KEYS.receipt("console", "a1"), KEYS.receipt("console", "a2")) == 0
     up = Recorder()
     await delivery(client, redis_url, {"console": up}).drain(5)
     assert up.ids() == ["a1", "a2"]
     assert up.sent[1][1] == {"ts": "a1"}
+
+
+async def test_a_raised_reply_does_not_wait_where_its_root_never_went(client: Redis, redis_url: str) -> None:
+    """The official notice raised a news story's event and added `email`; the story went only to
+    Slack, so email has no thread to wait for and gets the reply at once."""
+    outbox = Outbox(client, KEYS)
+    reply = alert(
+        2, kind="also", thread_of="a1", notify=["slack", "email"], root_notify=["slack"], raises=True
+    )
+    await outbox.enqueue_operator(reply)
+    email = Recorder()
+    result = await delivery(client, redis_url, {"email": email}).drain(5)
+    assert (result.delivered, email.ids(), email.sent[0][1]) == (1, ["a2"], None)
+
+
+async def test_backoff_of_a_long_streak_stays_at_the_cap(client: Redis, redis_url: str) -> None:
+    """Thousands of attempts or waits (a large max_attempts) give max_backoff, not an overflow."""
+    outbox = Outbox(client, KEYS)
+    await outbox.ensure_group("console")
+    await outbox.enqueue_operator(alert(1))
+    [entry] = await outbox.read_new("console", "w1", 10, None)
+    d = delivery(client, redis_url, {"console": Recorder()})
+    assert 0.15 <= await d._retry("console", entry, 5000, None, waits=6000) <= 0.2
+
+
+async def test_delivery_hints_ride_beside_the_alert_json(client: Redis) -> None:
+    """`raises`, `first_poll`, `root_notify` travel in the entry, not in the alert's JSON, which
+    an older worker (extra keys forbidden) would park as unreadable; a newer worker's unknown
+    alert fields are ignored."""
+    outbox = Outbox(client, KEYS)
+    await outbox.ensure_group("console")
+    await outbox.enqueue_operator(alert(1, first_poll=True, raises=True, root_notify=["slack"]))
+    [(_, fields)] = await client.xrange(KEYS.outbox())
+    assert set(json.loads(fields["alert"])) == {"id", "rule", "title", "event_id"}
+    [entry] = await outbox.read_new("console", "w1", 10, None)
+    assert (entry.alert.first_poll, entry.alert.raises, entry.alert.root_notify) == (True, True, ["slack"])
+    newer = json.dumps({"id": "a9", "title": "T", "field_of_a_later_version": 1})
+    await client.xadd(KEYS.outbox(), {"alert": newer, "to": ""})
+    [later] = await outbox.read_new("console", "w1", 10, None)
+    assert later.alert.id == "a9"
 
 
 async def test_a_redriven_dead_letter_checks_history_first(client: Redis, redis_url: str) -> None:

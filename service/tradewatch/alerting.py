@@ -262,6 +262,8 @@ class Decider:
     def _escalate(self, event: Event, lead: Match) -> None:
         """A later report fires a more severe rule (the official notice after a news story): the
         event takes that rule's severity, header and recipients; its reply says so in the channel."""
+        if event.root_notify is None:
+            event.root_notify = list(event.notify)
         event.severity = lead.severity
         event.rule = lead.rule
         event.notify = _notify([event.notify, self.rulebook.rule(lead.rule).notify])
@@ -331,6 +333,7 @@ class Decider:
             thread_of=None if kind == "new" else event.root,
             raises=raises,
             first_poll=plan.first_poll,
+            root_notify=None if kind == "new" or event.root_notify == event.notify else event.root_notify,
         )
 
     def _queue(self, plan: Plan, alert: Alert) -> None:

@@ -17,7 +17,7 @@ import inspect
 import json
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -267,10 +267,7 @@ class Delivery:
         """Is this notifier meant: a re-drive names it, else the alert's `notify` (empty: all)."""
         if entry.to:
             return name in entry.to
-        if not entry.alert.notify:
-            return True
-        bases = {t.partition(":")[0] for t in entry.alert.notify}
-        return name in {_ALIASES.get(base, base) for base in bases}
+        return _addressed(name, entry.alert.notify)
 
     async def _deliver(self, name: str, entry: Entry) -> str:
         """Deliver one entry to one notifier; returns delivered, failed, dead or skipped."""
@@ -291,7 +288,8 @@ class Delivery:
         thread: Receipt | None = None
         if alert.thread_of:
             parent = begin.parent
-            if parent is None and begin.waits < 2 * self.max_attempts:
+            root_here = alert.root_notify is None or _addressed(name, alert.root_notify)
+            if parent is None and root_here and begin.waits < 2 * self.max_attempts:
                 # The thread's first alert is not delivered yet (its own retries may run for a
                 # while): wait on the same schedule without using this reply's attempts. Once it
                 # is dead-lettered, or after twice its attempts in waits, the reply posts unthreaded.
@@ -368,7 +366,8 @@ class Delivery:
     ) -> float:
         base = self.settings.delivery.backoff.total_seconds()
         cap = self.settings.delivery.max_backoff.total_seconds()
-        delay: float = min(cap, base * 2 ** (max(attempts, waits) - 1)) * random.uniform(0.8, 1.0)
+        doublings = min(max(attempts, waits) - 1, 40)  # 2**40 × base is past any cap; no overflow
+        delay: float = min(cap, base * 2**doublings) * random.uniform(0.8, 1.0)
         if retry_after is not None:
             delay = retry_after  # the receiver said when; earlier is refused, later is slow
         await self.outbox.defer(name, entry.id, attempts, self._now_ms() + int(delay * 1000), waits=waits)
@@ -376,6 +375,14 @@ class Delivery:
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
+
+
+def _addressed(name: str, notify: Sequence[str]) -> bool:
+    """Does a `notify` list (empty: every notifier) name this notifier?"""
+    if not notify:
+        return True
+    bases = {t.partition(":")[0] for t in notify}
+    return name in {_ALIASES.get(base, base) for base in bases}
 
 
 # --- operator commands (`tradewatch alerts list|retry`) ------------------------------------------

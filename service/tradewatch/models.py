@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
@@ -181,10 +181,17 @@ class Alert(BaseModel):
     late: bool = False
     due: datetime | None = None
     thread_of: str | None = None
-    raises: bool = False  # a reply that raised its event's severity: shown in the channel too
+    # Delivery hints: not part of the alert's JSON (webhooks, the digest), carried beside it in
+    # the outbox entry (see store/outbox.entry_fields), so an older worker can still read it.
+    DELIVERY_HINTS: ClassVar[tuple[str, ...]] = ("raises", "first_poll", "root_notify")
+    # A reply that raised its event's severity: shown in the channel too.
+    raises: bool = Field(False, exclude=True)
     # Raised on its source's first poll: also what a worker does after Redis lost its data, so
     # Slack looks for it in the channel's history first, as for a redelivery.
-    first_poll: bool = False
+    first_poll: bool = Field(False, exclude=True)
+    # The thread root's recipients when a raise added new ones: a notifier the root never went
+    # to has no thread to wait for.
+    root_notify: list[str] | None = Field(None, exclude=True)
 
     def webhook_json(self) -> dict[str, Any]:
         """The webhook body of the contract (a superset: extra fields are extensions)."""

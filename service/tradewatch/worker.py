@@ -43,9 +43,10 @@ log = structlog.get_logger(__name__)
 SHUTDOWN_GRACE = 30.0  # seconds in-flight polls and sends may take, together, to finish after SIGTERM
 ONCE_DELIVERY_TIMEOUT = 120.0  # seconds `run --once` keeps retrying transient delivery errors
 MAX_RETRY_AFTER = 86400.0  # a source's Retry-After defers its polls at most a day, whatever it asks
-# A source failing poll after poll is polled less often: each failure in a row doubles the gap
-# (from its second), up to half an hour, so a dead site is not hit at its full rate (plus
-# retries) for days; its first success brings the normal schedule back.
+# A source failing poll after poll is polled less often once it is reported failing
+# (`failure_alert_after` polls in a row): each further failure doubles the gap, up to half an
+# hour, so a dead site is not hit at its full rate (plus retries) for days; its first success
+# brings the normal schedule back.
 FAILURE_BACKOFF_MAX = 1800.0
 
 
@@ -331,7 +332,7 @@ class Worker:
             streak = await self._record_failure(spec, error)
             asked = exc.retry_after if isinstance(exc, SourceError) else None
             every = spec.every.total_seconds()
-            wait = max(asked or 0.0, failure_backoff(every, streak))
+            wait = max(asked or 0.0, failure_backoff(every, streak, self.settings.failure_alert_after))
             with contextlib.suppress(Exception):  # only the status page's "next poll" is late
                 later = min(max(wait, every), MAX_RETRY_AFTER)
                 await self.health.note_next_poll(spec.name, utcnow() + timedelta(seconds=later))
@@ -426,11 +427,13 @@ def run_worker(settings: Settings, *, once: bool) -> int:
         return 0
 
 
-def failure_backoff(every: float, streak: int) -> float:
-    """Seconds until the next poll of a source that failed `streak` polls in a row."""
-    if streak < 2:
+def failure_backoff(every: float, streak: int, after: int) -> float:
+    """Seconds until the next poll of a source that failed `streak` polls in a row; 0 (its
+    schedule) until the streak makes it "failing" (`after`), so that alert is not delayed."""
+    if streak < after:
         return 0.0
-    return float(min(every * 2 ** (streak - 1), max(every, FAILURE_BACKOFF_MAX)))
+    doublings = min(streak - after + 1, 40)  # 2**40 polls' gaps are past any cap; no overflow
+    return float(min(every * 2**doublings, max(every, FAILURE_BACKOFF_MAX)))
 
 
 def _health_changed(spec: SourceSpec, transition: str, error: str) -> None:

@@ -18,6 +18,7 @@ from tests.fakeslack import FakeSlack
 from tests.integration.test_run_once import Feed, write_config
 from tests.servers import LocalServer, Response
 from tradewatch.store.keys import Keys
+from tradewatch.worker import failure_backoff
 
 pytestmark = pytest.mark.integration
 
@@ -169,14 +170,16 @@ def test_a_long_retry_after_defers_the_source_polls(tmp_path: Path, redis_url: s
 
 
 def test_a_failing_source_is_polled_less_and_less_often(tmp_path: Path, redis_url: str) -> None:
-    """A source answering 500 poll after poll backs off (each failure in a row doubles the gap)
-    while the others keep their schedule; before, it was hit at its full rate for good."""
+    """A source answering 500 poll after poll backs off once reported failing (each further
+    failure doubles the gap) while the others keep their schedule; before, it was hit at its
+    full rate for good."""
     with LocalServer() as server, FakeSlack() as slack:
         server.routes["/down"] = Response(500, b"down")
         server.routes["/feed"] = Feed()
         config = write_config(tmp_path, redis_url=redis_url, feed_url=server.url("/feed"), slack=slack)
         down = f'  - {{name: down, kind: rss, url: "{server.url("/down")}", every: 0.25s, jitter: 0s}}\n'
         text = config.read_text().replace("every: 1m", "every: 0.25s, jitter: 0s")
+        text = text.replace("state_dir:", "failure_alert_after: 2\nstate_dir:")  # failing from the 2nd
         config.write_text(text.replace("notifiers:", down + "notifiers:"))
         worker = start_worker(config, 0, tmp_path)
         try:
@@ -184,7 +187,7 @@ def test_a_failing_source_is_polled_less_and_less_often(tmp_path: Path, redis_ur
         finally:
             worker.send_signal(signal.SIGTERM)
             worker.wait(30)
-        # 0.25 s, then gaps of 0.5, 1, 2 s…: about 5 polls in 4 s, not 16
+        # 0.25 s, then (reported failing) gaps of 0.5, 1, 2 s…: about 5 polls in 4 s, not 16
         assert 3 <= server.hits("/down") <= 8, server.hits("/down")
         assert '"source_polls_deferred"' in (tmp_path / "worker0.log").read_text()
         # the status page's "next poll" is the backed-off one, not a time already past
@@ -193,3 +196,11 @@ def test_a_failing_source_is_polled_less_and_less_often(tmp_path: Path, redis_ur
         assert health, "health record of the failing source"
         gap = datetime.fromisoformat(health["next_poll"]) - datetime.fromisoformat(health["last_error_at"])
         assert gap.total_seconds() > 0.4
+
+
+def test_backoff_waits_for_the_failing_report_and_never_overflows() -> None:
+    """No backoff before the source is reported failing (that alert is not delayed); then the
+    gap doubles up to half an hour, and a streak of thousands (weeks down) stays at the cap."""
+    assert [failure_backoff(60, n, 5) for n in (1, 4, 5, 6, 7)] == [0, 0, 120, 240, 480]
+    assert failure_backoff(60, 50_000, 5) == 1800
+    assert failure_backoff(7200, 50_000, 5) == 7200  # an `every` longer than the cap is the gap

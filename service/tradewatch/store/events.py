@@ -221,6 +221,7 @@ class Event:
     replies: int = 0  # thread replies raised so far (capped at MAX_REPLIES)
     reports: int = 1  # documents that joined, listed or not
     updates: list[str] = field(default_factory=list)  # last update alert ids: one per page and text
+    root_notify: list[str] | None = None  # the root's recipients, once a raise added to `notify`
 
     def add_report(self, source: EventSource, probe: Probe | None) -> None:
         """Count a report; keep its source (up to MAX_SOURCES) and its numbers (for conflicts)."""

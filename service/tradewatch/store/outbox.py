@@ -41,14 +41,15 @@ end
 """
 _KEEP = _OWN + "return ours\n"
 # Before a send, in one round trip: the alert's receipt (sent already?), ownership as _KEEP, its
-# attempts so far, and the receipt of the alert it replies to. KEYS[2..4]: receipt, attempts
-# hash, parent receipt; ARGV[4]: "1" when there is a parent.
+# failed sends and waits so far, and the receipt of the alert it replies to. KEYS[2..4]:
+# receipt, attempts hash, parent receipt; ARGV[4]: "1" when there is a parent.
 _BEGIN = (
     "local previous = redis.call('GET', KEYS[2])\n"
     + _OWN
     + """local parent = false
 if ARGV[4] == '1' then parent = redis.call('GET', KEYS[4]) end
-return {previous, ours, redis.call('HGET', KEYS[3], ARGV[3]), parent}
+local waits = redis.call('HGET', KEYS[3], ARGV[3] .. ':w')
+return {previous, ours, redis.call('HGET', KEYS[3], ARGV[3]), parent, waits}
 """
 )
 # Due retries, taken off the schedule and claimed in one step: an entry is never off the schedule
@@ -82,7 +83,33 @@ class Begin:
 
 
 def entry_fields(alert: Alert, to: Sequence[str] = ()) -> dict[str, str]:
-    return {"alert": alert.model_dump_json(exclude_defaults=True), "to": ",".join(to)}
+    """The stream entry of an alert. Delivery hints (`Alert.DELIVERY_HINTS`) travel in a field
+    of their own, which a worker of an earlier version ignores, instead of in the alert's JSON,
+    which it would refuse: a rolling upgrade never parks alerts as unreadable."""
+    return {"alert": alert.model_dump_json(exclude_defaults=True), "to": ",".join(to), **_hints(alert)}
+
+
+def _hints(alert: Alert) -> dict[str, str]:
+    hints = {name: getattr(alert, name) for name in Alert.DELIVERY_HINTS if getattr(alert, name)}
+    return {"hints": json.dumps(hints)} if hints else {}
+
+
+def alert_of(fields: dict[str, str]) -> Alert:
+    """The alert of a stream entry (outbox or dead letter), with its delivery hints."""
+    alert = parse_alert(fields["alert"])
+    hints = json.loads(fields.get("hints") or "{}")
+    for name in Alert.DELIVERY_HINTS:
+        if name in hints:
+            setattr(alert, name, hints[name])
+    return alert
+
+
+def parse_alert(raw: str | bytes) -> Alert:
+    """An alert's JSON from the stream; fields of a later version are ignored (rolling upgrades)."""
+    data = json.loads(raw)
+    if not isinstance(data, dict):
+        raise ValueError("an alert must be a JSON object")
+    return Alert.model_validate({k: v for k, v in data.items() if k in Alert.model_fields})
 
 
 @dataclass
@@ -111,7 +138,7 @@ def _entry(entry_id: str, fields: dict[str, str], *, redelivery: bool) -> Entry:
     to = [t for t in (fields.get("to") or "").split(",") if t]
     # A re-drive (`to` set) is a redelivery from its first read: the dead letter's last attempt
     # may have reached the receiver (a timeout, a lost answer), so its history is checked.
-    return Entry(entry_id, Alert.model_validate_json(fields["alert"]), to, redelivery or bool(to))
+    return Entry(entry_id, alert_of(fields), to, redelivery or bool(to))
 
 
 _POISON = (KeyError, ValueError)  # pydantic's ValidationError is a ValueError
@@ -242,16 +269,13 @@ class Outbox:
         parent = entry.alert.thread_of
         receipt = self.keys.receipt(group, entry.alert.id)
         keys = [self.stream, receipt, self.keys.attempts(group), self.keys.receipt(group, parent or "")]
-        previous, ours, attempts, parent_receipt = await self._begin(
+        previous, ours, attempts, parent_receipt, waits = await self._begin(
             keys=keys, args=[group, consumer, entry.id, "1" if parent else "0"]
         )
-        sends, _, waits = (
-            attempts.decode() if isinstance(attempts, bytes) else str(attempts or "")
-        ).partition("/")
         return Begin(
             previous=str(previous) if previous is not None else None,
             ours=bool(ours),
-            attempts=int(sends or 0),
+            attempts=int(attempts or 0),
             parent=str(parent_receipt) if parent_receipt is not None else None,
             waits=int(waits or 0),
         )
@@ -263,7 +287,7 @@ class Outbox:
             if entry.alert.thread_of:  # the thread lives on: its root's receipt must outlive this reply
                 pipe.pexpire(self.keys.receipt(group, entry.alert.thread_of), RECEIPT_TTL_MS)
             pipe.xack(self.stream, group, entry.id)
-            pipe.hdel(self.keys.attempts(group), entry.id)
+            pipe.hdel(self.keys.attempts(group), entry.id, f"{entry.id}:w")
             pipe.zrem(self.keys.retry_schedule(group), entry.id)
             await pipe.execute()
 
@@ -273,18 +297,20 @@ class Outbox:
             return
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.xack(self.stream, group, *entry_ids)
-            pipe.hdel(self.keys.attempts(group), *entry_ids)
+            pipe.hdel(self.keys.attempts(group), *entry_ids, *(f"{i}:w" for i in entry_ids))
             pipe.zrem(self.keys.retry_schedule(group), *entry_ids)
             await pipe.execute()
 
     async def defer(self, group: str, entry_id: str, attempts: int, due_ms: int, *, waits: int = 0) -> None:
         """Schedule the next attempt; the entry stays pending so a crash cannot lose it.
 
-        The attempts field reads `SENDS` or `SENDS/WAITS`: a reply's waits for its thread are
-        counted apart, so waiting does not use up the attempts its own send may need.
+        A reply's waits for its thread are counted apart (field `ID:w`), so waiting does not
+        use up the attempts its own send may need.
         """
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self.keys.attempts(group), entry_id, f"{attempts}/{waits}" if waits else str(attempts))
+            pipe.hset(self.keys.attempts(group), entry_id, str(attempts))
+            if waits:
+                pipe.hset(self.keys.attempts(group), f"{entry_id}:w", str(waits))
             pipe.zadd(self.keys.retry_schedule(group), {entry_id: due_ms})
             await pipe.execute()
 
@@ -319,12 +345,13 @@ class Outbox:
             "error": error[:2000],
             "attempts": str(attempts),
             "entry": entry.id,
+            **_hints(entry.alert),
         }
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.xadd(self.keys.dead_letters(), fields)
             pipe.set(self.keys.receipt(group, entry.alert.id), DEAD, px=RECEIPT_TTL_MS)
             pipe.xack(self.stream, group, entry.id)
-            pipe.hdel(self.keys.attempts(group), entry.id)
+            pipe.hdel(self.keys.attempts(group), entry.id, f"{entry.id}:w")
             pipe.zrem(self.keys.retry_schedule(group), entry.id)
             await pipe.execute()
 
@@ -350,7 +377,7 @@ class Outbox:
         letters = []
         for i, f in items:
             try:
-                alert = Alert.model_validate_json(f["alert"])
+                alert = alert_of(f)
             except _POISON:
                 alert = Alert(id=f"unreadable:{i}", kind="operator", title=str(f.get("alert", ""))[:200])
             letters.append(
@@ -367,7 +394,7 @@ class Outbox:
 
     async def recent(self, count: int = 50) -> list[tuple[str, Alert]]:
         items = await self.redis.xrevrange(self.stream, count=count)
-        return [(i, Alert.model_validate_json(f["alert"])) for i, f in items if f.get("alert")]
+        return [(i, alert_of(f)) for i, f in items if f.get("alert")]
 
     async def retry_dead(self, ids: Sequence[str] | None = None) -> int:
         """Re-drive parked alerts (all when `ids` is None) to the notifier that gave up on them."""
