@@ -138,6 +138,8 @@ class Delivery:
                 next_due = await self.outbox.next_due_ms(name)
                 if next_due is not None and block is not None:
                     block = max(1, min(block, next_due - self._now_ms()))
+                if self._stopping():
+                    break  # reading would take entries this exiting consumer will not send
                 entries = await self.outbox.read_new(name, self.consumer, BATCH, block)
                 for entry in entries:
                     if self._stopping():
@@ -243,6 +245,8 @@ class Delivery:
 
     async def _due(self, name: str) -> int:
         done = 0
+        if self._stopping():
+            return 0  # nothing more is taken off the schedule once the worker stops
         for entry in await self.outbox.take_due(name, self.consumer, self._now_ms()):
             if self._stopping():
                 break
@@ -253,6 +257,8 @@ class Delivery:
     async def _claim_dead(self, name: str) -> int:
         """Take over entries a dead worker left pending; those waiting for a retry keep their time."""
         done = 0
+        if self._stopping():
+            return 0
         for entry in await self.outbox.claim_idle(name, self.consumer, self.claim_idle_ms):
             if self._stopping():
                 break
