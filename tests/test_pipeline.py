@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -498,3 +499,20 @@ async def test_official_report_raises_the_event_it_joins(
     assert official.facts.get("confirmation") is True
     assert set(official.notify) == {"slack:news", "slack:critical", "email"}
     assert (later.severity, later.raises, later.rule) == ("critical", False, "official-tariff-notice")
+    event = json.loads(await client.get(KEYS.event(new.event_id)))
+    assert "official-tariff-notice" in event["rules"]  # later copies firing only it join the event
+
+
+async def test_a_silenced_rule_raises_no_event(client: Redis, tmp_path: Path, redis_url: str) -> None:
+    """A silence on the more severe rule: its report still joins as a reply, at the event's
+    severity, instead of raising the event to that rule (a silenced rule alerts nowhere)."""
+    text = "The United States will raise tariffs on Chinese electric vehicles next month, officials said."
+    until = (NOW + timedelta(days=30)).isoformat()
+    book = rulebook(tmp_path, ESCALATING)
+    pipe = make(client, book, redis_url, silences=[{"rule": "official-tariff-notice", "until": until}])
+    await pipe.process(spec("wire"), result(doc("1", "US raises tariffs", source="wire", text=text)))
+    await pipe.process(
+        spec("ustr", official=True), result(doc("2", "USTR notice", source="ustr", text=text + " "))
+    )
+    _new, reply = await queued(client)
+    assert (reply.kind, reply.severity, reply.raises, reply.rule) == ("also", "warning", False, "tariff-news")

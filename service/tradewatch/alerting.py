@@ -239,7 +239,7 @@ class Decider:
             # listed among the event's sources but never a second alert (DESIGN, Identity).
             self._write_event(plan, item, event)
             return
-        raise_to = _raises(event, item.matches)
+        raise_to = _raises(plan, event, item.matches)
         tags = _tags(item.matches, raise_to.rule if raise_to else event.rule)
         reason, silence = _reply_muted(plan, event, tags)
         if silence is not None:
@@ -266,6 +266,8 @@ class Decider:
             event.root_notify = list(event.notify)
         event.severity = lead.severity
         event.rule = lead.rule
+        if lead.rule not in event.rules:  # later copies firing only this rule join the event
+            event.rules = [*event.rules, lead.rule]
         event.notify = _notify([event.notify, self.rulebook.rule(lead.rule).notify])
 
     def _update(self, plan: Plan, item: Work) -> None:
@@ -274,7 +276,7 @@ class Decider:
         event = plan.events.get(item.record.event)
         if event is None:
             return  # the event expired (EVENT_TTL): too late for a thread reply
-        raise_to = _raises(event, item.matches)
+        raise_to = _raises(plan, event, item.matches)
         tags = _tags(item.matches, raise_to.rule if raise_to else event.rule)
         reason, silence = _reply_muted(plan, event, tags)
         if silence is not None:
@@ -382,12 +384,15 @@ def _lead(matches: Sequence[Match]) -> Match:
     return max(matches, key=lambda m: (severity_rank(m.severity), m.in_title))
 
 
-def _raises(event: Event, matches: Sequence[Match]) -> Match | None:
-    """The lead match of a later report when it is more severe than the event so far."""
+def _raises(plan: Plan, event: Event, matches: Sequence[Match]) -> Match | None:
+    """The lead match of a later report when it is more severe than the event so far (and its
+    rule is not silenced: a silenced rule raises nothing, here as in a first report)."""
     if not matches:
         return None
     lead = _lead(matches)
-    return lead if severity_rank(lead.severity) > severity_rank(event.severity) else None
+    if severity_rank(lead.severity) <= severity_rank(event.severity):
+        return None
+    return None if _silence(plan, lead.rule, list(lead.tags)) else lead
 
 
 def _tags(matches: Sequence[Match], lead_rule: str) -> list[str]:

@@ -73,6 +73,11 @@ def glossary() -> Glossary:
         ("Duties doubled from March 4, U.S. Customs said, and drop to 10% effective Nov. 10.", "2025-11-10"),
         # "immediate effect" beats a date after a weak keyword ("as of" a price quote)
         ("The directive takes immediate effect. Prices as of October 2 rose 5%.", "2025-10-09"),
+        (
+            "China will impose a 34% tariff starting October 20. Separately, export controls on "
+            "seven rare earths take effect immediately.",
+            "2025-10-20",
+        ),
     ],
 )
 def test_effective_date(text: str, expected: str | None) -> None:
@@ -177,6 +182,7 @@ def test_chinese_number(text: str, expected: int | None) -> None:
         ("China will lower its import tax on American goods to 10 percent from 125 percent.", [10, 125]),
         ("价值比例达到0.1%及以上的；控股50%及以上的子公司", [0.1, 50]),
         ("稀土精矿交易价环比上涨了37%。", []),
+        ("Trump orders an additional 10% on all imports from China", [10]),
     ],
 )
 def test_rates(text: str, expected: list[float]) -> None:
@@ -248,7 +254,12 @@ def test_rates(text: str, expected: list[float]) -> None:
             "Since I signed Executive Order 14266 of April 9, 2025, talks went on.",
             None,
         ),
-        ("国务院令〔2024〕792号 中华人民共和国两用物项出口管制条例", "State Council Order No. 792 of 2024"),
+        ("国务院令〔2024〕792号 中华人民共和国两用物项出口管制条例", "State Council Order No. 792"),
+        ("国务院令第792号", "State Council Order No. 792"),
+        (
+            "as set forth in MOFCOM Announcement No. 4 of 2025, the controls stay",
+            None,
+        ),
         ("根据《中华人民共和国两用物项出口管制条例》（国务院令第792号），决定", None),
         ("no notice here", None),
     ],
@@ -268,14 +279,19 @@ def test_announcement_read_by_the_source_comes_first() -> None:
         announcement(cited, {"announcement": "商务部公告2025年第70号"})
         == "MOFCOM Announcement No. 70 of 2025"
     )
-    assert (
-        announcement(cited, {"announcement": "国务院令〔2024〕792号"})
-        == "State Council Order No. 792 of 2024"
-    )
+    assert announcement(cited, {"announcement": "国务院令〔2024〕792号"}) == "State Council Order No. 792"
     assert announcement("In Executive Order 14257, I declared", {"executive_order_number": 14298}) == (
         "Executive Order 14298"
     )
     assert announcement(cited, {"announcement": "no number here"}) is None
+    # a number the mofcom source only found near the top (no 发布文号 line) may be a cited one
+    guessed = {"announcement": "商务部公告2025年第61号", "announcement_from": "text"}
+    own_in_title = "商务部公告2025年第70号 关于" + cited
+    assert announcement(own_in_title, guessed) == "MOFCOM Announcement No. 70 of 2025"
+    # an English header without its issuer keeps the key of both languages
+    english = {"announcement": "Announcement No. 70 of 2025", "issuer": "Ministry of Commerce"}
+    assert announcement("text", english) == "MOFCOM Announcement No. 70 of 2025"
+    assert announcement("text", {"executive_order_number": {"a": 1}}) is None
 
 
 def test_effective_date_stated_as_data_wins(glossary: Glossary) -> None:
@@ -335,6 +351,13 @@ def test_lead_line_for_a_chinese_notice(glossary: Glossary) -> None:
     assert lead_line(doc, facts) == (
         "MOFCOM Announcement No. 61 of 2025 — export controls on samarium, dysprosium — effective 2025-12-01"
     )
+
+
+def test_lead_line_of_an_export_ban_is_not_a_suspension(glossary: Glossary) -> None:
+    """暂停对美国出口 suspends exports, a ban: the measure itself is not suspended."""
+    doc = Document(title="商务部：暂停对美国出口镓、锗、锑等两用物项", text="", published_at=PUBLISHED)
+    facts = extract_facts(["announcement", "items"], doc, glossary)
+    assert "suspension of" not in lead_line(doc, facts)
 
 
 @pytest.mark.parametrize(

@@ -38,6 +38,7 @@ async def test_exportcontrol_list_and_detail(server: LocalServer, fetcher: Fetch
     assert doc.published_at is not None
     assert doc.published_at.isoformat() == "2024-10-23T14:43:23+08:00"
     assert doc.extra["announcement"] == "国务院令〔2024〕792号"
+    assert doc.extra["announcement_from"] == "header"  # the 【发布文号】 line: the page's own
     assert doc.extra["issued_on"] == "2024-09-30"
     assert doc.extra["issuer"] == "安全与管制局"
     assert doc.text.startswith("【发布单位】安全与管制局\n【发布文号】国务院令〔2024〕792号")
@@ -79,6 +80,7 @@ async def test_gbk_list_without_charset_header(server: LocalServer, fetcher: Fet
     ).documents
     assert doc.title == "国务院关税税则委员会关于发布《中华人民共和国进出口税则（2026）》的公告"
     assert doc.extra["announcement"] == "税委会公告2025年第12号"
+    assert doc.extra["announcement_from"] == "text"  # no 发布文号 line: found near the top
     assert doc.published_at == datetime(2025, 12, 31, 16, 31, tzinfo=SHANGHAI)
     assert "自2026年1月1日起实施" in doc.text
     assert ".TRS_Editor" not in doc.text

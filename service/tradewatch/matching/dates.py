@@ -57,7 +57,7 @@ _CN_DIGITS = {
     "九": 9,
 }
 _CN_NUM = "〇零○一二两三四五六七八九十百"
-_NUM = rf"(?:\d+|[{_CN_NUM}]+)"
+_NUM = rf"(?:\d{{1,4}}|[{_CN_NUM}]{{1,4}})"  # bounded: a run of numerals must not make a scan quadratic
 
 # Each pattern names its parts y (optional), mon or m, d.
 _DATE_PATTERNS = [
@@ -255,10 +255,12 @@ def effective_date(text: str, published: datetime | None) -> str | None:
         if strength and weak is None:
             weak = (end, found)
     immediate = published is not None and bool(_TODAY_ZH.search(text) or _TODAY_EN.search(text))
-    if weak is not None and not immediate:
+    # "takes immediate effect" beats a weak date already past ("prices as of November 28 rose"),
+    # not a coming one ("34% tariffs starting April 10; export controls take effect immediately")
+    if weak is not None and not (immediate and published is not None and weak[1] < published.date()):
         return weak[1].isoformat()
     if published is None:
         return None
-    if immediate:  # "takes immediate effect" beats "prices as of November 28 rose"
+    if immediate:
         return published.date().isoformat()
     return _weekday_effective(text, published)

@@ -40,7 +40,14 @@ class Rulebook:
         self._predicates = [
             predicate(t, m) for t, m in zip(self._compiled.trees, self._compiled.masks, strict=True)
         ]
-        self._positive = [frozenset(positive_pids(t)) for t in self._compiled.trees]
+        # A rule's title hit counts by its index patterns: the rarest branch it needs ("export
+        # control*", "tariff*"), not words every trade rule shares ("china", "imposes").
+        triggers: list[set[int]] = [set() for _ in rules]
+        for pid, woken in self._compiled.index.items():
+            for i in woken:
+                triggers[i].add(pid)
+        positive = [frozenset(positive_pids(t)) for t in self._compiled.trees]
+        self._title_pids = [frozenset(t) & p for t, p in zip(triggers, positive, strict=True)]
         self._index_of = {rule.id: i for i, rule in enumerate(rules)}
         self._scanner = make_scanner(self._compiled.literals, backend)
         self.backend = self._scanner.backend
@@ -117,7 +124,7 @@ class Rulebook:
                 if facts_for is None or rule.id in facts_for
                 else {},
             )
-            match._in_title = not self._positive[self._index_of[rule.id]].isdisjoint(in_title)
+            match._in_title = not self._title_pids[self._index_of[rule.id]].isdisjoint(in_title)
             matches.append(match)
         return matches
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
+from itertools import islice
 from typing import Any
 
 from tradewatch.matching.compiler import term_literal
@@ -33,11 +34,12 @@ _RATE_ZH = re.compile(r"百分之([零〇一二两三四五六七八九十百]+(
 # 2.7%" and "a 90% market share" are not rates a buyer pays.
 _TARIFF_WORD = re.compile(
     r"tariff|dut(?:y|ies)|levy|levies|\brates?\b|impos|surcharge|percentage point|ad valorem|"
-    r"reciprocal|retaliat|customs|\btax|de minimis|owned|ownership|threshold|"
+    r"reciprocal|retaliat|customs|\btax|additional|de minimis|owned|ownership|threshold|"
     r"关税|税率|加征|征收|税|价值比例|持股|控股|股权",
     re.IGNORECASE,
 )
 _RATE_REACH = (120, 40)  # characters looked at before and after the number
+_MAX_RATES_READ = 300  # percentages looked at per document: an annex of rate tables is not news
 # A sentence or paragraph ends (not at "U.S. " or at a list's ";": "BYD: 17.4%; Geely: 20%")
 _RATE_SENTENCE_END = re.compile(
     r"[。！？]|(?<!\b[A-Z])(?<!\bMr)(?<!\bMs)(?<!\bDr)(?<!\bSt)[.!?]\s+[A-Z]|\n\s*\n"
@@ -71,7 +73,9 @@ _CITING = re.compile(
     r"(?:(?:mofcom|commerce ministry|ministry of commerce)(?:'s)?\s+)?$"
     # "as set forth in Announcement No. 4", "Section 4(b) of Executive Order 14257", "pursuant to"
     r"|\b(?:as\s+(?:set\s+(?:forth|out)|provided(?:\s+for)?|specified|described|announced)\s+in"
-    r"|pursuant\s+to|sec(?:tion|\.)\s*[\w().-]{1,12}\s+of)\s+(?:the\s+)?$",
+    r"|pursuant\s+to|sec(?:tion|\.)\s*[\w().-]{1,12}\s+of)\s+(?:the\s+)?"
+    r"(?:(?:mofcom|commerce ministry|ministry of commerce|customs tariff commission|tariff commission)"
+    r"(?:'s)?\s+)?$",
     re.IGNORECASE,
 )
 # "Sec. 1. Background. In Executive Order 14257 of April 2, 2025, I declared": how an order
@@ -142,11 +146,11 @@ def rates(text: str, others: _ThirdCountries | None = None) -> list[float | int]
     """
     found: list[tuple[int, float | int]] = [
         (m.start(), _number(m.group(1)))
-        for m in _RATE.finditer(text)
+        for m in islice(_RATE.finditer(text), _MAX_RATES_READ)
         if _about_tariffs(text, m.start(), m.end())
         and (others is None or not others.tied(text, m.start(), m.end()))
     ]
-    for m in _RATE_ZH.finditer(text):
+    for m in islice(_RATE_ZH.finditer(text), _MAX_RATES_READ):
         if not _about_tariffs(text, m.start(), m.end()):
             continue
         if others is not None and others.tied(text, m.start(), m.end()):
@@ -251,12 +255,16 @@ def announcement(text: str, extra: Mapping[str, Any] | None = None) -> str | Non
     """
     extra = extra or {}
     own = extra.get("announcement")
-    if isinstance(own, str) and own.strip():
+    if isinstance(own, str) and own.strip() and extra.get("announcement_from", "header") == "header":
         found = announcement(t2s(unicodedata.normalize("NFKC", own)))
+        if found is not None and found.startswith("Announcement "):  # no issuer in the header
+            issuer = _issuer(str(extra.get("issuer") or "")) or _nearest_issuer(text[:_ISSUER_LOOKBACK])
+            found = f"{issuer} {found}" if issuer else found
         if found is not None:
             return found
-    if extra.get("executive_order_number"):
-        return f"Executive Order {extra['executive_order_number']}"
+    order_number = str(extra.get("executive_order_number") or "")
+    if order_number.isdigit():
+        return f"Executive Order {order_number}"
     first: re.Match[str] | None = None
     for pattern in (*_ANN_ZH, *_ANN_EN):
         for m in pattern.finditer(text):
@@ -274,9 +282,8 @@ def announcement(text: str, extra: Mapping[str, Any] | None = None) -> str | Non
         label = f"{issuer} Announcement" if issuer else "Announcement"
         return f"{label} No. {int(first.group('n'))} of {first.group('y')}"
     for order in _STATE_COUNCIL_ORDER.finditer(text):
-        if not _cites(text, order.start()):
-            year = f" of {order.group('y')}" if order.group("y") else ""
-            return f"State Council Order No. {int(order.group('n'))}{year}"
+        if not _cites(text, order.start()):  # numbered across years: 〔2024〕 is not part of the key
+            return f"State Council Order No. {int(order.group('n'))}"
     for eo in _EXEC_ORDER.finditer(text, 0, _EXEC_ORDER_HEAD + 40):
         start, before = eo.start(), max(0, eo.start() - 40)
         if start >= _EXEC_ORDER_HEAD:

@@ -26,7 +26,12 @@ _TARIFF_LABELS = ("tariffs", "reciprocal tariffs")
 _ENDS = re.compile(
     r"停止实施|停止执行|取消|废止|\b(?:lift|lifts|lifted|lifting|remov\w*|rescind\w*|revok\w*)\b"
 )
-_SUSPENDS = re.compile(r"暂停|暂缓|\b(?:suspen\w*|paus\w*)")
+# 暂停实施 (suspends applying) a measure; not 暂停对美国出口 (suspends exports: a ban)
+_SUSPENDS = re.compile(
+    r"(?:暂停|暂缓)(?:实施|执行|适用|征收|加征)|(?:暂停|暂缓)[^，。；]{0,12}(?:措施|公告|决定|管制|关税)"
+    r"|\b(?:suspend\w*|suspension|paus\w*)\s+(?:of\s+|the\s+)*(?:\w+\s+){0,3}"
+    r"(?:controls?|tariffs?|duties|measures?|announcement|rules?)\b"
+)
 
 
 @lru_cache(maxsize=1)

@@ -126,6 +126,9 @@ class MofcomSource(HtmlSource):
         number = announcement_number(detail.text)
         if number:
             detail.extra["announcement"] = number
+            # only the header line is surely the page's own number (the `announcement` fact
+            # trusts it); a number near the top may be one the notice suspends or cites
+            detail.extra["announcement_from"] = "header" if labels.get("发布文号") else "text"
         if labels.get("发布单位"):
             detail.extra["issuer"] = labels["发布单位"]
         issued = labels.get("发文日期") or labels.get("成文日期")
