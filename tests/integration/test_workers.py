@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -150,21 +151,33 @@ def test_chaos_kill_a_worker_restart_redis_slack_errors(
         assert len(ids) == len(set(ids)) == 12, (Counter(ids), logs)
 
 
+def _add_source(config: Path, name: str, url: str, *, every: str, top: str = "") -> None:
+    """One more rss source beside the feed, both polled every `every`; `top`: a top-level key."""
+    line = f'  - {{name: {name}, kind: rss, url: "{url}", every: {every}, jitter: 0s}}\n'
+    text = config.read_text().replace("every: 1m", f"every: {every}, jitter: 0s")
+    if top:
+        text = text.replace("state_dir:", f"{top}\nstate_dir:")
+    config.write_text(text.replace("notifiers:", line + "notifiers:"))
+
+
+def _run_until(config: Path, tmp_path: Path, done: Callable[[], bool]) -> None:
+    """One long-running worker until `done`, then SIGTERM."""
+    worker = start_worker(config, 0, tmp_path)
+    try:
+        wait_until(done, 30)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(30)
+
+
 def test_a_long_retry_after_defers_the_source_polls(tmp_path: Path, redis_url: str) -> None:
     """A 503 with `Retry-After: 3600` stops polls of that source (every 0.5s) until then; others go on."""
     with LocalServer() as server, FakeSlack() as slack:
         server.routes["/busy"] = Response(503, b"busy", {"Retry-After": "3600"})
         server.routes["/feed"] = Feed()
         config = write_config(tmp_path, redis_url=redis_url, feed_url=server.url("/feed"), slack=slack)
-        busy = f'  - {{name: busy, kind: rss, url: "{server.url("/busy")}", every: 0.5s, jitter: 0s}}\n'
-        text = config.read_text().replace("every: 1m", "every: 0.5s, jitter: 0s")
-        config.write_text(text.replace("notifiers:", busy + "notifiers:"))
-        worker = start_worker(config, 0, tmp_path)
-        try:
-            wait_until(lambda: server.hits("/feed") >= 8, 30)  # four seconds of polls
-        finally:
-            worker.send_signal(signal.SIGTERM)
-            worker.wait(30)
+        _add_source(config, "busy", server.url("/busy"), every="0.5s")
+        _run_until(config, tmp_path, lambda: server.hits("/feed") >= 8)  # four seconds of polls
         assert server.hits("/busy") == 1
         assert '"source_polls_deferred"' in (tmp_path / "worker0.log").read_text()
 
@@ -177,16 +190,8 @@ def test_a_failing_source_is_polled_less_and_less_often(tmp_path: Path, redis_ur
         server.routes["/down"] = Response(500, b"down")
         server.routes["/feed"] = Feed()
         config = write_config(tmp_path, redis_url=redis_url, feed_url=server.url("/feed"), slack=slack)
-        down = f'  - {{name: down, kind: rss, url: "{server.url("/down")}", every: 0.25s, jitter: 0s}}\n'
-        text = config.read_text().replace("every: 1m", "every: 0.25s, jitter: 0s")
-        text = text.replace("state_dir:", "failure_alert_after: 2\nstate_dir:")  # failing from the 2nd
-        config.write_text(text.replace("notifiers:", down + "notifiers:"))
-        worker = start_worker(config, 0, tmp_path)
-        try:
-            wait_until(lambda: server.hits("/feed") >= 16, 30)  # four seconds of polls
-        finally:
-            worker.send_signal(signal.SIGTERM)
-            worker.wait(30)
+        _add_source(config, "down", server.url("/down"), every="0.25s", top="failure_alert_after: 2")
+        _run_until(config, tmp_path, lambda: server.hits("/feed") >= 16)  # four seconds of polls
         # 0.25 s, then (reported failing) gaps of 0.5, 1, 2 s…: about 5 polls in 4 s, not 16
         assert 3 <= server.hits("/down") <= 8, server.hits("/down")
         assert '"source_polls_deferred"' in (tmp_path / "worker0.log").read_text()
