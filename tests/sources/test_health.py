@@ -74,11 +74,12 @@ async def test_records_read_back(client: aioredis.Redis) -> None:
     nxt = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
     await health.record_success("a", status=200, documents=3, duration=0.5, next_poll=nxt)
     await health.record_success("a", status=200, documents=2, duration=0.4, next_poll=nxt)
+    await health.record_success("a", status=304, documents=0, duration=0.1, next_poll=nxt)  # list unread
     await health.record_failure("b", "connection failed", threshold=1)
     records = await health.all()
     assert set(records) == {"a", "b"}
     a, b = records["a"], records["b"]
-    assert (a.items_seen, a.last_documents, a.last_status, a.next_poll) == (5, 2, 200, nxt)
+    assert (a.items_seen, a.last_documents, a.last_status, a.next_poll) == (5, 2, 304, nxt)
     assert a.last_success is not None
     assert a.consecutive_failures == 0
     assert not a.failing
@@ -112,7 +113,7 @@ async def test_concurrent_polls_share_pipelines_and_keep_their_own_answers(clien
     await health.record_failure("s3", "boom", threshold=1)  # s3 is failing: its success is a recovery
     results = await asyncio.gather(
         *(
-            health.record_success(f"s{i}", status=304, documents=i, duration=0.1, next_poll=None)
+            health.record_success(f"s{i}", status=200, documents=i, duration=0.1, next_poll=None)
             for i in range(6)
         )
     )

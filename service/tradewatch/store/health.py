@@ -39,7 +39,10 @@ _SUCCESS = (
 local alerted = redis.call('HGET', KEYS[1], 'alerted')
 local failures = tonumber(redis.call('HGET', KEYS[1], 'consecutive_failures') or '0')
 redis.call('HSET', KEYS[1], 'consecutive_failures', 0, 'last_success', ARGV[2], 'last_status', ARGV[3],
-  'last_duration', ARGV[4], 'next_poll', ARGV[5], 'last_documents', ARGV[6])
+  'last_duration', ARGV[4], 'next_poll', ARGV[5])
+if ARGV[3] ~= '304' then  -- a 304 did not read the list: the last count read stays
+  redis.call('HSET', KEYS[1], 'last_documents', ARGV[6])
+end
 redis.call('HINCRBY', KEYS[1], 'items_seen', ARGV[6])
 redis.call('HDEL', KEYS[1], 'alerted')
 redis.call('EXPIRE', KEYS[1], ARGV[7])
