@@ -516,3 +516,32 @@ async def test_a_silenced_rule_raises_no_event(client: Redis, tmp_path: Path, re
     )
     _new, reply = await queued(client)
     assert (reply.kind, reply.severity, reply.raises, reply.rule) == ("also", "warning", False, "tariff-news")
+
+
+SIDE_RULE = """
+rules:
+  - id: export-control-news
+    title: Export controls in the news
+    severity: warning
+    match: {any: [export control*]}
+    extract: [effective_date]
+  - id: tariffs-mentioned
+    title: Tariffs mentioned
+    severity: info
+    match: {any: [tariff*]}
+    extract: [rates]
+"""
+
+
+async def test_a_lower_severity_side_rule_adds_no_facts(
+    client: Redis, tmp_path: Path, redis_url: str
+) -> None:
+    """The alert's facts are its lead rule's (and those of its severity): an info-level side rule's
+    rates (a threat in the background) are not shown as the export-control alert's rates."""
+    pipe = make(client, rulebook(tmp_path, SIDE_RULE), redis_url, first_poll_window="30d")
+    text = "Export controls take effect on December 1, 2025, after threats of 100% tariffs."
+    await pipe.process(spec(), result(doc("a", "China suspends export controls", text=text)))
+    [new] = await queued(client)
+    assert new.rule == "export-control-news"
+    assert "rates" not in new.facts
+    assert new.facts["effective_date"] == "2025-12-01"

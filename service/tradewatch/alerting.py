@@ -372,9 +372,13 @@ def _reply_muted(plan: Plan, event: Event, tags: list[str]) -> tuple[str, str | 
 
 
 def _facts(matches: Sequence[Match]) -> dict[str, Any]:
-    """Facts of all matches, the first match's winning on conflicts."""
+    """Facts of the lead match and the others of its severity, the lead's winning on conflicts:
+    a side rule of lower severity (an info-level "tariffs mentioned") adds no figures to it."""
+    if not matches:
+        return {}
+    lead = _lead(matches)
     facts: dict[str, Any] = {}
-    for match in reversed(matches):
+    for match in reversed([lead, *(m for m in matches if m is not lead and m.severity == lead.severity)]):
         facts.update(match.facts)
     return facts
 

@@ -256,6 +256,9 @@ def test_rates(text: str, expected: list[float]) -> None:
         ),
         ("国务院令〔2024〕792号 中华人民共和国两用物项出口管制条例", "State Council Order No. 792"),
         ("国务院令第792号", "State Council Order No. 792"),
+        # a list of suspended notices is cited to its end (the real No. 70 title)
+        ("关于暂停实施商务部公告2025年第55号、56号、57号、58号及商务部公告2025年第61号、62号的公告", None),
+        ("the curbs set out in Announcement No. 61 of 2025 are suspended", None),
         (
             "as set forth in MOFCOM Announcement No. 4 of 2025, the controls stay",
             None,

@@ -296,8 +296,9 @@ async def test_links_stay_whole_when_text_is_cut(slack: FakeSlack) -> None:
 
 
 def test_fact_labels_read_as_words() -> None:
-    """HS codes and dates have their own labels (not "Hs codes")."""
-    assert fact_items({"hs_codes": ["2805.30"], "dates": ["2025-11-10"]}) == [
+    """HS codes and dates have their own labels (not "Hs codes"); a confirmation says by whom."""
+    assert fact_items({"hs_codes": ["2805.30"], "dates": ["2025-11-10"], "confirmation": True}) == [
+        ("Confirmation", "by an official source"),
         ("Dates", "2025-11-10"),
         ("HS codes", "2805.30"),
     ]

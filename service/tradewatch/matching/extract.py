@@ -67,12 +67,13 @@ _CITED = re.compile(r"》\s*[（(][^）)》]{0,12}$")
 # 关于暂停实施商务部公告2025年第61号的公告 is No. 70; "In Executive Order 14257, I declared…".
 _CITING = re.compile(
     r"(?:暂停实施|停止实施|暂停执行|停止执行|废止|修改|修订|援引|取消(?:根据|依据|依照)?)"  # not a bare 根据:
-    r"(?:商务部|海关总署|国务院关税税则委员会|税委会|[、和与及\s])*$"  # "under" names this one too
+    # "under" names this one too; a list goes on: 暂停实施…公告2025年第55号、56号…及商务部公告…第61号
+    r"(?:商务部|海关总署|国务院关税税则委员会|税委会|公告|[〔\[(（]?\d{4}[〕\])）]?年?|第?\d+号|[、和与及\s])*$"
     r"|\b(?:suspend(?:s|ed|ing)?|lift(?:s|ed|ing)?|revok\w*|rescind\w*|amend\w*|supersed\w*|"
     r"replac\w*)\s+(?:the\s+)?(?:(?:implementation|enforcement|application)\s+of\s+(?:the\s+)?)?"
     r"(?:(?:mofcom|commerce ministry|ministry of commerce)(?:'s)?\s+)?$"
     # "as set forth in Announcement No. 4", "Section 4(b) of Executive Order 14257", "pursuant to"
-    r"|\b(?:as\s+(?:set\s+(?:forth|out)|provided(?:\s+for)?|specified|described|announced)\s+in"
+    r"|\b(?:(?:as\s+)?set\s+(?:forth|out)\s+in|as\s+(?:provided(?:\s+for)?|specified|described|announced)\s+in"
     r"|pursuant\s+to|sec(?:tion|\.)\s*[\w().-]{1,12}\s+of)\s+(?:the\s+)?"
     r"(?:(?:mofcom|commerce ministry|ministry of commerce|customs tariff commission|tariff commission)"
     r"(?:'s)?\s+)?$",
@@ -81,6 +82,7 @@ _CITING = re.compile(
 # "Sec. 1. Background. In Executive Order 14257 of April 2, 2025, I declared": how an order
 # opens a sentence on the one before it ("as set out in Executive Order 14358" is not this).
 _CITING_ORDER = re.compile(r"(?:^|[.;:]\s+|\n\s*)in\s+$", re.IGNORECASE)
+_CITING_REACH = 120  # characters looked back for the verb that acts on a (list of) number(s)
 _ISSUER_LOOKBACK = 4000  # characters searched back for the issuer of a number named without one
 _EXEC_ORDER = re.compile(r"\bexecutive order\s+(?:no\.?\s*)?(\d{5})\b", re.IGNORECASE)
 # An order names itself in its heading ("Executive Order 14298 of May 12, 2025"); further down,
@@ -221,7 +223,8 @@ def _third_countries(glossary: Glossary) -> _ThirdCountries | None:
 def _cites(text: str, start: int) -> bool:
     """Is the number at `start` one the text acts on or names as a law's label (《…》（No.）)?"""
     return bool(
-        _CITING.search(text, max(0, start - 40), start) or _CITED.search(text, max(0, start - 20), start)
+        _CITING.search(text, max(0, start - _CITING_REACH), start)
+        or _CITED.search(text, max(0, start - 20), start)
     )
 
 

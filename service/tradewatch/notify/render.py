@@ -59,6 +59,8 @@ def format_fact(key: str, value: Any) -> str:
         return ", ".join(f"{v:g}%" if isinstance(v, int | float) else str(v) for v in value)
     if key == "announcement" and isinstance(value, str):
         return english_announcement(value) or value
+    if key == "confirmation" and value is True:
+        return "by an official source"
     if isinstance(value, list | tuple):
         return ", ".join(format_fact(key, v) if isinstance(v, dict) else str(v) for v in value)
     if isinstance(value, dict):
