@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -56,6 +57,27 @@ async def test_embedded_redis_stays_up_while_a_sibling_uses_it(tmp_path: Path) -
         assert await again.client.get("tradewatch:probe") == "still here"
     finally:
         await again.close()
+
+
+async def test_a_stalled_embedded_redis_is_waited_for_not_replaced(tmp_path: Path) -> None:
+    """A command started while the worker's embedded server stalls (a slow fsync, a pause) must
+    not start a second server on the same socket: it waited 0.5 s, then took the socket away
+    from the worker for good. It waits for the running one instead; snapshots (RDB) are on."""
+    handle = await open_redis(None, tmp_path)
+    try:
+        assert handle.embedded is not None
+        server = handle.embedded.process
+        assert server is not None
+        server.send_signal(signal.SIGSTOP)
+        loop = asyncio.get_running_loop()
+        loop.call_later(1.5, server.send_signal, signal.SIGCONT)
+        other = EmbeddedRedis(tmp_path / "redis")
+        await asyncio.to_thread(other.start)
+        assert other.process is None  # reused, not a second server
+        assert await handle.client.ping()
+        assert await handle.client.config_get("save") == {"save": "60 1"}
+    finally:
+        await handle.close()
 
 
 def test_embedded_redis_reports_a_failed_start(tmp_path: Path) -> None:

@@ -65,7 +65,7 @@ class EmbeddedRedis:
     def start(self, timeout: float = 10.0) -> None:
         """Start it, or reuse one a sibling worker on this host already runs on the same socket."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        if self._answers():
+        if self._answers() or self._wait_for_owner(timeout):
             log.info("embedded_redis_reused", socket=str(self.socket_path))
             return
         self.socket_path.unlink(missing_ok=True)
@@ -87,14 +87,17 @@ class EmbeddedRedis:
             "yes",
             "--appendfsync",
             "always",  # a delivered alert must never lose its seen record and receipt
-            "--save",
-            "60 1",
+            "--save",  # RDB snapshots beside the AOF: one argument each ("60 1" as one meant none)
+            "60",
+            "1",
             "--daemonize",
             "no",
             "--loglevel",
             "warning",
             "--logfile",
             str(self.directory / "redis.log"),
+            "--pidfile",
+            str(self.pid_path),
         ]
         self.process = subprocess.Popen(  # noqa: S603 - fixed binary, no shell
             args,
@@ -115,6 +118,36 @@ class EmbeddedRedis:
             time.sleep(0.05)
         self.stop()
         raise StoreError("embedded redis-server did not answer within 10 s")
+
+    @property
+    def pid_path(self) -> Path:
+        return self.directory / "redis.pid"
+
+    def _owner(self) -> int | None:
+        """The pid of a redis-server still running on this directory (its pidfile), or None."""
+        try:
+            pid = int(self.pid_path.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return None
+        return pid if b"redis-server" in cmdline else None  # not a pid reused by another program
+
+    def _wait_for_owner(self, timeout: float) -> bool:
+        """A server that runs here but did not answer at once (a slow fsync, a pause) is waited
+        for, never replaced: a second server would take the socket from the first one's users."""
+        owner = self._owner()
+        if owner is None:
+            return False
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._answers():
+                return True
+            if self._owner() is None:
+                return False  # it exited meanwhile: start a new one
+            time.sleep(0.1)
+        raise StoreError(
+            f"the embedded redis-server (pid {owner}) on {self.socket_path} runs but does not answer"
+        )
 
     def _answers(self) -> bool:
         if not self.socket_path.exists():
