@@ -54,6 +54,20 @@ __all__ = ["FetchResponse", "Fetcher", "RequestOptions", "decode_body", "parse_j
 
 log = structlog.get_logger(__name__)
 
+
+def _retry_scheduled(details: stamina.instrumentation.RetryDetails) -> None:
+    """stamina's retries as our own info line (its default: a warning naming `<context block>`);
+    `source` and `url` come from the structlog context the retry loop runs in."""
+    log.info(
+        "fetch_retry_scheduled",
+        attempt=details.retry_num + 1,
+        wait_for=round(details.wait_for, 2),
+        error=str(details.caused_by),
+    )
+
+
+stamina.instrumentation.set_on_retry_hooks([_retry_scheduled])
+
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 # A Retry-After longer than this is not waited out inside a poll: the error carries it to the scheduler.
@@ -253,10 +267,11 @@ class Fetcher:
                     raise
                 jitter = random.uniform(0, _WAIT_JITTER)  # backoff jitter, not a secret
                 delay = _WAIT_INITIAL + jitter if wait is True else float(wait)
-                log.warning(
+                log.info(
                     "fetch_retry_scheduled",
                     source=opts.source,
                     url=url,
+                    attempt=1,
                     wait_for=round(delay, 2),
                     error=str(exc),
                 )
@@ -264,7 +279,7 @@ class Fetcher:
             attempts, wait_initial = retries, 2 * _WAIT_INITIAL
         else:
             attempts, wait_initial = retries + 1, _WAIT_INITIAL
-        # stamina's own "stamina.retry_scheduled" lines name no request: these fields say which
+        # the retry lines (`_retry_scheduled`) name the request through these context fields
         with structlog.contextvars.bound_contextvars(source=opts.source, url=url):
             return await self._retrying(url, headers, opts, attempts=attempts, wait_initial=wait_initial)
 

@@ -10,9 +10,12 @@ import time
 from typing import Any
 
 import structlog
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
 __all__ = ["METRICS", "Metrics", "Progress", "configure_logging", "redact", "redact_text"]
+
+# Only the families operations.md lists: no `*_created` timestamp series beside every counter.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 _SECRET_KEYS = {"token", "password", "secret", "authorization", "webhook_url", "api_key"}
 # user:password@ in URLs, and query parameters that carry credentials

@@ -438,4 +438,7 @@ def failure_backoff(every: float, streak: int, after: int) -> float:
 
 def _health_changed(spec: SourceSpec, transition: str, error: str) -> None:
     """Source failing/recovered: the health script already queued its operator alert (one step)."""
-    log.warning("source_health_changed", source=spec.name, transition=transition, error=error[:300])
+    if transition == "recovered":
+        log.info("source_health_changed", source=spec.name, transition=transition)
+    else:
+        log.warning("source_health_changed", source=spec.name, transition=transition, error=error[:300])

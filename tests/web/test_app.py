@@ -117,6 +117,7 @@ async def test_metrics_expose_every_family_named_tradewatch(
     polls = [s for s in families["tradewatch_polls"].samples if s.name == "tradewatch_polls_total"]
     assert polls[0].labels == {"source": "mofcom-announcements", "status": "ok"}
     assert polls[0].value == 1
+    assert not [s.name for f in families.values() for s in f.samples if s.name.endswith("_created")]
 
 
 async def test_page_open_without_auth_settings(client: httpx.AsyncClient) -> None:
