@@ -47,6 +47,18 @@ def test_missing_variable_names_key(tmp_path: Path) -> None:
     assert "SLACK_BOT_TOKEN" in str(info.value)
 
 
+def test_missing_variable_is_reported_with_the_other_problems(tmp_path: Path) -> None:
+    """An unset ${VAR} no longer hides the file's other mistakes, and names its line."""
+    path = write(tmp_path, "htp: {}\nnotifiers:\n  slack: {token: '${SLACK_BOT_TOKEN}'}\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env={})
+    lines = str(info.value).splitlines()
+    assert any(
+        "tradewatch.yaml:3: notifiers.slack.token: environment variable SLACK_BOT_TOKEN" in x for x in lines
+    )
+    assert any("htp: unknown key" in x for x in lines)
+
+
 def test_env_overrides(tmp_path: Path) -> None:
     """TRADEWATCH_<KEY> and TRADEWATCH_HTTP__<KEY> override the file."""
     path = write(tmp_path, "key_prefix: file\nhttp: {timeout: 5}\n")

@@ -380,7 +380,9 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _interpolate(value: Any, env: dict[str, str], path: str) -> Any:
+def _interpolate(value: Any, env: dict[str, str], path: str, missing: list[str]) -> Any:
+    """`${VAR}` and `${VAR:-default}` from the environment; an unset one is added to `missing`
+    (`key.path: problem`), so it is reported with the file's other problems, not alone."""
     if isinstance(value, str):
 
         def repl(m: re.Match[str]) -> str:
@@ -389,15 +391,14 @@ def _interpolate(value: Any, env: dict[str, str], path: str) -> Any:
                 return env[name]
             if default is not None:
                 return default
-            raise ConfigError(
-                f"environment variable {name} is not set (write ${{{name}:-default}})", key=path
-            )
+            missing.append(f"{path}: environment variable {name} is not set (write ${{{name}:-default}})")
+            return m.group(0)
 
         return _VAR.sub(repl, value)
     if isinstance(value, dict):
-        return {k: _interpolate(v, env, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+        return {k: _interpolate(v, env, f"{path}.{k}" if path else str(k), missing) for k, v in value.items()}
     if isinstance(value, list):
-        return [_interpolate(v, env, f"{path}[{i}]") for i, v in enumerate(value)]
+        return [_interpolate(v, env, f"{path}[{i}]", missing) for i, v in enumerate(value)]
     return value
 
 
@@ -456,7 +457,8 @@ def load_settings(explicit: Path | None = None, env: dict[str, str] | None = Non
     if not isinstance(data, dict):
         raise ConfigError("the config file must be a mapping of keys", file=str(path))
     tree = data  # keeps each key's line, for the messages below
-    data = _interpolate(data, env, "")
+    missing: list[str] = []
+    data = _interpolate(data, env, "", missing)
     _env_overrides(data, env)
     base = Path.cwd() if builtin else path.resolve().parent
     for key in ("state_dir", "rules"):
@@ -472,7 +474,7 @@ def load_settings(explicit: Path | None = None, env: dict[str, str] | None = Non
         data["rules"] = PACKAGED_RULES
     data["config_file"] = None if builtin else path.resolve()
     raw_sources = data.pop("sources", None) or []
-    errors: list[str] = []
+    errors: list[str] = list(missing)
     settings = None
     try:
         settings = Settings.model_validate(data)
