@@ -310,6 +310,23 @@ def test_effective_date_stated_as_data_wins(glossary: Glossary) -> None:
     assert extract_facts(["effective_date"], doc, glossary) == {"effective_date": "2025-03-04"}
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("决定自即日起至2026年11月10日，暂停实施6项涉及稀土出口管制的公告。", "2026-11-10"),
+        ("The suspension will remain in effect until November 27, 2026, the statement added.", "2026-11-27"),
+        ("Tariffs rose to 145% on April 9.", None),
+        ("The controls took effect on October 9.", None),
+    ],
+)
+def test_until_is_when_a_suspension_or_truce_ends(
+    glossary: Glossary, text: str, expected: str | None
+) -> None:
+    """`until`: the first date the text says a measure runs until (至, until, through)."""
+    facts = extract_facts(["until"], Document(title="t", text=text, published_at=PUBLISHED), glossary)
+    assert facts.get("until") == expected
+
+
 def test_hs_codes_after_an_anchor() -> None:
     """Customs codes listed after 税则号列/HS code anchors, as written."""
     assert hs_codes("1. 金属钬(参考税则号列:28053019)。") == ["28053019"]

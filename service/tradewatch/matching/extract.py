@@ -17,7 +17,7 @@ from itertools import islice
 from typing import Any
 
 from tradewatch.matching.compiler import term_literal
-from tradewatch.matching.dates import all_dates, chinese_number, effective_date
+from tradewatch.matching.dates import all_dates, chinese_number, effective_date, until_date
 from tradewatch.matching.glossary import Glossary
 from tradewatch.matching.normalize import normalize, t2s
 from tradewatch.matching.scan import HyperscanScanner, PythonScanner, Scanner
@@ -401,6 +401,7 @@ EXTRACTORS: dict[str, _Extractor] = {
     "effective_date": lambda doc, plain, _n, _g: (
         _effective_on(doc) or effective_date(plain, doc.published_at)
     ),
+    "until": lambda doc, plain, _n, _g: until_date(plain, doc.published_at),
     "dates": lambda doc, plain, _n, _g: all_dates(plain, doc.published_at),
     "rates": lambda _d, plain, _n, glossary: rates(plain, _third_countries(glossary)),
     "announcement": lambda doc, plain, _n, _g: announcement(plain, doc.extra),

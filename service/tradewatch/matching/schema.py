@@ -29,7 +29,7 @@ __all__ = [
 
 ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 NOTIFY_KINDS = ("console", "slack", "digest", "email", "webhook")
-EXTRACTORS = ("effective_date", "dates", "rates", "announcement", "items", "hs_codes", "countries")
+EXTRACTORS = ("effective_date", "until", "dates", "rates", "announcement", "items", "hs_codes", "countries")
 DATE_FACTS = ("effective_date", "dates")
 
 FieldName = Literal["title", "lead", "text"]

@@ -25,6 +25,7 @@ __all__ = [
 
 FACT_LABELS: dict[str, str] = {
     "effective_date": "Effective date",
+    "until": "Until",
     "rates": "Rates",
     "announcement": "Announcement",
     "items": "Items",
@@ -34,7 +35,7 @@ FACT_LABELS: dict[str, str] = {
     "due": "Due",
 }
 # Shown first, in this order: what a supply manager acts on.
-_FACT_ORDER = ("announcement", "effective_date", "rates", "items", "countries")
+_FACT_ORDER = ("announcement", "effective_date", "until", "rates", "items", "countries")
 
 _SEVERITY_LABEL = {"critical": "CRITICAL", "warning": "Warning", "info": "Info"}
 _SEVERITY_EMOJI = {"critical": ":rotating_light:", "warning": ":warning:", "info": ":information_source:"}
