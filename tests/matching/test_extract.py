@@ -374,10 +374,20 @@ def test_lead_line_for_a_chinese_notice(glossary: Glossary) -> None:
 
 
 def test_lead_line_of_an_export_ban_is_not_a_suspension(glossary: Glossary) -> None:
-    """暂停对美国出口 suspends exports, a ban: the measure itself is not suspended."""
+    """暂停对美国出口 suspends exports, a ban: the measure itself is not suspended, and the lead
+    says "export ban", also when only the text states it (MOFCOM No. 46 of 2024)."""
     doc = Document(title="商务部：暂停对美国出口镓、锗、锑等两用物项", text="", published_at=PUBLISHED)
     facts = extract_facts(["announcement", "items"], doc, glossary)
-    assert "suspension of" not in lead_line(doc, facts)
+    line = lead_line(doc, facts)
+    assert "suspension of" not in line
+    assert "export ban on gallium, germanium, antimony" in line
+    no46 = Document(
+        title="商务部公告2024年第46号 关于加强相关两用物项对美国出口管制的公告",
+        text="一、禁止两用物项对美国军事用户或军事用途出口。二、原则上不予许可镓、锗、锑、超硬材料相关两用物项对美国出口。",
+        published_at=PUBLISHED,
+    )
+    facts = extract_facts(["announcement", "items"], no46, glossary)
+    assert lead_line(no46, facts).startswith("MOFCOM Announcement No. 46 of 2024 — export ban on gallium")
 
 
 @pytest.mark.parametrize(

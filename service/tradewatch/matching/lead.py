@@ -20,6 +20,7 @@ from tradewatch.models import Document
 __all__ = ["lead_line"]
 
 _MAX_ITEMS = 6
+_BAN_LEAD = 600  # characters of the text where a ban is stated (a notice's first articles)
 _TARIFF_LABELS = ("tariffs", "reciprocal tariffs")
 # What the notice does to the measure, read from its (normalised) title: a suspension or an
 # end of controls must not read as new controls.
@@ -27,6 +28,14 @@ _ENDS = re.compile(
     r"停止实施|停止执行|取消|废止|\b(?:lift|lifts|lifted|lifting|remov\w*|rescind\w*|revok\w*)\b"
 )
 # 暂停实施 (suspends applying) a measure; not 暂停对美国出口 (suspends exports: a ban)
+# Exports stopped (to a country, or at all): a ban, whatever the measure's name in the title
+# (MOFCOM No. 46 of 2024 "strengthens export controls" and bans them to the US in its text).
+_BANS = re.compile(r"(?:暂停|禁止|停止)(?:向|对)[^，。；]{1,10}出口|禁止[^，。；]{0,10}出口")
+# in a notice's text only its own wording counts (a news story's "the US stopped ethane exports
+# to China" is not this ban)
+_BANS_TEXT = re.compile(
+    r"^[一二三四五六七八九十\d]+[、.]\s*禁止[^，。；]{0,20}出口|原则上不予许可[^，。；]{0,30}出口", re.M
+)
 _SUSPENDS = re.compile(
     r"(?:暂停|暂缓)(?:实施|执行|适用|征收|加征)|(?:暂停|暂缓)[^，。；]{0,12}(?:措施|公告|决定|管制|关税)"
     r"|\b(?:suspend\w*|suspension|paus\w*)\s+(?:of\s+|the\s+)*(?:\w+\s+){0,3}"
@@ -62,6 +71,8 @@ def lead_line(doc: Document, facts: dict[str, Any], glossary: Glossary | None = 
     measures = glossary_labels(title, glossary, "measure") or glossary_labels(norm, glossary, "measure")
     items = list(facts.get("items") or glossary_labels(norm, glossary, "item"))
     what = measures[0] if measures else ""
+    if _BANS.search(title) or _BANS_TEXT.search(plain, 0, _BAN_LEAD):
+        what = "export ban"
     if items:
         shown = ", ".join(items[:_MAX_ITEMS]) + (" and others" if len(items) > _MAX_ITEMS else "")
         what = f"{what} on {shown}" if what else shown
