@@ -55,15 +55,15 @@ __all__ = ["FetchResponse", "Fetcher", "RequestOptions", "decode_body", "parse_j
 log = structlog.get_logger(__name__)
 
 
+def _log_retry(attempt: int, wait_for: float, error: BaseException, **request: str) -> None:
+    """One info line per retry; the request (`source`, `url`) is given or in the structlog context."""
+    wait = round(wait_for, 2)
+    log.info("fetch_retry_scheduled", **request, attempt=attempt, wait_for=wait, error=str(error))
+
+
 def _retry_scheduled(details: stamina.instrumentation.RetryDetails) -> None:
-    """stamina's retries as our own info line (its default: a warning naming `<context block>`);
-    `source` and `url` come from the structlog context the retry loop runs in."""
-    log.info(
-        "fetch_retry_scheduled",
-        attempt=details.retry_num + 1,
-        wait_for=round(details.wait_for, 2),
-        error=str(details.caused_by),
-    )
+    """stamina's retries as our own line (its default: a warning naming `<context block>`)."""
+    _log_retry(details.retry_num + 1, details.wait_for, details.caused_by)
 
 
 stamina.instrumentation.set_on_retry_hooks([_retry_scheduled])
@@ -267,14 +267,7 @@ class Fetcher:
                     raise
                 jitter = random.uniform(0, _WAIT_JITTER)  # backoff jitter, not a secret
                 delay = _WAIT_INITIAL + jitter if wait is True else float(wait)
-                log.info(
-                    "fetch_retry_scheduled",
-                    source=opts.source,
-                    url=url,
-                    attempt=1,
-                    wait_for=round(delay, 2),
-                    error=str(exc),
-                )
+                _log_retry(1, delay, exc, source=opts.source, url=url)
                 await asyncio.sleep(delay)
             attempts, wait_initial = retries, 2 * _WAIT_INITIAL
         else:

@@ -27,7 +27,6 @@ _TARIFF_LABELS = ("tariffs", "reciprocal tariffs")
 _ENDS = re.compile(
     r"停止实施|停止执行|取消|废止|\b(?:lift|lifts|lifted|lifting|remov\w*|rescind\w*|revok\w*)\b"
 )
-# 暂停实施 (suspends applying) a measure; not 暂停对美国出口 (suspends exports: a ban)
 # Exports stopped (to a country, or at all): a ban, whatever the measure's name in the title
 # (MOFCOM No. 46 of 2024 "strengthens export controls" and bans them to the US in its text).
 _BANS = re.compile(r"(?:暂停|禁止|停止)(?:向|对)[^，。；]{1,10}出口|禁止[^，。；]{0,10}出口")
@@ -36,6 +35,7 @@ _BANS = re.compile(r"(?:暂停|禁止|停止)(?:向|对)[^，。；]{1,10}出口
 _BANS_TEXT = re.compile(
     r"^[一二三四五六七八九十\d]+[、.]\s*禁止[^，。；]{0,20}出口|原则上不予许可[^，。；]{0,30}出口", re.M
 )
+# 暂停实施 (suspends applying) a measure; not 暂停对美国出口 (suspends exports: a ban)
 _SUSPENDS = re.compile(
     r"(?:暂停|暂缓)(?:实施|执行|适用|征收|加征)|(?:暂停|暂缓)[^，。；]{0,12}(?:措施|公告|决定|管制|关税)"
     r"|\b(?:suspend\w*|suspension|paus\w*)\s+(?:of\s+|the\s+)*(?:\w+\s+){0,3}"

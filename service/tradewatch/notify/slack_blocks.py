@@ -71,10 +71,10 @@ def link(url: str, label: str, limit: int = 500) -> str:
     and a cut inside `<…|…>` would show the markup instead of a link.
     """
     target = safe_url(url)
-    text = truncate(escape(label or (url if target is None or len(target) <= URL_MAX else "link")), limit)
-    if target is None or len(escape(target)) > URL_MAX:
-        return text
-    return f"<{escape(target)}|{text}>"
+    href = escape(target) if target is not None else ""
+    linked = 0 < len(href) <= URL_MAX
+    text = truncate(escape(label or (url if linked or target is None else "link")), limit)
+    return f"<{href}|{text}>" if linked else text
 
 
 def slack_date(when: datetime, tz: ZoneInfo | None) -> str:

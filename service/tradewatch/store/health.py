@@ -152,8 +152,7 @@ class SourceHealth:
         url: str = "",
     ) -> Transition | None:
         """Reset the failure streak; "recovered" once, its operator alert queued, if "failing" was raised."""
-        k = self.keys
-        keys = [k.source_health(name), k.source_health_index(), k.outbox(), k.notices()]
+        keys = self._script_keys(name)
         now = datetime.now(UTC)
         args = [name, _iso(now), status, f"{duration:.3f}", _iso(next_poll), documents, HEALTH_TTL, url]
         args.append(int(now.timestamp()))
@@ -166,17 +165,17 @@ class SourceHealth:
         now = datetime.now(UTC)
         result = int(
             await self._failure(
-                keys=[
-                    self.keys.source_health(name),
-                    self.keys.source_health_index(),
-                    self.keys.outbox(),
-                    self.keys.notices(),
-                ],
+                keys=self._script_keys(name),
                 args=[name, _iso(now), error[:2000], threshold, HEALTH_TTL, url, int(now.timestamp())],
             )
         )
         transition = Transition("failing", name, result, error) if result > 0 else None
         return Failure(abs(result), transition)
+
+    def _script_keys(self, name: str) -> list[str]:
+        """KEYS of the health scripts: the record, the index, the outbox and the notices copy."""
+        k = self.keys
+        return [k.source_health(name), k.source_health_index(), k.outbox(), k.notices()]
 
     async def note_next_poll(self, name: str, when: datetime) -> None:
         """When a failed source is polled next (its backoff), for the status page and `sources list`."""

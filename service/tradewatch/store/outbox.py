@@ -406,7 +406,6 @@ class Outbox:
             await self.redis.delete(*{self.keys.receipt(d.notifier, d.alert.id) for d in chosen})
         for letter in sorted(chosen, key=lambda d: d.alert.thread_of is not None):
             async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.delete(self.keys.receipt(letter.notifier, letter.alert.id))
                 pipe.xadd(self.stream, entry_fields(letter.alert, [letter.notifier]))
                 pipe.xdel(self.keys.dead_letters(), letter.id)
                 await pipe.execute()

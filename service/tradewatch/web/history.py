@@ -123,12 +123,14 @@ def _from_alert(alert: Alert) -> AlertRecord:
 
 
 async def _notices(redis: aioredis.Redis, keys: Keys) -> list[Alert]:
+    from tradewatch.store.outbox import parse_alert
+
     client: Any = redis
     out = []
     for _entry_id, fields in await client.xrevrange(keys.notices(), count=NOTICES_MAXLEN) or []:
         raw = (fields or {}).get("alert") or (fields or {}).get(b"alert")
         try:
-            out.append(Alert.model_validate_json(raw or ""))
+            out.append(parse_alert(raw or ""))
         except (ValueError, TypeError):
             continue  # one unreadable copy must not hide the others
     return out
