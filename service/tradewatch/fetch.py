@@ -251,13 +251,16 @@ class Fetcher:
     async def _attempts(self, url: str, headers: httpx.Headers, opts: RequestOptions) -> FetchResponse:
         """Up to `retries` + 1 attempts with exponential backoff and jitter (0.5 s, 1 s, 2 s … ≤ 30 s).
 
-        Nearly every request succeeds at once, so the first attempt runs bare: building
-        stamina's retry loop costs about 65 µs, a noticeable share of an all-304 poll. A transient failure
+        Nearly every request succeeds at once, so the first attempt runs bare (and with
+        `retries: 0` it is the only one): building stamina's retry loop costs about 65 µs,
+        a noticeable share of an all-304 poll. A transient failure
         waits the first backoff (or the server's Retry-After), then stamina makes the rest,
         starting where the schedule left off. In stamina's test mode the whole loop is
         stamina's, so tests see its attempt cap and no waits.
         """
         retries = self.http.retries
+        if retries == 0 and not stamina.is_testing():
+            return await self._follow(url, headers, opts)  # one attempt: no retry loop to build
         if retries > 0 and not stamina.is_testing():
             try:
                 return await self._follow(url, headers, opts)
