@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from tests.servers import LocalServer, Request, Response
-from tests.sources.helpers import data_bytes, fixture_bytes, spec
+from tests.sources.helpers import conditional, data_bytes, fixture_bytes, spec
 from tradewatch.errors import SourceError
 from tradewatch.fetch import Fetcher
 from tradewatch.sources.federal_register import FederalRegisterSource
@@ -30,7 +31,7 @@ async def test_documents_list(server: LocalServer, fetcher: Fetcher) -> None:
     """Each result becomes a document keyed by its number, with agencies, links and an Eastern date."""
     _paged(server)
     url = server.url("/api/v1/documents.json?conditions%5Btype%5D%5B%5D=PRESDOCU&order=newest&per_page=2")
-    result = await FederalRegisterSource(spec("federal_register", url=url)).fetch(fetcher)
+    result = await FederalRegisterSource(spec("federal_register", url=url, full_text="never")).fetch(fetcher)
     assert [d.id for d in result.documents] == ["2026-19555", "2026-19554"]
     doc = result.documents[0]
     assert doc.title.startswith("Enhancing Program Integrity and Interagency Coordination")
@@ -49,7 +50,8 @@ async def test_pagination_follows_next_page_url(server: LocalServer, fetcher: Fe
     """With max_pages 2 the cursor URL of page 1 is followed."""
     _paged(server)
     url = server.url("/api/v1/documents.json?order=newest")
-    result = await FederalRegisterSource(spec("federal_register", url=url, max_pages=2)).fetch(fetcher)
+    source = FederalRegisterSource(spec("federal_register", url=url, max_pages=2, full_text="never"))
+    result = await source.fetch(fetcher)
     assert [d.id for d in result.documents] == ["2026-19555", "2026-19554", "2026-19417", "2026-19416"]
     assert "search_after_cursor=" in server.requests[-1].path
     assert result.requests == 2
@@ -88,16 +90,95 @@ async def test_no_results_key_means_no_documents(server: LocalServer, fetcher: F
     assert result.status == 200
 
 
+EO_TEXT = (
+    b"<html><body><pre>Presidential Documents\n\nExecutive Order 14430 of September 17, 2026\n\n"
+    b"Sec. 2. The additional ad valorem duty is reduced to 10 percent, effective May 14, 2025 &amp; "
+    b"thereafter.</pre></body></html>"
+)
+
+
+def _on_loopback(server: LocalServer, body: bytes) -> bytes:
+    return body.replace(b"https://www.federalregister.gov/", server.base_url.encode() + b"/")
+
+
 async def test_single_document(server: LocalServer, fetcher: Fetcher) -> None:
-    """A single-document URL yields that document with its executive order number and citation."""
-    server.routes["/d.json"] = Response(200, fixture_bytes("federal_register/document-2026-19417.json"), JSON)
-    (doc,) = (
-        await FederalRegisterSource(spec("federal_register", url=server.url("/d.json"))).fetch(fetcher)
-    ).documents
+    """A single-document URL yields that document with its executive order number, citation and full text.
+
+    The answer has no abstract, so the text named by its `raw_text_url` is read.
+    """
+    detail = _on_loopback(server, fixture_bytes("federal_register/document-2026-19417.json"))
+    server.routes["/d.json"] = Response(200, detail, JSON)
+    server.routes["/documents/full_text/text/2026/09/22/2026-19417.txt"] = Response(
+        200, EO_TEXT, {"Content-Type": "text/html; charset=utf-8"}
+    )
+    result = await FederalRegisterSource(spec("federal_register", url=server.url("/d.json"))).fetch(fetcher)
+    (doc,) = result.documents
     assert doc.id == "2026-19417"
     assert doc.title == "Restoring American Saltwater Angling and Recreation"
     assert (doc.extra["executive_order_number"], doc.extra["citation"]) == ("14430", "91 FR 60293")
     assert doc.extra["subtype"] == "Executive Order"
+    assert doc.text.startswith("Presidential Documents")
+    assert "reduced to 10 percent, effective May 14, 2025 & thereafter." in doc.text
+    assert doc.extra["full_text_url"].endswith("/2026-19417.txt")
+    assert result.requests == 2
+
+
+def _presidential_list(server: LocalServer, text: Response | None) -> str:
+    """The recorded two-result search (no abstracts), each document's own answer, and (optionally) texts."""
+    _paged(server)
+    for number in ("2026-19555", "2026-19554"):
+        body = {"document_number": number, "raw_text_url": server.url(f"/text/{number}.txt")}
+        server.routes[f"/api/v1/documents/{number}.json"] = Response(200, json.dumps(body).encode(), JSON)
+        if text is not None:
+            server.routes[f"/text/{number}.txt"] = text
+    return server.url("/api/v1/documents.json?conditions%5Btype%5D%5B%5D=PRESDOCU&order=newest&per_page=2")
+
+
+async def test_search_results_without_abstract_get_their_full_text(
+    server: LocalServer, fetcher: Fetcher
+) -> None:
+    """A search answer names no text: each document's own answer is asked for it, once per process."""
+    plain = Response(
+        200, b"Executive Order 14298\n\nrates reduced to 10 percent", {"Content-Type": "text/plain"}
+    )
+    source = FederalRegisterSource(spec("federal_register", url=_presidential_list(server, plain)))
+    first = await source.fetch(fetcher)
+    assert [d.id for d in first.documents] == ["2026-19555", "2026-19554"]
+    assert all(d.text == "Executive Order 14298\n\nrates reduced to 10 percent" for d in first.documents)
+    assert first.requests == 1 + 2 * 2
+    again = await source.fetch(fetcher)
+    assert [d.text for d in again.documents] == [d.text for d in first.documents]
+    assert again.requests == 1
+    assert server.hits("/text/2026-19555.txt") == 1
+
+
+async def test_a_text_that_cannot_be_read_is_tried_again_on_the_next_polls(
+    server: LocalServer, fetcher: Fetcher
+) -> None:
+    """The document goes on without it (its alert is not held back); the next polls try again.
+
+    The query's validators are dropped meanwhile, so the next poll reads it again instead of
+    a 304; after three failed polls the text is given up and the query is conditional again.
+    """
+    url = _presidential_list(server, Response(404, b"gone"))
+    server.routes["/api/v1/documents.json"] = conditional(
+        fixture_bytes("federal_register/documents-presdocu-newest-page1.json"), "application/json"
+    )
+    server.routes["/text/2026-19554.txt"] = Response(
+        200, b"Proclamation text", {"Content-Type": "text/plain"}
+    )
+    source = FederalRegisterSource(spec("federal_register", url=url))
+    for _ in range(3):
+        result = await source.fetch(fetcher)
+        assert [(d.id, d.text) for d in result.documents] == [
+            ("2026-19555", ""),
+            ("2026-19554", "Proclamation text"),
+        ]
+        await fetcher.commit(result)
+    assert result.validators  # given up on the third: the query's ETag is kept
+    assert (await source.fetch(fetcher)).not_modified
+    assert server.hits("/text/2026-19555.txt") == 3
+    assert server.hits("/api/v1/documents.json") == 4
 
 
 async def test_public_inspection_is_the_same_item(server: LocalServer, fetcher: Fetcher) -> None:
@@ -113,6 +194,7 @@ async def test_public_inspection_is_the_same_item(server: LocalServer, fetcher: 
     assert doc.published_at is not None
     assert doc.published_at.isoformat() == "2026-05-12T08:45:00-04:00"
     assert result.documents[1].extra["agencies"] == ["Commerce Department", "Industry and Security Bureau"]
+    assert len(server.requests) == result.requests == 1  # a filing is a PDF: no text is asked for
 
 
 async def test_conditional_poll_skips_parsing(server: LocalServer, fetcher: Fetcher) -> None:

@@ -3,15 +3,25 @@
 The document number is the id, so a notice seen on public inspection and later
 published is one item at two stages (`extra.stage` says which); later fields
 (abstract, effective date) show up downstream as an update of that item.
+
+A search answer carries no body, and presidential documents (executive orders,
+proclamations) have no abstract either: their rates and dates would never reach the
+rules. So a document the answer gives no text for has its full text fetched
+(`full_text`: its `raw_text_url`, found through the document's own API answer when
+the search did not ask for that field), once per process and document.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import re
+from collections import OrderedDict
 from datetime import date, datetime, time
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
+import structlog
 from pydantic import Field
 
 from tradewatch.config import SourceSpec
@@ -25,6 +35,8 @@ if TYPE_CHECKING:
     from tradewatch.fetch import Fetcher, FetchResponse
 
 __all__ = ["FederalRegisterOptions", "FederalRegisterSource", "parse_federal_register"]
+
+log = structlog.get_logger(__name__)
 
 # The Register is published in Washington; a bare publication date means that day there.
 EASTERN = ZoneInfo("America/New_York")
@@ -54,6 +66,10 @@ _KEEP = (
     "num_pages",
     "significant",
 )
+_TEXT_CACHE = 512  # documents whose full text is kept between polls (texts do not change once filed)
+_TEXT_TRIES = 3  # polls that try to read a document's full text before giving up on it
+_NUMBER = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,40}")  # a document number fit for a URL path
+_API = re.compile(r"^(https?://[^/?#]+(?:/[^?#]*?)?/api/v1)/")
 
 
 class FederalRegisterOptions(SourceSpec):
@@ -62,6 +78,9 @@ class FederalRegisterOptions(SourceSpec):
     max_pages: int = Field(1, ge=1, le=20, description="follow next_page_url up to this many pages per poll")
     stage: Literal["auto", "published", "public_inspection"] = Field(
         "auto", description="auto: public_inspection when the URL is a public-inspection endpoint"
+    )
+    full_text: Literal["auto", "always", "never"] = Field(
+        "auto", description="fetch each new document's full text; auto: when the answer has no abstract"
     )
 
 
@@ -132,6 +151,27 @@ def parse_federal_register(data: Any, *, source: str, stage: str) -> tuple[list[
     return docs, nxt if isinstance(nxt, str) and nxt else None
 
 
+def _text_url(fields: dict[str, Any]) -> str | None:
+    for key in ("raw_text_url", "body_html_url"):
+        value = fields.get(key)
+        if isinstance(value, str) and value.startswith(("http://", "https://")):
+            return value
+    return None
+
+
+def _page_text(page: FetchResponse) -> str:
+    """The raw text file is HTML around a <pre> (body_html_url: the document's HTML); plain text as is."""
+    body = page.text()
+    kind = (page.headers.get("content-type") or "").lower()
+    return html_to_text(body) if "html" in kind or body.lstrip()[:1] == "<" else body.strip()
+
+
+def _with_text(doc: Document, found: tuple[str, str]) -> Document:
+    text, url = found
+    joined = f"{doc.text}\n\n{text}" if doc.text else text
+    return doc.model_copy(update={"text": joined, "extra": {**doc.extra, "full_text_url": url}})
+
+
 def _read_page(page: FetchResponse, *, source: str, stage: str) -> tuple[list[Document], str | None]:
     return parse_federal_register(page.json(), source=source, stage=stage)
 
@@ -149,6 +189,9 @@ class FederalRegisterSource:
             else FederalRegisterOptions.model_validate(options.model_dump())
         )
         self.request = RequestOptions.for_source(self.options)
+        self._texts: OrderedDict[str, tuple[str, str]] = OrderedDict()  # document number → (text, URL)
+        self._text_failures: dict[str, int] = {}  # document number → polls whose text fetch failed
+        self.text_requests = 0  # full-text and document-answer requests made so far
 
     @property
     def stage(self) -> str:
@@ -179,4 +222,73 @@ class FederalRegisterSource:
         unique: dict[str, Document] = {}
         for doc in docs:  # pages may overlap while new documents arrive during paging
             unique.setdefault(doc.id, doc)
-        return result_of(resp, list(unique.values()), requests=requests)
+        found = list(unique.values())
+        wanted = [d for d in found if self._wants_text(d)]
+        if not wanted:
+            return result_of(resp, found, requests=requests)
+        before = self.text_requests
+        texts = await asyncio.gather(*(self._text_of(fetcher, d) for d in wanted), return_exceptions=True)
+        by_id: dict[str, tuple[str, str]] = {}
+        retry = False
+        for doc, text in zip(wanted, texts, strict=True):
+            if isinstance(text, SourceError):
+                tries = self._text_failures[doc.id] = self._text_failures.get(doc.id, 0) + 1
+                log.warning(
+                    "full_text_fetch_failed", source=name, document=doc.id, error=str(text), tries=tries
+                )
+                if tries < _TEXT_TRIES:
+                    retry = True
+                else:  # given up: remembered as having no text
+                    self._remember(doc.id, ("", ""))
+            elif isinstance(text, BaseException):
+                raise text
+            elif text is not None:
+                by_id[doc.id] = text
+        # A document whose text could not be read goes on without it, so that its alert is not
+        # held back; the text, read on a later poll, shows as an update with the facts it adds.
+        # Without the query's validators that later poll reads the query again, not a 304.
+        kept = [_with_text(d, by_id[d.id]) if d.id in by_id else d for d in found]
+        result = result_of(resp, kept, requests=requests + self.text_requests - before)
+        if retry:
+            result.validators = {}
+        return result
+
+    def _wants_text(self, doc: Document) -> bool:
+        mode = self.options.full_text
+        return mode == "always" or (mode == "auto" and not doc.text)
+
+    async def _text_of(self, fetcher: Fetcher, doc: Document) -> tuple[str, str] | None:
+        """(full text, its URL) of a document, from this process's cache or the Register.
+
+        None when the Register names no text for it; SourceError when reading it failed.
+        """
+        cached = self._texts.get(doc.id)
+        if cached is not None:
+            self._texts.move_to_end(doc.id)
+            return cached if cached[0] else None
+        url = _text_url(doc.extra) or await self._text_url_from_api(fetcher, doc)
+        if url is None:
+            return None
+        self.text_requests += 1
+        page = await fetcher.get(url, self.request)
+        text = await off_loop(self.options.name, functools.partial(_page_text, page))
+        self._remember(doc.id, (text, url))
+        return text, url
+
+    def _remember(self, number: str, found: tuple[str, str]) -> None:
+        self._texts[number] = found
+        self._text_failures.pop(number, None)
+        while len(self._texts) > _TEXT_CACHE:
+            self._texts.popitem(last=False)
+
+    async def _text_url_from_api(self, fetcher: Fetcher, doc: Document) -> str | None:
+        """The document's own API answer names its raw text (a search answers only default fields)."""
+        api = _API.match(self.options.url)
+        if api is None or doc.extra.get("stage") != "published" or not _NUMBER.fullmatch(doc.id):
+            return None  # a public-inspection filing is a PDF: its answer is all there is
+        self.text_requests += 1
+        page = await fetcher.get(
+            f"{api.group(1)}/documents/{doc.id}.json", self.request, accept="application/json"
+        )
+        data = page.json()
+        return _text_url(data) if isinstance(data, dict) else None
