@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 from tests.servers import LocalServer, Response
@@ -42,6 +43,29 @@ async def test_api_by_handle(server: LocalServer, fetcher: Fetcher) -> None:
     assert "exclude_replies=true" in statuses[0].path
     await source.fetch(fetcher)
     assert server.hits("/api/v1/accounts/lookup") == 1
+
+
+async def test_api_keeps_the_parts_of_his_own_thread(server: LocalServer, fetcher: Fetcher) -> None:
+    """A reply to the account's own post is the next part of a thread: kept even with replies off."""
+    statuses = json.loads(data_bytes("truthsocial/statuses.json"))
+    part = {
+        **statuses[0],
+        "id": "114500000000000004",
+        "url": "https://truthsocial.com/@realDonaldTrump/114500000000000004",
+        "in_reply_to_id": "114500000000000003",
+        "in_reply_to_account_id": ACCOUNT,
+        "content": "<p>Starting November 1, 2026, China will pay a 100% Tariff.</p>",
+    }
+    server.routes[f"/api/v1/accounts/{ACCOUNT}/statuses"] = Response(
+        200, json.dumps([part, *statuses]).encode(), JSON
+    )
+    docs = (
+        await TruthSocialSource(spec("truthsocial", url=server.base_url, account=ACCOUNT)).fetch(fetcher)
+    ).documents
+    ids = [d.id.rsplit("/", 1)[1] for d in docs]
+    assert ids == ["114500000000000004", "114500000000000003", "114500000000000002", "114500000000000001"]
+    assert docs[0].extra["thread"] is True
+    assert docs[0].text == "Starting November 1, 2026, China will pay a 100% Tariff."
 
 
 async def test_api_reblogs_off_and_replies_on(server: LocalServer, fetcher: Fetcher) -> None:

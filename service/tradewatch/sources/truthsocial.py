@@ -34,7 +34,7 @@ class TruthSocialOptions(SourceSpec):
     account: str | None = Field(None, description="numeric account id")
     handle: str | None = Field(None, description="e.g. realDonaldTrump; looked up once per process")
     reblogs: bool = Field(True, description="keep re-posts (RT); a re-post of a tariff claim is news too")
-    replies: bool = Field(False, description="keep replies to other posts")
+    replies: bool = Field(False, description="keep replies to other accounts (a thread's own parts are kept)")
     limit: int = Field(40, ge=1, le=40, description="statuses per API poll (the API's maximum is 40)")
 
     @model_validator(mode="after")
@@ -76,6 +76,9 @@ def status_document(status: dict[str, Any], *, source: str, base: str) -> Docume
         text = f"RT @{acct}: {text}" if text else f"RT @{acct}"
     if status.get("in_reply_to_id"):
         extra["in_reply_to_id"] = str(status["in_reply_to_id"])
+        own = (status.get("account") or {}).get("id")
+        if own is not None and str(status.get("in_reply_to_account_id")) == str(own):
+            extra["thread"] = True  # a reply to the account's own post: the next part of a thread
     if status.get("edited_at"):
         extra["edited_at"] = status["edited_at"]
     created = status.get("created_at")
@@ -129,7 +132,7 @@ class TruthSocialSource:
                 doc.extra.setdefault("reblog", True)
                 if not self.options.reblogs:
                     continue
-            if not self.options.replies and "in_reply_to_id" in doc.extra:
+            if not self.options.replies and "in_reply_to_id" in doc.extra and not doc.extra.get("thread"):
                 continue
             kept.append(doc)
         return kept
