@@ -34,3 +34,13 @@ def test_an_item_that_cannot_be_read_is_skipped_alone() -> None:
 </channel></rss>"""
     docs = parse_feed(parse_xml(feed, source="s", url="u"), source="s", base="https://example.org/")
     assert [(d.title, d.url) for d in docs] == [("good", "https://example.org/news/2")]
+
+
+def test_atom_xhtml_content_keeps_its_paragraphs_apart() -> None:
+    """`type="xhtml"` content is markup: its paragraphs become lines, not one run-together string."""
+    feed = b"""<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>
+<entry><title>E</title><id>urn:e</id><link href="https://example.org/e"/>
+<content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"><p>First para.</p><p>Second &amp; <b>last</b>.</p></div></content>
+</entry></feed>"""
+    (doc,) = parse_feed(parse_xml(feed, source="s", url="u"), source="s")
+    assert doc.text == "First para.\nSecond & last."

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urljoin
+from xml.etree import ElementTree
 from xml.etree.ElementTree import Element
 
 from tradewatch.models import Document
@@ -42,6 +43,19 @@ def _t(el: Element | None) -> str:
 
 def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
+
+
+def _atom_body(el: Element | None) -> str:
+    """An Atom text construct; `type="xhtml"` content is markup, kept as such (without its
+    namespace) so that its paragraphs stay apart when it becomes text."""
+    if el is None or el.get("type") != "xhtml" or len(el) == 0:
+        return _t(el)
+    for node in el.iter():
+        if isinstance(node.tag, str):
+            node.tag = _local(node.tag)
+    return (
+        (el.text or "") + "".join(ElementTree.tostring(child, encoding="unicode") for child in el)
+    ).strip()
 
 
 @functools.lru_cache(maxsize=256)  # a feed repeats its few extension names on every item
@@ -98,7 +112,7 @@ def _atom_entry(entry: Element) -> dict[str, Any]:
         if candidate.get("rel", "alternate") == "alternate" and candidate.get("href"):
             link = candidate.get("href", "")
             break
-    body = _t(entry.find(f"{ATOM}content")) or _t(entry.find(f"{ATOM}summary"))
+    body = _atom_body(entry.find(f"{ATOM}content")) or _atom_body(entry.find(f"{ATOM}summary"))
     date = _t(entry.find(f"{ATOM}published")) or _t(entry.find(f"{ATOM}updated"))
     extra: dict[str, Any] = {}
     author = _t(entry.find(f"{ATOM}author/{ATOM}name"))
