@@ -135,3 +135,22 @@ async def test_only_the_first_max_items_are_read(server: LocalServer, fetcher: F
     assert [d.title for d in docs] == [f"n{i}" for i in range(500)]
     few = RssSource(spec("rss", url=server.url("/big"), max_items=3))
     assert [d.title for d in (await few.fetch(fetcher)).documents] == ["n0", "n1", "n2"]
+
+
+async def test_dates_without_offset_are_read_in_the_source_timezone(
+    server: LocalServer, fetcher: Fetcher
+) -> None:
+    """A Chinese agency feed writes Beijing wall time with no offset: `timezone` says so (default UTC)."""
+    feed = """<?xml version="1.0" encoding="gb2312"?><rss version="2.0"><channel><title>t</title>
+<item><title>商务部公告</title><link>https://example.org/1</link><pubDate>2025-10-09 15:30:00</pubDate></item>
+<item><title>With offset</title><link>https://example.org/2</link>
+<pubDate>Thu, 09 Oct 2025 15:30:00 +0000</pubDate></item>
+</channel></rss>""".encode("gb2312")
+    server.routes["/cn.xml"] = Response(200, feed)
+
+    async def dates(**options: str) -> list[str]:
+        docs = (await RssSource(spec("rss", url=server.url("/cn.xml"), **options)).fetch(fetcher)).documents
+        return [d.published_at.astimezone(UTC).isoformat() if d.published_at else "" for d in docs]
+
+    assert await dates(timezone="Asia/Shanghai") == ["2025-10-09T07:30:00+00:00", "2025-10-09T15:30:00+00:00"]
+    assert await dates() == ["2025-10-09T15:30:00+00:00", "2025-10-09T15:30:00+00:00"]

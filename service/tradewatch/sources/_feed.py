@@ -11,6 +11,7 @@ import functools
 import hashlib
 import re
 from collections.abc import Callable
+from datetime import UTC, tzinfo
 from typing import Any
 from urllib.parse import urljoin
 from xml.etree import ElementTree
@@ -153,17 +154,20 @@ def _rss_entry(item: Element, ns: str) -> dict[str, Any]:
     return {**_rss_item(item, ns), "ext": _extensions(item)}
 
 
-def parse_feed(root: Element, *, source: str, base: str = "", limit: int | None = None) -> list[Document]:
+def parse_feed(
+    root: Element, *, source: str, base: str = "", limit: int | None = None, tz: tzinfo = UTC
+) -> list[Document]:
     """Documents in feed order, the first `limit` of them; id is guid/id, else link, else a
     hash of title and date.
 
-    Relative links (some agency feeds write `/news/…`) are resolved against `base`.
+    Relative links (some agency feeds write `/news/…`) are resolved against `base`; dates
+    written without an offset are read in `tz`.
     """
     elements, read = _entries(root)
-    return each_item(elements, lambda el: _document(read(el), source, base), source=source, limit=limit)
+    return each_item(elements, lambda el: _document(read(el), source, base, tz), source=source, limit=limit)
 
 
-def _document(raw: dict[str, Any], source: str, base: str) -> Document:
+def _document(raw: dict[str, Any], source: str, base: str, tz: tzinfo = UTC) -> Document:
     """One item as a Document (a malformed one raises; `parse_feed` skips it)."""
     if raw["link"] and base and "://" not in raw["link"]:
         raw["link"] = urljoin(base, raw["link"])
@@ -183,7 +187,7 @@ def _document(raw: dict[str, Any], source: str, base: str) -> Document:
         url=raw["link"],
         title=" ".join(title.split()),
         text=text,
-        published_at=parse_feed_date(raw["date"]),
+        published_at=parse_feed_date(raw["date"], tz),
         lang=guess_lang(title + " " + text),
         extra=extra,
     )

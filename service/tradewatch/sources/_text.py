@@ -240,8 +240,8 @@ def _simple_text(html: str) -> str | None:
     return _clean("".join(parts))
 
 
-def parse_feed_date(value: str | None) -> datetime | None:
-    """RFC 822 (RSS) or ISO 8601 (Atom, dc:date); a date without offset is taken as UTC."""
+def parse_feed_date(value: str | None, tz: tzinfo = UTC) -> datetime | None:
+    """RFC 822 (RSS) or ISO 8601 (Atom, dc:date); a date without offset is taken in `tz` (UTC)."""
     if not value or not value.strip():
         return None
     value = value.strip()
@@ -257,9 +257,9 @@ def parse_feed_date(value: str | None) -> datetime | None:
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError:
-            return parse_date(value, UTC)
+            return parse_date(value, tz)
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
+        parsed = parsed.replace(tzinfo=tz)
     return parsed
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import TYPE_CHECKING, ClassVar
+from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
-from tradewatch.config import SourceSpec
+from tradewatch.config import SourceSpec, TimezoneName
 from tradewatch.errors import SourceError
 from tradewatch.models import Document
 from tradewatch.sources._feed import parse_feed
@@ -30,6 +32,7 @@ class RssOptions(SourceSpec):
     max_items: int | None = Field(
         500, ge=1, description="turn only the first N items into documents (null: all of them)"
     )
+    timezone: TimezoneName = Field("UTC", description="of dates written without an offset")
 
 
 class RssSource:
@@ -57,8 +60,11 @@ async def fetch_feed(
     if resp.not_modified:
         return resp, []
 
+    zone = getattr(options, "timezone", "UTC")
+    tz = UTC if zone == "UTC" else ZoneInfo(zone)
+
     def parse() -> list[Document]:
-        return parse_feed(resp.xml(), source=options.name, base=resp.url, limit=limit)
+        return parse_feed(resp.xml(), source=options.name, base=resp.url, limit=limit, tz=tz)
 
     try:
         return resp, await off_loop(options.name, parse)
