@@ -249,6 +249,24 @@ def test_ics_imports_with_alarms() -> None:
     assert b"VERSION:2.0" in ics_calendar([], now)
 
 
+def test_ics_a_hostile_link_costs_only_its_url() -> None:
+    """A source's link with CR/LF (ICS line injection) or another scheme is left out; the event and
+    every other deadline stay in the feed, which parses back."""
+    now = DUE - timedelta(days=3)
+    deadlines = [
+        Deadline(id="crlf", title="A", due=DUE, url="http://x.example/ok\r\nEND:VEVENT\r\nBEGIN:VEVENT"),
+        Deadline(id="js", title="B", due=DUE, url="javascript:alert(1)"),
+        Deadline(id="fine", title="C", due=DUE, url="https://x.example/c"),
+    ]
+    events = list(Calendar.from_ical(ics_calendar(deadlines, now)).walk("VEVENT"))
+    assert sorted(str(e["UID"]) for e in events) == ["crlf@tradewatch", "fine@tradewatch", "js@tradewatch"]
+    assert {str(e["UID"]): str(e.get("URL", "")) for e in events} == {
+        "crlf@tradewatch": "",
+        "js@tradewatch": "",
+        "fine@tradewatch": "https://x.example/c",
+    }
+
+
 def test_ics_accepts_rule_file_specs(rulebook: Rulebook) -> None:
     """Rulebook.deadlines (DeadlineSpec) go straight into the calendar."""
     cal = Calendar.from_ical(ics_calendar(rulebook.deadlines, DUE - timedelta(days=1)))

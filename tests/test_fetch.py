@@ -167,6 +167,25 @@ async def test_slow_server_cannot_hold_a_poll() -> None:
     assert time.monotonic() - started < 2
 
 
+async def test_redirects_share_the_attempts_deadline() -> None:
+    """Each hop of a redirect chain answers within `timeout`, the chain does not: the attempt
+    times out, instead of holding the host for `timeout` per hop."""
+    hops: list[int] = []
+
+    async def slow_redirects(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        hops.append(len(hops))
+        await asyncio.sleep(0.25)
+        nxt = f"/hop{len(hops)}"
+        writer.write(f"HTTP/1.1 302 Found\r\nLocation: {nxt}\r\nContent-Length: 0\r\n\r\n".encode())
+        await writer.drain()
+        writer.close()
+
+    async with raw_server(slow_redirects) as base, Fetcher(http_settings(timeout=0.6, retries=0)) as f:
+        with pytest.raises(SourceError, match=r"timed out after 0\.6s"):
+            await f.get(base + "/start", OPTS)
+    assert len(hops) == 3  # the third hop's answer would come after the deadline (0.75 s > 0.6 s)
+
+
 async def test_connection_refused_is_a_source_error() -> None:
     """A closed port fails with 'connection failed' naming the URL."""
     with socket.socket() as s:

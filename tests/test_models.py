@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from pydantic import ValidationError
 
 from tradewatch.models import Document, detect_lang
+from tradewatch.notify.render import format_time
 
 
 def test_unknown_fields_are_kept_in_extra() -> None:
@@ -82,3 +85,33 @@ def test_control_characters_are_dropped_from_the_title() -> None:
     doc = Document(title="Tariff\x1b[31m notice\x00\x07\n", text="line one\n\tline two")
     assert doc.title == "Tariff [31m notice   "
     assert doc.text == "line one\n\tline two"
+
+
+def test_bidi_overrides_are_dropped_and_long_titles_cut() -> None:
+    """A right-to-left override makes "gnp.exe" display as "exe.png"; a 6 MB title would make every
+    mail that lists it too big to send. Both come from broken or hostile pages."""
+    doc = Document(title="invoice\u202egnp.exe " + "x" * 5000)
+    assert doc.title.startswith("invoice gnp.exe x")
+    assert len(doc.title) == 1000
+    assert doc.title.endswith("x…")
+
+
+def test_a_link_is_one_line() -> None:
+    """Tabs and line breaks in a link are dropped, as browsers do (WHATWG URL), so that a link
+    cannot fake lines in the console, a plain-text mail or a calendar."""
+    doc = Document(url="http://example.org/nl\n[CRITICAL] Fake\r\n\thttp://evil.example/")
+    assert doc.url == doc.id == "http://example.org/nl[CRITICAL] Fakehttp://evil.example/"
+
+
+@pytest.mark.parametrize("year", [1, 1899, 2201, 9999])
+def test_a_publication_date_beyond_reason_counts_as_absent(year: int) -> None:
+    """Year 9999 cannot be shown in every time zone (it broke delivery and the digest): no date."""
+    when = datetime(year, 12, 31, 12, 0, tzinfo=timezone(timedelta(hours=-5)))
+    assert Document(title="t", published_at=when).published_at is None
+    assert Document(title="t", published_at=when.replace(year=2026)).published_at == when.replace(year=2026)
+
+
+def test_format_time_at_the_calendar_edge() -> None:
+    """A date that cannot be moved into the reader's zone is shown as given, not a crash."""
+    edge = datetime(9999, 12, 31, 23, 59, tzinfo=timezone(timedelta(hours=-5)))
+    assert format_time(edge, ZoneInfo("Europe/Berlin")) == "9999-12-31T23:59-05:00"

@@ -8,11 +8,13 @@ reminders) in Redis and calls into this module for everything else.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
+import structlog
 from icalendar import Alarm, Calendar, Event
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,8 +35,11 @@ __all__ = [
     "reminders_of",
 ]
 
+log = structlog.get_logger(__name__)
+
 # The calendar keeps deadlines that passed within this window, so a subscriber sees what just expired.
 CALENDAR_PAST = timedelta(days=30)
+_CALENDAR_URL = re.compile(r"https?://[^\s\x00-\x1f\x7f]{1,2000}", re.IGNORECASE)
 
 
 class Deadline(BaseModel):
@@ -251,7 +256,7 @@ def ics_calendar(deadlines: Iterable[_SpecLike | Deadline], now: datetime) -> by
             event.add("categories", list(d.tags))
             lines.append("Tags: " + ", ".join(d.tags))
         url = getattr(d, "url", "")
-        if url:
+        if url and _CALENDAR_URL.fullmatch(url):  # a source's link, so hostile: only a plain http(s) URL
             event.add("url", url)
             lines.append(url)
         note = getattr(d, "note", "")
@@ -269,6 +274,11 @@ def ics_calendar(deadlines: Iterable[_SpecLike | Deadline], now: datetime) -> by
             alarm.add("description", f"{d.title} (in {format_duration(offset)})")
             alarm.add("trigger", -offset)
             event.add_component(alarm)
+        try:
+            event.to_ical()  # a value the calendar cannot carry costs this event, not the whole feed
+        except (ValueError, TypeError) as exc:
+            log.warning("calendar_event_skipped", deadline=d.id, error=str(exc))
+            continue
         cal.add_component(event)
     return bytes(cal.to_ical())
 

@@ -297,10 +297,11 @@ class Fetcher:
     async def _follow(self, url: str, headers: httpx.Headers, opts: RequestOptions) -> FetchResponse:
         """One attempt, following at most `max_redirects` redirects, each destination checked."""
         current = httpx.URL(url)
+        until: float | None = None  # the attempt's deadline, from its first request on
         for _ in range(self.http.max_redirects + 1):
             proxy = self.pools.proxy_for(current, opts.proxy or self.http.proxy)
             await self._check_destination(current, opts, proxied=proxy is not None)
-            resp, location = await self._once(current, headers, opts, proxy)
+            resp, location, until = await self._once(current, headers, opts, proxy, until)
             if location is None:
                 resp.requested_url = url
                 return resp
@@ -364,8 +365,14 @@ class Fetcher:
         headers: httpx.Headers,
         opts: RequestOptions,
         proxy: str | None,
-    ) -> tuple[FetchResponse, str | None]:
-        """One request under the global and per-host limits; the whole attempt has one deadline."""
+        until: float | None = None,
+    ) -> tuple[FetchResponse, str | None, float]:
+        """One request under the global and per-host limits, and the attempt's deadline.
+
+        The whole attempt, its redirects included, has one deadline (`timeout` from its
+        first request on, the waits for a slot left out), so a chain of slow redirects
+        cannot hold a host slot for `timeout` per hop.
+        """
         timeout = opts.timeout or self.http.timeout
         limit = opts.max_bytes or self.http.max_bytes
         gate = self._gate(url.host)
@@ -378,10 +385,15 @@ class Fetcher:
                 token = ALLOWED_PRIVATE.set(trusted)
                 # Taken after the waits and marked busy at once, so close_idle cannot close it under us.
                 pool, client = self.pools.get(proxy, url, url.host in trusted)
+                now = asyncio.get_running_loop().time()
+                until = now + timeout if until is None else until
                 try:
+                    if until <= now:
+                        raise TimeoutError
                     with self.pools.using(pool):
-                        async with asyncio.timeout(timeout):
-                            return await self._read(client, url, headers, limit, opts.source)
+                        async with asyncio.timeout_at(until):
+                            resp, location = await self._read(client, url, headers, limit, opts.source)
+                            return resp, location, until
                 except TimeoutError:
                     raise _Transient(f"timed out after {timeout:g}s") from None
                 except httpx.TimeoutException:

@@ -42,7 +42,14 @@ def _digest(*parts: str) -> str:
     return h.hexdigest()
 
 
-_TITLE_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
+# C0/C1 controls, and the bidirectional overrides and isolates that make a title display
+# other than it reads ("gnp.exe" shown as "exe.png")
+_TITLE_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+TITLE_MAX = 1000  # characters; a title is a line: a longer one is a broken or hostile page
+_URL_BREAKS = re.compile("[\t\r\n]")
+# A publication date outside these years is a broken feed, not news (and year 9999 cannot be
+# shown in every time zone): it counts as absent.
+_YEARS = range(1900, 2201)
 
 
 class Document(BaseModel):
@@ -79,10 +86,16 @@ class Document(BaseModel):
         # scan of every body costs half of building the document.
         if _TITLE_CONTROLS.search(self.title):
             self.title = _TITLE_CONTROLS.sub(" ", self.title)
+        if len(self.title) > TITLE_MAX:
+            self.title = self.title[: TITLE_MAX - 1].rstrip() + "…"
+        if "\n" in self.url or "\r" in self.url or "\t" in self.url:
+            self.url = _URL_BREAKS.sub("", self.url)  # as browsers do (WHATWG URL): a link is one line
         if not self.id:
             self.id = self.url or "sha:" + _digest(self.title, self.text)
         if self.published_at is not None and self.published_at.tzinfo is None:
             raise ValueError("published_at needs a UTC offset (e.g. 2025-05-12T09:00:00+08:00)")
+        if self.published_at is not None and self.published_at.year not in _YEARS:
+            self.published_at = None
         if not self.lang:
             self.lang = detect_lang(self.title + " " + self.text[:500])
         return self

@@ -134,5 +134,8 @@ def format_time(when: datetime | None, tz: ZoneInfo | None = None) -> str:
     if when is None:
         return ""
     zone = tz or ZoneInfo("UTC")
-    local = when.astimezone(zone)
+    try:
+        local = when.astimezone(zone)
+    except (OverflowError, ValueError):  # at the calendar's edge (year 1 or 9999): shown as given
+        return when.isoformat(timespec="minutes")
     return local.strftime("%Y-%m-%d %H:%M ") + (local.tzname() or zone.key)
