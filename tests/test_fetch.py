@@ -16,6 +16,7 @@ import structlog
 
 from tests.servers import LocalServer, Request, Response
 from tests.sources.helpers import _fast_retries, http_settings, raw_server, server
+from tradewatch.cli import printable
 from tradewatch.errors import SourceError
 from tradewatch.fetch import Fetcher, RequestOptions, decode_body, parse_xml
 from tradewatch.sources import _pools
@@ -184,6 +185,21 @@ async def test_redirects_share_the_attempts_deadline() -> None:
         with pytest.raises(SourceError, match=r"timed out after 0\.6s"):
             await f.get(base + "/start", OPTS)
     assert len(hops) == 3  # the third hop's answer would come after the deadline (0.75 s > 0.6 s)
+
+
+async def test_a_hostile_reason_phrase_reaches_no_terminal() -> None:
+    """The server's reason phrase goes into the error (shown by `sources test`, kept for
+    `sources list`): its terminal controls (clear screen, window title) are dropped."""
+
+    async def hostile(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 418 \x1b[2J\x1b[31mFAKE\x1b]0;owned\x07 X\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+
+    async with raw_server(hostile) as base, Fetcher(http_settings(retries=0)) as f:
+        with pytest.raises(SourceError) as err:
+            await f.get(base + "/x", OPTS)
+    assert str(err.value).startswith("HTTP 418 [2J[31mFAKE]0;owned X (")
+    assert printable("a\x1b]0;owned\x07b\u202ec\n") == "a?]0;owned?b?c\n"
 
 
 async def test_connection_refused_is_a_source_error() -> None:

@@ -6,6 +6,7 @@ problem on stderr and exit 1, never a traceback.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -33,10 +34,20 @@ ConfigOption = Annotated[
 ]
 
 
+# Terminal controls (ESC sequences that clear the screen or retitle the window) and bidi
+# overrides: an error or a table line may quote a hostile server (an HTTP reason phrase).
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(line: str) -> str:
+    """`line` without terminal controls, for the human-readable outputs (tables, errors)."""
+    return _UNPRINTABLE.sub("?", line)
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print each line of `message` to stderr and exit."""
     for line in message.splitlines() or [message]:
-        typer.echo(line, err=True)
+        typer.echo(printable(line), err=True)
     raise typer.Exit(code)
 
 
@@ -174,7 +185,7 @@ def sources_list(config: ConfigOption = None) -> None:
 
     settings = settings_or_exit(config)
     for line in asyncio.run(list_sources(settings)):
-        typer.echo(line)
+        typer.echo(printable(line))
 
 
 @sources_app.command("test")
@@ -220,7 +231,7 @@ def alerts_list(
     except TradewatchError as exc:
         fail(str(exc))
     for line in lines:
-        typer.echo(line)
+        typer.echo(printable(line))
 
 
 @alerts_app.command("retry")
@@ -311,8 +322,8 @@ def main() -> None:
         sys.exit(130)
     except RedisError as exc:
         hint = "(is redis_url right and Redis running?)"
-        print(f"redis error: {redact_text(str(exc))} {hint}", file=sys.stderr)
+        print(printable(f"redis error: {redact_text(str(exc))} {hint}"), file=sys.stderr)
         sys.exit(1)
     except TradewatchError as exc:
-        print(f"error: {redact_text(str(exc))}", file=sys.stderr)
+        print(printable(f"error: {redact_text(str(exc))}"), file=sys.stderr)
         sys.exit(1)

@@ -25,6 +25,7 @@ import asyncio
 import email.utils
 import ipaddress
 import random
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -68,6 +69,7 @@ def _retry_scheduled(details: stamina.instrumentation.RetryDetails) -> None:
 
 stamina.instrumentation.set_on_retry_hooks([_retry_scheduled])
 
+_REASON_JUNK = re.compile(r"[^\x20-\x7e]")
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 # A Retry-After longer than this is not waited out inside a poll: the error carries it to the scheduler.
@@ -435,7 +437,8 @@ class Fetcher:
                 await r.aread()  # no body, but reading to its end keeps the connection for reuse
                 return self._response(r, b"", source), None
             if not 200 <= r.status_code < 300:
-                raise SourceError(f"HTTP {r.status_code} {r.reason_phrase} ({url})", source=source)
+                reason = _REASON_JUNK.sub("", r.reason_phrase)[:80]  # the server's words: printable only
+                raise SourceError(f"HTTP {r.status_code} {reason} ({url})", source=source)
             declared = r.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > limit:
                 raise SourceError(
