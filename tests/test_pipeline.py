@@ -7,15 +7,17 @@ import json
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 from redis.asyncio import Redis
 
 from tests.store.helpers import NOW, Clock, doc, result, rulebook, settings, spec
+from tradewatch import pipeline as pipeline_module
 from tradewatch.errors import StoreError
-from tradewatch.matching.engine import Rulebook
-from tradewatch.models import Alert
+from tradewatch.matching.engine import MATCH_TEXT_MAX, Rulebook
+from tradewatch.models import Alert, Document, Match
 from tradewatch.pipeline import Pipeline
 from tradewatch.store.events import Event
 from tradewatch.store.keys import Keys
@@ -545,3 +547,44 @@ async def test_a_lower_severity_side_rule_adds_no_facts(
     assert new.rule == "export-control-news"
     assert "rates" not in new.facts
     assert new.facts["effective_date"] == "2025-12-01"
+
+
+async def test_matching_a_long_poll_lets_the_loop_run(
+    client: Redis, book: Rulebook, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Matching runs on the event loop: between documents it yields once YIELD_AFTER has passed,
+    so health checks and other polls go on during a poll of many long documents."""
+    monkeypatch.setattr(pipeline_module, "YIELD_AFTER", 0.0)
+    pipe = make(client, book, redis_url)
+    turns: list[int] = []
+    docs = [doc(f"d{i}", f"Tariff notice {i}", text="tariff " * 2000) for i in range(5)]
+
+    async def beside() -> None:
+        while len(turns) < 100:
+            turns.append(len(turns))
+            await asyncio.sleep(0)
+
+    other = asyncio.create_task(beside())
+    await asyncio.sleep(0)  # it starts, then waits for its next turn
+    started = len(turns)
+    matched: list[int] = []
+    original = book.match
+
+    def counting(document: Document, **kw: Any) -> list[Match]:
+        matched.append(len(turns))
+        return original(document, **kw)
+
+    monkeypatch.setattr(book, "match", counting)
+    await pipe.process(spec(), result(*docs))
+    other.cancel()
+    assert len(matched) == 5
+    assert matched[-1] - matched[0] >= 4  # the other task ran between the documents' matches
+    assert matched[0] >= started
+
+
+def test_rules_read_the_first_match_text_max_characters(book: Rulebook) -> None:
+    """A term beyond MATCH_TEXT_MAX characters of text is not read (a 2.7 MB text held the loop 3 s)."""
+    near = doc("a", "Notice", text="x " * 1000 + "tariff hike")
+    far = doc("b", "Notice", text="x " * (MATCH_TEXT_MAX // 2) + "tariff hike")
+    assert [m.rule for m in book.match(near)]
+    assert book.match(far) == []

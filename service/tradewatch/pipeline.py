@@ -12,6 +12,7 @@ raises StoreError with nothing half-done, and the next poll catches up.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -39,6 +40,7 @@ __all__ = ["Pipeline", "PollCounts", "RuleLike", "RulebookLike"]
 log = structlog.get_logger(__name__)
 
 MAX_CONFLICT_RETRIES = 8  # concurrent workers on one source or event; each retry re-reads fresh state
+YIELD_AFTER = 0.05  # seconds of matching after which the event loop gets a turn
 
 
 def utcnow() -> datetime:
@@ -151,7 +153,7 @@ class Pipeline:
             work.append(Work(doc, key, lookup.raw[i], record, content))
         if not work:
             return plan
-        self._match(plan, work, matches)
+        await self._match(plan, work, matches)
         if any(_may_alert(item) for item in work):  # else no decision consults a silence
             try:
                 plan.silences = await self.silences.active(now)
@@ -181,14 +183,19 @@ class Pipeline:
             except redis_errors as exc:
                 raise StoreError(f"redis deadline update failed: {exc}") from exc
 
-    def _match(self, plan: Plan, work: list[Work], memo: dict[tuple[str, str, bool], list[Match]]) -> None:
+    async def _match(
+        self, plan: Plan, work: list[Work], memo: dict[tuple[str, str, bool], list[Match]]
+    ) -> None:
         """Match the new and changed documents; for matched ones that may alert, index and dedup keys.
 
         A baselined item, or a changed one that was baselined or suppressed, is matched (its
         counts and deadline observations need the matches) but reads no index or dedup key: it
         neither alerts nor joins an event; and only its deadline rules' facts are extracted,
-        the only ones read.
+        the only ones read. Matching runs on the event loop, so it lets the loop run every
+        YIELD_AFTER seconds: a poll of many long documents must not stall health checks and
+        other polls (the commit's compare-and-apply makes the pause safe).
         """
+        turn = time.perf_counter()
 
         def matched(doc: Document, content: str, *, partial: bool = False) -> list[Match]:
             key = (doc.id, content, partial)  # a retry may no longer baseline the item
@@ -198,6 +205,9 @@ class Pipeline:
             return list(memo[key])
 
         for item in work:
+            if time.perf_counter() - turn > YIELD_AFTER:
+                await asyncio.sleep(0)
+                turn = time.perf_counter()
             if item.record is not None and item.record.event != NO_EVENT:
                 if item.record.alerted:  # its update reply shows the facts of the new text
                     item.matches = matched(item.doc, item.content)

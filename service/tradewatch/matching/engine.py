@@ -16,7 +16,21 @@ from tradewatch.matching.scan import make_scanner
 from tradewatch.matching.schema import DeadlineSpec, Rule
 from tradewatch.models import Document, Match
 
-__all__ = ["Prepared", "Rulebook", "prepare"]
+__all__ = ["MATCH_TEXT_MAX", "Prepared", "Rulebook", "prepare", "within_reach"]
+
+MATCH_TEXT_MAX = 200_000  # characters of a document's text that rules and extractors read
+
+
+def within_reach(doc: Document) -> Document:
+    """`doc` with its text cut at MATCH_TEXT_MAX characters, which rules and extractors read.
+
+    Matching costs about a microsecond a character and runs on the event loop: a 2.7 MB
+    text held the worker (health checks included) for over 3 s. A notice states what it
+    does, on what and from when in its first pages; an annex beyond them is not read.
+    """
+    if len(doc.text) <= MATCH_TEXT_MAX:
+        return doc
+    return doc.model_copy(update={"text": doc.text[:MATCH_TEXT_MAX]})
 
 
 class Rulebook:
@@ -80,6 +94,7 @@ class Rulebook:
 
     def matching_rules(self, doc: Document) -> tuple[list[Rule], Prepared]:
         """The rules whose trees hold for `doc`, in rulebook order, and the prepared document."""
+        doc = within_reach(doc)
         c = self._compiled
         p = prepare(doc, c, self._scanner)
         candidates: set[int] = set(c.always)
@@ -99,7 +114,7 @@ class Rulebook:
         """Whether one rule holds for `doc` (for examples: sources can be ignored)."""
         c = self._compiled
         i = next(n for n, rule in enumerate(self.rules) if rule.id == rule_id)
-        p = prepare(doc, c, self._scanner)
+        p = prepare(within_reach(doc), c, self._scanner)
         rule = self.rules[i]
         return self._applies(rule, doc, check_sources=check_sources) and self._predicates[i](p)
 
@@ -109,6 +124,7 @@ class Rulebook:
         `facts_for` limits extraction to those rule ids (the others' `facts` stay empty):
         for callers that read only which rules fired, and the facts of a few.
         """
+        doc = within_reach(doc)
         fired, p = self.matching_rules(doc)
         cache: dict[str, Any] = {}
         in_title = {pid for pid, where in p.hits.items() if where & 1} if len(fired) > 1 else set()
@@ -130,4 +146,4 @@ class Rulebook:
 
     def lead_line(self, doc: Document, facts: dict[str, Any]) -> str:
         """The English lead line for a (Chinese) document, from this rulebook's glossary."""
-        return lead_line(doc, facts, self.glossary)
+        return lead_line(within_reach(doc), facts, self.glossary)

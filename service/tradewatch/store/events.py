@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import redis.asyncio as aioredis
 
 from tradewatch.errors import StoreError
+from tradewatch.matching.engine import MATCH_TEXT_MAX
 from tradewatch.matching.normalize import normalize
 from tradewatch.models import Document, Match, SourceRef
 from tradewatch.store.commit import redis_errors
@@ -308,7 +309,7 @@ class EventIndex:
         if not matches:
             return Probe(exact=[], by_rule=[], bands=[], signature=None)
         ck = cluster_keys(doc, matches)
-        value = minhash(f"{doc.title}\n{doc.text}")
+        value = minhash(f"{doc.title}\n{doc.text[:MATCH_TEXT_MAX]}")  # what the rules read, no more
         docnums = [self.keys.event_index("docnum", v) for v in ck["docnum"]]
         return Probe(
             exact=[self.keys.event_index("url", v) for v in ck["url"]] + docnums,
