@@ -139,8 +139,11 @@ def replay(
     except RuleProblems as exc:
         fail(str(exc))
     try:
-        stream = sys.stdin if docs == "-" else Path(docs).open(encoding="utf-8")  # noqa: SIM115
-        label_lines = labels.read_text(encoding="utf-8").splitlines() if labels else None
+        # undecodable bytes become surrogates, so that the reader names their line
+        stream = sys.stdin if docs == "-" else Path(docs).open(encoding="utf-8", errors="surrogateescape")  # noqa: SIM115
+        label_lines = (
+            labels.read_text(encoding="utf-8", errors="surrogateescape").splitlines() if labels else None
+        )
     except OSError as exc:
         fail(f"cannot read: {exc}")
     progress = _file_progress(stream, "replay", "documents")

@@ -150,6 +150,24 @@ def test_replay_names_the_bad_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.output
 
 
+def test_replay_of_a_file_that_is_not_utf8_names_the_line(tmp_path: Path) -> None:
+    """Latin-1 bytes on line 2 (or a UTF-16 file): exit 1 naming the line, no traceback; line 1's
+    match is printed before it."""
+    docs = tmp_path / "latin1.jsonl"
+    first = json.dumps({"id": "d1", "source": "s", "title": "China bans gallium exports"})
+    docs.write_bytes(first.encode() + b'\n{"id": "d2", "title": "caf\xe9 tariff"}\n')
+    result = CliRunner().invoke(app, ["replay", str(docs), "--rules", str(RULES)])
+    assert result.exit_code == 1
+    assert '"doc_id": "d1"' in result.stdout
+    assert f"{docs}: line 2: not UTF-8 text" in result.stderr
+    assert "Traceback" not in result.output
+    wide = tmp_path / "utf16.jsonl"
+    wide.write_bytes(first.encode("utf-16"))
+    result = CliRunner().invoke(app, ["replay", str(wide), "--rules", str(RULES)])
+    assert result.exit_code == 1
+    assert "line 1: not UTF-8 text" in result.stderr
+
+
 def test_replay_with_labels_prints_precision_and_recall() -> None:
     """--labels prints per-tag precision/recall and lists misses and false alarms."""
     result = CliRunner().invoke(

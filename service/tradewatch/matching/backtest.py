@@ -57,6 +57,11 @@ def _json_lines(lines: Iterable[str], source: str = "docs") -> Iterator[tuple[in
             line = line.removeprefix("\ufeff")  # a BOM, as editors on Windows write
         if not line.strip():
             continue
+        if not line.isascii():
+            try:
+                line.encode("utf-8")
+            except UnicodeEncodeError:  # undecodable bytes, kept as surrogates by the reader
+                raise BadInput(number, "not UTF-8 text (JSONL is UTF-8)", source=source) from None
         try:
             yield number, json.loads(line)
         except json.JSONDecodeError as exc:
