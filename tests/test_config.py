@@ -68,6 +68,24 @@ def test_env_overrides(tmp_path: Path) -> None:
     assert settings.http.timeout == 7.5
 
 
+def test_every_simple_top_level_key_has_its_variable(tmp_path: Path) -> None:
+    """Each top-level key with one value is settable as TRADEWATCH_<KEY> (reminder_grace was not)."""
+    path = write(tmp_path, "reminder_grace: 12h\n")
+    assert load_settings(path, env={"TRADEWATCH_REMINDER_GRACE": "2d"}).reminder_grace == timedelta(days=2)
+    assert load_settings(path, env={"TRADEWATCH_FAILURE_ALERT_AFTER": "5"}).failure_alert_after == 5
+
+
+def test_a_bad_variable_is_named_in_the_error(tmp_path: Path) -> None:
+    """A bad value from the environment names the variable, not the config file's line."""
+    path = write(tmp_path, "first_poll_window: 3d\n")
+    env = {"TRADEWATCH_FIRST_POLL_WINDOW": "bogus", "TRADEWATCH_HTTP__TIMEOUT": "soon"}
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env=env)
+    lines = str(info.value).splitlines()
+    assert any(x.startswith("TRADEWATCH_FIRST_POLL_WINDOW (environment): first_poll_window: ") for x in lines)
+    assert any(x.startswith("TRADEWATCH_HTTP__TIMEOUT (environment): http.timeout: ") for x in lines)
+
+
 def test_relative_paths_resolve_against_file(tmp_path: Path) -> None:
     """rules and state_dir are relative to the config file's folder."""
     sub = tmp_path / "conf"

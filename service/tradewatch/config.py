@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import typing
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -402,32 +403,43 @@ def _interpolate(value: Any, env: dict[str, str], path: str, missing: list[str])
     return value
 
 
-_ENV_KEYS = (
-    "redis_url",
-    "state_dir",
-    "key_prefix",
-    "rules",
-    "timezone",
-    "log_level",
-    "log_format",
-    "first_poll_window",
-    "failure_alert_after",
-)
+_ENV_SECTIONS = ("http", "server", "delivery")
 
 
-def _env_overrides(data: dict[str, Any], env: dict[str, str]) -> None:
-    """`TRADEWATCH_<KEY>` for top-level keys, `TRADEWATCH_<SECTION>__<KEY>` for http/server."""
-    for key in _ENV_KEYS:
-        value = env.get(f"TRADEWATCH_{key.upper()}")
+def _simple_keys() -> tuple[str, ...]:
+    """Top-level keys with one value (no section, no list): each is settable as TRADEWATCH_<KEY>."""
+    return tuple(
+        name
+        for name, field in Settings.model_fields.items()
+        if name != "config_file"
+        and name not in _ENV_SECTIONS
+        and not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel))
+        and typing.get_origin(field.annotation) is not list
+    )
+
+
+def _env_overrides(data: dict[str, Any], env: dict[str, str]) -> dict[str, str]:
+    """`TRADEWATCH_<KEY>` for top-level keys, `TRADEWATCH_<SECTION>__<KEY>` for http/server/delivery.
+
+    Returns the variable behind each key path it set, so that an error names the variable.
+    """
+    used: dict[str, str] = {}
+    for key in _simple_keys():
+        name = f"TRADEWATCH_{key.upper()}"
+        value = env.get(name)
         if value is not None:
             data[key] = value
-    for section in ("http", "server", "delivery"):
+            used[key] = name
+    for section in _ENV_SECTIONS:
         prefix = f"TRADEWATCH_{section.upper()}__"
         for name, value in env.items():
             if name.startswith(prefix):
                 sub = data.setdefault(section, {})
                 if isinstance(sub, dict):
-                    sub[name[len(prefix) :].lower()] = value
+                    key = name[len(prefix) :].lower()
+                    sub[key] = value
+                    used[f"{section}.{key}"] = name
+    return used
 
 
 def find_config(explicit: Path | None, env: dict[str, str] | None = None) -> Path:
@@ -459,7 +471,7 @@ def load_settings(explicit: Path | None = None, env: dict[str, str] | None = Non
     tree = data  # keeps each key's line, for the messages below
     missing: list[str] = []
     data = _interpolate(data, env, "", missing)
-    _env_overrides(data, env)
+    from_env = _env_overrides(data, env)
     base = Path.cwd() if builtin else path.resolve().parent
     for key in ("state_dir", "rules"):
         if isinstance(data.get(key), str):
@@ -486,16 +498,20 @@ def load_settings(explicit: Path | None = None, env: dict[str, str] | None = Non
     specs, source_errors = validate_sources(raw_sources)
     errors.extend(source_errors)
     if errors or settings is None:
-        raise ConfigError("\n".join(_located(str(path), tree, error) for error in errors))
+        raise ConfigError("\n".join(_located(str(path), tree, error, from_env) for error in errors))
     return settings.model_copy(update={"sources": specs})
 
 
 _KEY_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
-def _located(file: str, tree: Any, error: str) -> str:
-    """`FILE:LINE: key.path: problem`, the line of the deepest part of the key path in the file."""
+def _located(file: str, tree: Any, error: str, from_env: dict[str, str] | None = None) -> str:
+    """`FILE:LINE: key.path: problem`, the line of the deepest part of the key path in the file;
+    `VARIABLE (environment): key.path: problem` for a key an environment variable set."""
     key_path, sep, _ = error.partition(": ")
+    variable = (from_env or {}).get(key_path) if sep else None
+    if variable is not None:
+        return f"{variable} (environment): {error}"
     line = None
     node = tree
     for name, index in _KEY_PART.findall(key_path) if sep else []:
