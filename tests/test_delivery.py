@@ -89,6 +89,23 @@ async def test_failure_beyond_drain_budget_stays_queued(client: Redis, redis_url
     assert rec.ids() == ["a1"]
 
 
+async def test_a_retry_an_earlier_run_scheduled_is_not_waited_for(client: Redis, redis_url: str) -> None:
+    """`run --once` from cron waits out only its own retries: one an earlier run scheduled (not due
+    yet) stays queued for a later run instead of holding this one for its backoff."""
+    outbox = Outbox(client, KEYS)
+    await outbox.enqueue_operator(alert(1))
+    rec = Recorder(fail_next=1, retry_after=30)
+    first = await delivery(client, redis_url, {"console": rec}).drain(0.1)
+    assert (first.failed, first.pending) == (1, 1)
+    await outbox.enqueue_operator(alert(2))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    second = await delivery(client, redis_url, {"console": rec}).drain(60)
+    assert (second.delivered, second.failed, second.pending) == (1, 0, 1)
+    assert rec.ids() == ["a2"]
+    assert loop.time() - started < 30  # it did not sit out the earlier run's 30 s backoff
+
+
 async def test_permanent_failure_dead_letters_and_retry_redrives(client: Redis, redis_url: str) -> None:
     """A permanent error parks the alert; `retry_dead` re-drives it to that notifier only."""
     outbox = Outbox(client, KEYS)

@@ -199,25 +199,31 @@ class Delivery:
         return result
 
     async def _drain_one(self, name: str, deadline: float, result: DrainResult) -> None:
+        """Deliver what is due for one notifier; wait out retry delays only of this run's failures.
+
+        A retry an earlier run scheduled is not due yet and is left for a later run: a `run
+        --once` from cron must not sit out another run's backoff.
+        """
         await self._ensure(name)
+        retrying = 0  # entries this run tried and scheduled again (failed, or a reply waiting)
         claimed = await self.outbox.read_own_pending(name, self.consumer, 1000)
         claimed += await self.outbox.claim_idle(name, self.consumer, self.claim_idle_ms, 1000)
         for entry in claimed:
             if await self.outbox.claimable(name, entry.id, self._now_ms()):
-                self._tally(result, await self._deliver(name, entry))
+                retrying += self._tally(result, await self._deliver(name, entry))
         while time.monotonic() < deadline:
             worked = 0
             for due in await self.outbox.take_due(name, self.consumer, self._now_ms()):
-                self._tally(result, await self._deliver(name, due))
+                retrying += self._tally(result, await self._deliver(name, due))
                 worked += 1
             entries = await self.outbox.read_new(name, self.consumer, BATCH, None)
             for entry in entries:
-                self._tally(result, await self._deliver(name, entry))
+                retrying += self._tally(result, await self._deliver(name, entry))
                 worked += 1
             if worked:
                 continue
             next_due = await self.outbox.next_due_ms(name)
-            if next_due is None:
+            if next_due is None or not retrying:
                 return
             wait = (next_due - self._now_ms()) / 1000
             if time.monotonic() + wait > deadline:
@@ -225,16 +231,19 @@ class Delivery:
             await asyncio.sleep(max(wait, 0.0))  # a retry delay the receiver asked for, not a poll
 
     @staticmethod
-    def _tally(result: DrainResult, outcome: str) -> None:
+    def _tally(result: DrainResult, outcome: str) -> int:
+        """Count one outcome; 1 when it was scheduled again (a retry this run may wait for), else 0."""
+        if outcome == "failed":
+            result.failed += 1
+            return 1
         if outcome == "delivered":
             result.delivered += 1
-        elif outcome == "failed":
-            result.failed += 1
         elif outcome == "dead":
             result.dead += 1
         elif outcome == "skipped":
             result.skipped += 1
         # "waiting" (a reply whose thread's first alert is not delivered yet) stays pending
+        return 1 if outcome == "waiting" else 0
 
     # --- one entry ------------------------------------------------------------------------------
 
