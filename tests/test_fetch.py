@@ -466,6 +466,20 @@ async def test_per_source_proxy_is_used() -> None:
     assert proxy.requests[0].headers["host"] == "feeds.example"
 
 
+async def test_behind_a_proxy_a_redirect_to_an_internal_name_is_refused() -> None:
+    """Only the proxy resolves names here, so the address cannot be checked: a redirect to a name of
+    an internal network (`metadata.internal`, a single label) is refused instead of followed."""
+    with LocalServer() as proxy:
+        for target in ("http://metadata.internal/latest/meta-data/", "http://intranet/admin"):
+            proxy.routes["http://feeds.example/feed"] = Response(302, b"", {"Location": target})
+            proxy.routes[target] = Response(200, b"secret")
+            opts = RequestOptions(source="s", proxy=proxy.base_url)
+            async with Fetcher(http_settings(allow_private=False)) as f:
+                with pytest.raises(SourceError, match="looks like an internal host name"):
+                    await f.get("http://feeds.example/feed", opts)
+        assert all(r.headers["host"] == "feeds.example" for r in proxy.requests)
+
+
 async def test_environment_proxy_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
     """With no proxy configured, HTTP_PROXY from the environment is used and resolves the host itself."""
     with LocalServer() as proxy:

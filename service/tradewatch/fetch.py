@@ -69,6 +69,12 @@ def _retry_scheduled(details: stamina.instrumentation.RetryDetails) -> None:
 
 stamina.instrumentation.set_on_retry_hooks([_retry_scheduled])
 
+# Names of internal networks: a single label (`metadata`, `intranet`) or a suffix no public
+# registry hands out. Behind a proxy that alone resolves names, these are refused unless trusted.
+_INTERNAL_NAME = re.compile(
+    r"^[^.]+\.?$|\.(internal|local|localhost|localdomain|lan|home|corp|intranet|private|home\.arpa)\.?$",
+    re.IGNORECASE,
+)
 _REASON_JUNK = re.compile(r"[^\x20-\x7e]")
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -331,9 +337,16 @@ class Fetcher:
         allow = self.http.allow_private if opts.allow_private is None else opts.allow_private
         if allow and url.host in opts.trusted_hosts:
             return
-        for address in await self._resolve(
-            url.host, url.port or (443 if url.scheme == "https" else 80), proxied
-        ):
+        addresses = await self._resolve(url.host, url.port or (443 if url.scheme == "https" else 80), proxied)
+        if not addresses and _INTERNAL_NAME.search(url.host):
+            # only the proxy knows this name, and it reads as a name of an internal network
+            why = "not a configured host of this source" if allow else "allow_private is off"
+            raise SourceError(
+                f"refused: {url.host} looks like an internal host name and resolves only through the proxy "
+                f"({why}) ({url})",
+                source=opts.source,
+            )
+        for address in addresses:
             ip = ipaddress.ip_address(address.split("%", 1)[0])
             if not is_public(ip):
                 why = "not a configured host of this source" if allow else "allow_private is off"

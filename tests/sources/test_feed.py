@@ -40,7 +40,21 @@ def test_atom_xhtml_content_keeps_its_paragraphs_apart() -> None:
     """`type="xhtml"` content is markup: its paragraphs become lines, not one run-together string."""
     feed = b"""<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>
 <entry><title>E</title><id>urn:e</id><link href="https://example.org/e"/>
-<content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"><p>First para.</p><p>Second &amp; <b>last</b>.</p></div></content>
+<content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml">
+<p>First para.</p><p>Second &amp; <b>last</b>.</p></div></content>
 </entry></feed>"""
     (doc,) = parse_feed(parse_xml(feed, source="s", url="u"), source="s")
     assert doc.text == "First para.\nSecond & last."
+
+
+def test_a_link_of_another_scheme_is_no_link() -> None:
+    """`JavaScript:`, `data:`… from a hostile feed never become a document's link (a webhook
+    receiver gets the link as is); the item stays, keyed by its guid or a hash."""
+    feed = b"""<rss version="2.0"><channel><title>t</title>
+<item><title>a</title><link>JavaScript:alert(1)</link></item>
+<item><title>b</title><link> data:text/html,x</link><guid>g-b</guid></item>
+<item><title>c</title><link>/news/c</link></item></channel></rss>"""
+    docs = parse_feed(parse_xml(feed, source="s", url="u"), source="s", base="https://example.org/")
+    assert [(d.title, d.url) for d in docs] == [("a", ""), ("b", ""), ("c", "https://example.org/news/c")]
+    assert docs[0].id.startswith("sha:")
+    assert docs[1].id == "g-b"

@@ -157,6 +157,23 @@ async def test_malformed_html_still_reads(server: LocalServer, fetcher: Fetcher)
     assert [d.title for d in docs] == ["One", "Two"]
 
 
+async def test_entries_whose_link_is_no_web_link_are_skipped(server: LocalServer, fetcher: Fetcher) -> None:
+    """`JavaScript:`, `java<newline>script:`, `data:`, `vbscript:` and `mailto:` links are no entries."""
+    hrefs = [
+        "JavaScript:alert(2)",
+        "java\nscript:alert(3)",
+        "data:text/html,x",
+        "vbscript:x",
+        "mailto:a@b",
+        "/ok",
+    ]
+    items = "".join(f"<li><a href='{h}'>{i}</a></li>" for i, h in enumerate(hrefs))
+    server.routes["/l.html"] = Response(200, f"<ul class=x>{items}</ul>".encode(), HTML)
+    source = HtmlSource(spec("html", url=server.url("/l.html"), select={"item": "ul.x li"}))
+    docs = (await source.fetch(fetcher)).documents
+    assert [(d.title, d.url) for d in docs] == [("5", server.url("/ok"))]
+
+
 async def test_markup_that_stalls_the_parser_fails_its_poll_not_the_worker(
     server: LocalServer, fetcher: Fetcher, monkeypatch: pytest.MonkeyPatch
 ) -> None:

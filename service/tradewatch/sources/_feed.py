@@ -42,6 +42,9 @@ def _t(el: Element | None) -> str:
     return "".join(el.itertext()).strip()
 
 
+_SCHEME = re.compile(r"\s*([A-Za-z][A-Za-z0-9+.-]*):")
+
+
 def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
@@ -171,6 +174,9 @@ def _document(raw: dict[str, Any], source: str, base: str, tz: tzinfo = UTC) -> 
     """One item as a Document (a malformed one raises; `parse_feed` skips it)."""
     if raw["link"] and base and "://" not in raw["link"]:
         raw["link"] = urljoin(base, raw["link"])
+    scheme = _SCHEME.match(raw["link"])
+    if scheme and scheme.group(1).lower() not in ("http", "https"):
+        raw["link"] = ""  # javascript:, data:…: a hostile item's link is no link
     title = html_to_text(raw["title"]) if "<" in raw["title"] or "&" in raw["title"] else raw["title"]
     text = html_to_text(raw["body"])
     ident = raw["guid"] or raw["link"]

@@ -23,10 +23,25 @@ __all__ = ["ALLOWED_PRIVATE", "GuardedResolver", "RefusedAddress", "is_public", 
 ALLOWED_PRIVATE: ContextVar[frozenset[str]] = ContextVar("tradewatch_private_hosts", default=frozenset())
 
 
+# Not reachable from the internet, whatever this Python's tables say (3.11's miss some):
+# IETF protocol assignments, deprecated IPv6 site-local.
+_NOT_PUBLIC = (ipaddress.ip_network("192.0.0.0/24"), ipaddress.ip_network("fec0::/10"))
+# IPv6 prefixes that carry an IPv4 address a gateway forwards to: NAT64 (RFC 6052).
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
 def is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """False for private, loopback, link-local, multicast, reserved and unspecified addresses."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    """False for private, loopback, link-local, multicast, reserved and unspecified addresses,
+    also when an IPv6 address carries one (IPv4-mapped, 6to4, NAT64)."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        elif ip.sixtofour is not None:
+            ip = ip.sixtofour
+        elif ip in _NAT64:
+            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if any(ip in net for net in _NOT_PUBLIC if net.version == ip.version):
+        return False
     return not (
         ip.is_private
         or ip.is_loopback

@@ -253,9 +253,11 @@ class HtmlSource:
 
         def item(node: LexborNode) -> ListItem | None:
             href = self.sel_link.value(node)
-            if not href or href.startswith(("javascript:", "#", "mailto:")):
+            if not href or href[0] == "#":
                 return None
             url = link(href)
+            if not url[:8].lower().startswith(("http://", "https://")):
+                return None  # javascript:, JavaScript:, data:, mailto:… are no item of the list
             # a `date` that finds nothing in this entry falls back to the entry's first date, as
             # without one: an undated entry counts as new, so a mistyped selector would flood
             date_text = (self.sel_date.value(node) if self.sel_date else "") or visible_text(node)
