@@ -43,8 +43,10 @@ def test_missing_variable_names_key(tmp_path: Path) -> None:
     path = write(tmp_path, "notifiers:\n  slack: {token: '${SLACK_BOT_TOKEN}'}\n")
     with pytest.raises(ConfigError) as info:
         load_settings(path, env={})
-    assert "notifiers.slack.token" in str(info.value)
-    assert "SLACK_BOT_TOKEN" in str(info.value)
+    assert "notifiers.slack.token: environment variable SLACK_BOT_TOKEN is not set" in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env={"SLACK_BOT_TOKEN": ""})
+    assert "environment variable SLACK_BOT_TOKEN is empty" in str(info.value)
 
 
 def test_missing_variable_is_reported_with_the_other_problems(tmp_path: Path) -> None:

@@ -392,7 +392,8 @@ def _interpolate(value: Any, env: dict[str, str], path: str, missing: list[str])
                 return env[name]
             if default is not None:
                 return default
-            missing.append(f"{path}: environment variable {name} is not set (write ${{{name}:-default}})")
+            state = "is empty" if name in env else "is not set"  # empty counts as unset, as with :-
+            missing.append(f"{path}: environment variable {name} {state} (write ${{{name}:-default}})")
             return m.group(0)
 
         return _VAR.sub(repl, value)

@@ -68,6 +68,18 @@ async def test_api_keeps_the_parts_of_his_own_thread(server: LocalServer, fetche
     assert docs[0].text == "Starting November 1, 2026, China will pay a 100% Tariff."
 
 
+async def test_a_repost_without_a_page_links_the_original(server: LocalServer, fetcher: Fetcher) -> None:
+    """Mastodon gives a re-post no `url` of its own: the link is the original's page, not the
+    ActivityPub address (`…/activity`), which stays the id."""
+    statuses = json.loads(data_bytes("truthsocial/statuses.json"))
+    repost = {**statuses[2], "url": None, "uri": "https://truthsocial.com/users/x/statuses/1/activity"}
+    server.routes[f"/api/v1/accounts/{ACCOUNT}/statuses"] = Response(200, json.dumps([repost]).encode(), JSON)
+    source = TruthSocialSource(spec("truthsocial", url=server.base_url, account=ACCOUNT))
+    (doc,) = (await source.fetch(fetcher)).documents
+    assert doc.url == "https://truthsocial.com/@WhiteHouse/114499999999999999"
+    assert doc.id == "https://truthsocial.com/users/x/statuses/1/activity"
+
+
 async def test_api_reblogs_off_and_replies_on(server: LocalServer, fetcher: Fetcher) -> None:
     """reblogs: false drops re-posts; replies: true keeps replies with their parent id and edit time."""
     _api(server)

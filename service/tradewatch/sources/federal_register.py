@@ -65,6 +65,8 @@ _KEEP = (
     "toc_doc",
     "num_pages",
     "significant",
+    "disposition_notes",
+    "executive_order_notes",
 )
 _TEXT_CACHE = 512  # documents whose full text is kept between polls (texts do not change once filed)
 _TEXT_TRIES = 3  # polls that try to read a document's full text before giving up on it

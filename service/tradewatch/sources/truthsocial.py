@@ -58,7 +58,9 @@ def status_document(status: dict[str, Any], *, source: str, base: str) -> Docume
     account = shown.get("account") or {}
     acct = str(account.get("acct") or account.get("username") or "")
     text = html_to_text(str(shown.get("content") or ""))
-    url = str(status.get("url") or status.get("uri") or f"{base.rstrip('/')}/@{acct}/{status.get('id')}")
+    ident = str(status.get("url") or status.get("uri") or f"{base.rstrip('/')}/@{acct}/{status.get('id')}")
+    # a re-post without a page of its own links the original's page, not an ActivityPub address
+    url = str(status.get("url") or (shown is not status and shown.get("url")) or ident)
     extra: dict[str, Any] = {"status_id": str(status.get("id", ""))}
     media = [
         m.get("url") or m.get("remote_url")
@@ -85,7 +87,7 @@ def status_document(status: dict[str, Any], *, source: str, base: str) -> Docume
     published = datetime.fromisoformat(created) if isinstance(created, str) and created else None
     when = published.date().isoformat() if published else ""
     return Document(
-        id=url,
+        id=ident,
         source=source,
         url=url,
         title=_title(text, f"[media] post of {when}".strip()),
