@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from urllib.parse import parse_qs, urlsplit
 
-from tests.servers import LocalServer, Response
+from tests.servers import LocalServer, Request, Response
 from tests.sources.helpers import data_bytes, fixture_bytes, spec
 from tradewatch.fetch import Fetcher
 from tradewatch.sources.truthsocial import TruthSocialSource
@@ -78,6 +79,43 @@ async def test_a_repost_without_a_page_links_the_original(server: LocalServer, f
     (doc,) = (await source.fetch(fetcher)).documents
     assert doc.url == "https://truthsocial.com/@WhiteHouse/114499999999999999"
     assert doc.id == "https://truthsocial.com/users/x/statuses/1/activity"
+
+
+async def test_api_reads_back_to_the_last_post_seen(server: LocalServer, fetcher: Fetcher) -> None:
+    """After an outage more posts than one page are new: older pages are read (max_id) down to
+    the newest post of the previous poll, at most max_pages pages."""
+    template = json.loads(data_bytes("truthsocial/statuses.json"))[0]
+    timeline = list(range(20, 0, -1))  # status ids, newest first
+    shown = {"upto": 10}  # the account's posts so far: ids 1..upto
+
+    def post(n: int) -> dict[str, object]:
+        return {**template, "id": str(n), "url": f"https://truthsocial.com/@realDonaldTrump/{n}"}
+
+    def statuses(req: Request) -> Response:
+        query = parse_qs(urlsplit(req.path).query)
+        below = int(query["max_id"][0]) if "max_id" in query else shown["upto"] + 1
+        page = [post(n) for n in timeline if n < below and n <= shown["upto"]][:2]
+        return Response(200, json.dumps(page).encode(), JSON)
+
+    server.routes[f"/api/v1/accounts/{ACCOUNT}/statuses"] = statuses
+    source = TruthSocialSource(spec("truthsocial", url=server.base_url, account=ACCOUNT, limit=2))
+    first = await source.fetch(fetcher)
+    assert [d.id.rsplit("/", 1)[1] for d in first.documents] == ["10", "9"]
+    shown["upto"] = 15  # five posts while the worker was away
+    again = await source.fetch(fetcher)
+    assert [d.id.rsplit("/", 1)[1] for d in again.documents] == ["15", "14", "13", "12", "11", "10"]
+    assert again.requests == 3
+    capped = TruthSocialSource(
+        spec("truthsocial", url=server.base_url, account=ACCOUNT, limit=2, max_pages=2)
+    )
+    await capped.fetch(fetcher)  # it has seen up to 15
+    shown["upto"] = 20
+    assert [d.id.rsplit("/", 1)[1] for d in (await capped.fetch(fetcher)).documents] == [
+        "20",
+        "19",
+        "18",
+        "17",
+    ]
 
 
 async def test_api_reblogs_off_and_replies_on(server: LocalServer, fetcher: Fetcher) -> None:

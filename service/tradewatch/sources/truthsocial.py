@@ -23,7 +23,7 @@ from tradewatch.sources.base import RequestOptions, SourceResult, each_item, res
 from tradewatch.sources.rss import fetch_feed
 
 if TYPE_CHECKING:
-    from tradewatch.fetch import Fetcher
+    from tradewatch.fetch import Fetcher, FetchResponse
 
 __all__ = ["TruthSocialOptions", "TruthSocialSource", "status_document"]
 
@@ -35,7 +35,10 @@ class TruthSocialOptions(SourceSpec):
     handle: str | None = Field(None, description="e.g. realDonaldTrump; looked up once per process")
     reblogs: bool = Field(True, description="keep re-posts (RT); a re-post of a tariff claim is news too")
     replies: bool = Field(False, description="keep replies to other accounts (a thread's own parts are kept)")
-    limit: int = Field(40, ge=1, le=40, description="statuses per API poll (the API's maximum is 40)")
+    limit: int = Field(40, ge=1, le=40, description="statuses per API page (the API's maximum is 40)")
+    max_pages: int = Field(
+        5, ge=1, le=20, description="pages read back to the last post seen, after an outage (API only)"
+    )
 
     @model_validator(mode="after")
     def _needs_url(self) -> TruthSocialOptions:
@@ -98,6 +101,12 @@ def status_document(status: dict[str, Any], *, source: str, base: str) -> Docume
     )
 
 
+def _all_newer(page: list[dict[str, Any]], newest: int, limit: int) -> bool:
+    """A full page whose posts are all newer than `newest`: an older page may hold unseen ones."""
+    ids = [str(s.get("id", "")) for s in page]
+    return len(page) >= limit and all(i.isdigit() and int(i) > newest for i in ids)
+
+
 def _is_reblog(doc: Document) -> bool:
     return (
         doc.text.startswith(("RT ", "RT:"))
@@ -119,6 +128,7 @@ class TruthSocialSource:
             else TruthSocialOptions.model_validate(options.model_dump())
         )
         self._account_id: str | None = self.options.account
+        self._newest: int | None = None  # the newest status id read so far (ids grow with time)
         self.request = RequestOptions.for_source(self.options)
 
     async def fetch(self, fetcher: Fetcher) -> SourceResult:
@@ -139,8 +149,18 @@ class TruthSocialSource:
             kept.append(doc)
         return kept
 
+    def _statuses(self, resp: FetchResponse) -> list[dict[str, Any]]:
+        statuses = resp.json()
+        if not isinstance(statuses, list):
+            raise SourceError(
+                f"statuses API answered with {type(statuses).__name__}, not a list ({resp.url})",
+                source=self.options.name,
+            )
+        return [s for s in statuses if isinstance(s, dict)]
+
     async def _fetch_api(self, fetcher: Fetcher, opts: RequestOptions) -> SourceResult:
         base = self.options.url.rstrip("/")
+        limit = self.options.limit
         requests = 0
         if self._account_id is None:
             handle = (self.options.handle or "").lstrip("@")
@@ -161,16 +181,28 @@ class TruthSocialSource:
         requests += 1
         if resp.not_modified:
             return result_of(resp, [], requests=requests)
-        statuses = resp.json()
-        if not isinstance(statuses, list):
-            raise SourceError(
-                f"statuses API answered with {type(statuses).__name__}, not a list ({resp.url})",
-                source=self.options.name,
-            )
+        statuses = self._statuses(resp)
+        newest = self._newest
+        pages = 1
+        # Posts past the first page since the last poll (the worker was down, the source failing):
+        # older pages, down to the newest post seen before, so none is skipped.
+        while (
+            newest is not None
+            and pages < self.options.max_pages
+            and _all_newer(statuses[-limit:], newest, limit)
+        ):
+            oldest = min(int(s["id"]) for s in statuses[-limit:])
+            older = await fetcher.get(f"{url}&max_id={oldest}", opts, accept="application/json")
+            requests += 1
+            pages += 1
+            statuses += self._statuses(older)
+        ids = [int(s["id"]) for s in statuses if str(s.get("id", "")).isdigit()]
+        if ids:
+            self._newest = max(ids + ([newest] if newest is not None else []))
         docs = await off_loop(
             self.options.name,
             lambda: each_item(
-                (s for s in statuses if isinstance(s, dict)),
+                statuses,
                 lambda s: status_document(s, source=self.options.name, base=base),
                 source=self.options.name,
             ),
