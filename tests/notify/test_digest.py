@@ -19,6 +19,7 @@ from tradewatch.deadlines import Deadline
 from tradewatch.errors import DeliveryError
 from tradewatch.store.digest import DigestBook, DigestRecorder
 from tradewatch.store.keys import Keys
+from tradewatch.store.outbox import Outbox
 
 MORNING = datetime(2025, 11, 3, 6, 30, tzinfo=UTC)  # Monday 07:30 Europe/Berlin
 
@@ -250,6 +251,30 @@ async def test_failed_slot_is_retried(redis: aioredis.Redis, smtp: FakeSMTP) -> 
     await redis.delete(Keys("t").digest_slot("20251103T0630Z"))  # the pause (a Redis TTL) is over
     assert await book.send_due(MORNING + timedelta(minutes=6))
     assert len(smtp.messages) == 1
+
+
+async def test_a_digest_that_keeps_failing_tells_the_operators(redis: aioredis.Redis, smtp: FakeSMTP) -> None:
+    """After failure_alert_after refused sends in a row, an operator alert goes to every notifier but
+    the digest (once, whatever the further failures), and a "mailed again" one when a slot completes."""
+    keys = Keys("t")
+    await _running_since(redis, MORNING - timedelta(days=7))
+    settings = _settings(smtp).model_copy(update={"failure_alert_after": 3})
+    book = _book(redis, settings)
+    await book.record(make_alert())
+    smtp.fail_next = 4
+    for n in range(4):
+        with pytest.raises(DeliveryError):
+            await book.send_due(MORNING + timedelta(minutes=6 * n))
+        await redis.delete(keys.digest_slot("20251103T0630Z"))  # the retry pause is over
+    operator = [a for _, a in await Outbox(redis, keys).recent(10) if a.kind == "operator"]
+    assert [(a.rule, a.severity, a.notify) for a in operator] == [
+        ("tradewatch-digest-health", "warning", ["console", "slack", "webhook"])
+    ]
+    assert "failed 3 times in a row" in operator[0].title
+    assert await book.send_due(MORNING + timedelta(minutes=30))
+    operator = [a for _, a in reversed(await Outbox(redis, keys).recent(10)) if a.kind == "operator"]
+    assert [a.title for a in operator][1:] == ["The email digest is mailed again"]
+    assert await redis.get(keys.digest_failures()) is None
 
 
 async def test_a_slot_due_while_a_manual_digest_mails_is_not_lost(

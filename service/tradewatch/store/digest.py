@@ -23,11 +23,12 @@ import structlog
 
 from tradewatch.config import DigestSchedule, Settings
 from tradewatch.deadlines import Deadline
-from tradewatch.errors import ConfigError
+from tradewatch.errors import ConfigError, DeliveryError
 from tradewatch.models import Alert
 from tradewatch.notify.digest import DEADLINE_HORIZON, Digest, make_digest
 from tradewatch.notify.email import EmailDigest, digest_message, render_digest
 from tradewatch.notify.schedule import latest_slot, next_slot
+from tradewatch.store.digest_health import DigestHealth
 from tradewatch.store.keys import DIGEST_CLAIM_TTL, DIGEST_RETRY_TTL, DIGEST_SLOT_TTL, Keys
 
 __all__ = ["DigestBook", "DigestRecorder"]
@@ -64,6 +65,7 @@ class DigestBook:
         self.schedule = self.email.digest if self.email else DigestSchedule()
         self.tz = ZoneInfo(self.schedule.timezone if self.email else settings.timezone)
         self.reminders = reminders
+        self.health = DigestHealth(redis, keys, settings.failure_alert_after)
         self._sender = sender if sender is not None else (EmailDigest(self.email) if self.email else None)
 
     async def record(self, alert: Alert, now: datetime | None = None) -> bool:
@@ -143,14 +145,17 @@ class DigestBook:
             return False
         try:
             outcome = await self._send(now)
-        except BaseException:
+        except BaseException as exc:
             # Hold the claim a little so the retry is paced; then any worker may take the slot again.
             await self.redis.set(key, "failed", ex=DIGEST_RETRY_TTL)
+            if isinstance(exc, DeliveryError):  # the mail server refused: count it for the operators
+                await self.health.failed(str(exc), now)
             raise
         if outcome == "busy":  # a `tradewatch digest` by hand is mailing: the slot is not done
             await self.redis.delete(key)
             return False
         await self.redis.set(key, outcome, ex=DIGEST_SLOT_TTL)
+        await self.health.sent(now)
         if outcome == "sent":
             log.info("digest_slot_sent", slot=slot.isoformat())
         return outcome == "sent"

@@ -147,6 +147,14 @@ class Keys:
         """SET NX PX lock around build-send-trim, so a manual `digest` and the schedule never both mail."""
         return self._k("digest", "lock")
 
+    def digest_failures(self) -> str:
+        """Failed digest sends in a row (INCR); deleted when a slot completes; no TTL."""
+        return self._k("digest", "failures")
+
+    def digest_failing(self) -> str:
+        """Set once the "digest failing" operator alert is queued; deleted with its "recovered" one."""
+        return self._k("digest", "failing")
+
     def digest_last(self) -> str:
         """ISO time of the last digest mailed (for "since" in the mail and the status page); no TTL."""
         return self._k("digest", "last")
