@@ -17,9 +17,11 @@ import structlog
 from tests.servers import LocalServer, Request, Response
 from tests.sources.helpers import _fast_retries, http_settings, raw_server, server
 from tradewatch.cli import printable
+from tradewatch.config import SourceSpec
 from tradewatch.errors import SourceError
 from tradewatch.fetch import Fetcher, RequestOptions, decode_body, parse_xml
 from tradewatch.sources import _pools
+from tradewatch.sources._netguard import trusted_entries
 from tradewatch.sources.base import SourceResult
 
 __all__ = ["_fast_retries", "server"]
@@ -381,6 +383,23 @@ async def test_redirect_to_private_address_is_refused(server: LocalServer, targe
     async with Fetcher(http_settings()) as f:
         with pytest.raises(SourceError, match="non-public address"):
             await f.get(server.url("/go"), OPTS)
+
+
+async def test_a_trusted_private_host_is_trusted_at_its_own_port_only(server: LocalServer) -> None:
+    """allow_private trusts the configured host at its port (and that host's web ports 80/443): a
+    redirect from the intranet page to another port of that host (Redis, an admin port) is refused."""
+    with LocalServer() as other:
+        other.routes["/admin"] = Response(200, b"admin")
+        server.routes["/go"] = Response(302, b"", {"Location": other.url("/admin")})
+        server.routes["/feed"] = Response(200, b"feed")
+        source = SourceSpec.model_validate({"name": "intranet", "kind": "rss", "url": server.url("/feed")})
+        opts = RequestOptions.for_source(source)
+        async with Fetcher(http_settings()) as f:
+            assert (await f.get(server.url("/feed"), opts)).content == b"feed"
+            with pytest.raises(SourceError, match=r"refused: 127\.0\.0\.1 resolves to non-public address"):
+                await f.get(server.url("/go"), opts)
+        assert other.hits("/admin") == 0
+    assert trusted_entries("http://intranet/feed") == {"intranet:80", "intranet:443"}
 
 
 async def test_redirect_to_localhost_by_name_is_refused(server: LocalServer) -> None:

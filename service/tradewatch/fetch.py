@@ -42,7 +42,7 @@ from tradewatch.config import HttpSettings
 from tradewatch.errors import SourceError
 from tradewatch.sources._decode import decode_body, parse_json, parse_xml
 from tradewatch.sources._inflate import BoundedDecoder
-from tradewatch.sources._netguard import ALLOWED_PRIVATE, RefusedAddress, is_public, odd_ipv4
+from tradewatch.sources._netguard import ALLOWED_PRIVATE, RefusedAddress, is_public, odd_ipv4, trusts
 from tradewatch.sources._pools import KEEPALIVE_EXPIRY, HostPools
 from tradewatch.sources._transport import AiohttpTransport
 from tradewatch.sources.base import RequestOptions, SourceResult
@@ -335,9 +335,10 @@ class Fetcher:
                 f"refused: {url.host} is an IPv4 address in a non-canonical form ({url})", source=opts.source
             )
         allow = self.http.allow_private if opts.allow_private is None else opts.allow_private
-        if allow and url.host in opts.trusted_hosts:
+        port = url.port or (443 if url.scheme == "https" else 80)
+        if allow and trusts(opts.trusted_hosts, url.host, port):
             return
-        addresses = await self._resolve(url.host, url.port or (443 if url.scheme == "https" else 80), proxied)
+        addresses = await self._resolve(url.host, port, proxied)
         if not addresses and _INTERNAL_NAME.search(url.host):
             # only the proxy knows this name, and it reads as a name of an internal network
             why = "not a configured host of this source" if allow else "allow_private is off"
@@ -399,7 +400,8 @@ class Fetcher:
                 trusted = opts.trusted_hosts if allow else frozenset()
                 token = ALLOWED_PRIVATE.set(trusted)
                 # Taken after the waits and marked busy at once, so close_idle cannot close it under us.
-                pool, client = self.pools.get(proxy, url, url.host in trusted)
+                port = url.port or (443 if url.scheme == "https" else 80)
+                pool, client = self.pools.get(proxy, url, trusts(trusted, url.host, port))
                 now = asyncio.get_running_loop().time()
                 until = now + timeout if until is None else until
                 try:

@@ -15,12 +15,36 @@ import ipaddress
 import socket
 from contextvars import ContextVar
 
+import httpx
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
-__all__ = ["ALLOWED_PRIVATE", "GuardedResolver", "RefusedAddress", "is_public", "odd_ipv4"]
+__all__ = [
+    "ALLOWED_PRIVATE",
+    "GuardedResolver",
+    "RefusedAddress",
+    "is_public",
+    "odd_ipv4",
+    "trusted_entries",
+    "trusts",
+]
 
 ALLOWED_PRIVATE: ContextVar[frozenset[str]] = ContextVar("tradewatch_private_hosts", default=frozenset())
+
+
+def trusted_entries(url: str) -> set[str]:
+    """What a configured URL lets a source reach at a private address: its own host and port,
+    and that host's web ports (an intranet page that moves to https), not its other ports."""
+    parsed = httpx.URL(url)
+    if not parsed.host:
+        return set()
+    own = parsed.port or (443 if parsed.scheme == "https" else 80)
+    return {f"{parsed.host}:{port}" for port in (own, 80, 443)}
+
+
+def trusts(trusted: frozenset[str], host: str, port: int) -> bool:
+    """Whether `host:port` is trusted (a bare host, as tests write it, trusts every port)."""
+    return f"{host}:{port}" in trusted or host in trusted
 
 
 # Not reachable from the internet, whatever this Python's tables say (3.11's miss some):
@@ -94,7 +118,7 @@ class GuardedResolver(AbstractResolver):
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
         answers = await self._inner.resolve(host, port, family)
-        if host not in ALLOWED_PRIVATE.get():
+        if not trusts(ALLOWED_PRIVATE.get(), host, port):
             for answer in answers:
                 if not is_public(ipaddress.ip_address(answer["host"].split("%", 1)[0])):
                     raise RefusedAddress(host, answer["host"])

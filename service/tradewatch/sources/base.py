@@ -10,11 +10,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar
 
-import httpx
 import structlog
 
 from tradewatch.config import SourceSpec
 from tradewatch.models import Document
+from tradewatch.sources._netguard import trusted_entries
 
 if TYPE_CHECKING:
     from tradewatch.fetch import Fetcher, FetchResponse
@@ -99,7 +99,7 @@ class RequestOptions:
     timeout: float | None = None
     max_bytes: int | None = None
     allow_private: bool | None = None
-    trusted_hosts: frozenset[str] = frozenset()
+    trusted_hosts: frozenset[str] = frozenset()  # `host:port` entries (`trusted_entries`)
 
     @classmethod
     def for_source(cls, spec: SourceSpec, extra_urls: Iterable[str] = ()) -> RequestOptions:
@@ -108,7 +108,7 @@ class RequestOptions:
         Sources build theirs once, when they are made: parsing the URLs on every poll was a
         few percent of an all-304 poll.
         """
-        hosts = {httpx.URL(u).host for u in (spec.url, *extra_urls) if u}
+        trusted = {entry for u in (spec.url, *extra_urls) if u for entry in trusted_entries(u)}
         return cls(
             source=spec.name,
             headers=dict(spec.headers),
@@ -117,5 +117,5 @@ class RequestOptions:
             timeout=spec.timeout,
             max_bytes=spec.max_bytes,
             allow_private=spec.allow_private,
-            trusted_hosts=frozenset(h for h in hosts if h),
+            trusted_hosts=frozenset(trusted),
         )
