@@ -152,13 +152,13 @@ async def test_search_results_without_abstract_get_their_full_text(
     assert server.hits("/text/2026-19555.txt") == 1
 
 
-async def test_a_text_that_cannot_be_read_is_tried_again_on_the_next_polls(
+async def test_a_text_that_cannot_be_read_holds_its_document_back(
     server: LocalServer, fetcher: Fetcher
 ) -> None:
-    """The document goes on without it (its alert is not held back); the next polls try again.
+    """Not passed on without its text (a text that comes and goes would read as two changes: two false
+    updates of an alert), nor held back for good: after three failed polls it goes on without it.
 
-    The query's validators are dropped meanwhile, so the next poll reads it again instead of
-    a 304; after three failed polls the text is given up and the query is conditional again.
+    The query's validators are dropped meanwhile, so the next poll reads it again instead of a 304.
     """
     url = _presidential_list(server, Response(404, b"gone"))
     server.routes["/api/v1/documents.json"] = conditional(
@@ -168,17 +168,34 @@ async def test_a_text_that_cannot_be_read_is_tried_again_on_the_next_polls(
         200, b"Proclamation text", {"Content-Type": "text/plain"}
     )
     source = FederalRegisterSource(spec("federal_register", url=url))
-    for _ in range(3):
+    for _ in range(2):
         result = await source.fetch(fetcher)
-        assert [(d.id, d.text) for d in result.documents] == [
-            ("2026-19555", ""),
-            ("2026-19554", "Proclamation text"),
-        ]
+        assert [(d.id, d.text) for d in result.documents] == [("2026-19554", "Proclamation text")]
+        assert result.validators == {}
         await fetcher.commit(result)
-    assert result.validators  # given up on the third: the query's ETag is kept
+    result = await source.fetch(fetcher)  # the third failure: it goes on without its text
+    assert [(d.id, d.text) for d in result.documents] == [
+        ("2026-19555", ""),
+        ("2026-19554", "Proclamation text"),
+    ]
+    assert result.validators
+    await fetcher.commit(result)
     assert (await source.fetch(fetcher)).not_modified
     assert server.hits("/text/2026-19555.txt") == 3
-    assert server.hits("/api/v1/documents.json") == 4
+
+
+async def test_a_presidential_document_with_a_search_excerpt_still_gets_its_text(
+    server: LocalServer, fetcher: Fetcher
+) -> None:
+    """A term search gives each result an excerpt, a snippet: a presidential document (no abstract)
+    still gets its full text, after the excerpt."""
+    answer = json.loads(fixture_bytes("federal_register/documents-presdocu-newest-page1.json"))
+    for result in answer["results"]:
+        result["excerpts"] = "… the additional <span class='match'>tariff</span> …"
+    url = _presidential_list(server, Response(200, b"Sec. 1. Tariffs.", {"Content-Type": "text/plain"}))
+    server.routes["/api/v1/documents.json"] = Response(200, json.dumps(answer).encode(), JSON)
+    docs = (await FederalRegisterSource(spec("federal_register", url=url)).fetch(fetcher)).documents
+    assert [d.text for d in docs] == ["… the additional tariff …\n\nSec. 1. Tariffs."] * 2
 
 
 async def test_public_inspection_is_the_same_item(server: LocalServer, fetcher: Fetcher) -> None:

@@ -26,6 +26,7 @@ from pydantic import Field
 
 from tradewatch.config import SourceSpec
 from tradewatch.errors import SourceError
+from tradewatch.matching.engine import MATCH_TEXT_MAX
 from tradewatch.models import Document
 from tradewatch.sources._offload import off_loop
 from tradewatch.sources._text import html_to_text
@@ -231,7 +232,7 @@ class FederalRegisterSource:
         before = self.text_requests
         texts = await asyncio.gather(*(self._text_of(fetcher, d) for d in wanted), return_exceptions=True)
         by_id: dict[str, tuple[str, str]] = {}
-        retry = False
+        held: set[str] = set()
         for doc, text in zip(wanted, texts, strict=True):
             if isinstance(text, SourceError):
                 tries = self._text_failures[doc.id] = self._text_failures.get(doc.id, 0) + 1
@@ -239,25 +240,34 @@ class FederalRegisterSource:
                     "full_text_fetch_failed", source=name, document=doc.id, error=str(text), tries=tries
                 )
                 if tries < _TEXT_TRIES:
-                    retry = True
+                    held.add(doc.id)
                 else:  # given up: remembered as having no text
                     self._remember(doc.id, ("", ""))
             elif isinstance(text, BaseException):
                 raise text
             elif text is not None:
                 by_id[doc.id] = text
-        # A document whose text could not be read goes on without it, so that its alert is not
-        # held back; the text, read on a later poll, shows as an update with the facts it adds.
-        # Without the query's validators that later poll reads the query again, not a 304.
-        kept = [_with_text(d, by_id[d.id]) if d.id in by_id else d for d in found]
+        listed = {d.id for d in found}
+        for number in [n for n in self._text_failures if n not in listed]:
+            del self._text_failures[number]  # no longer in the answer: nothing to retry
+        # A document whose text could not be read is held back for the next poll, not passed on
+        # without it: a text that comes and goes would read as two changes of the document (two
+        # false updates of an alert). Without the query's validators the next poll reads the
+        # query again instead of a 304. After _TEXT_TRIES polls it goes on without its text: a
+        # text that never comes must not hold a document back for good.
+        kept = [_with_text(d, by_id[d.id]) if d.id in by_id else d for d in found if d.id not in held]
         result = result_of(resp, kept, requests=requests + self.text_requests - before)
-        if retry:
+        if held:
             result.validators = {}
         return result
 
     def _wants_text(self, doc: Document) -> bool:
+        """auto: presidential documents (no abstract; a term search's excerpt is only a snippet)
+        and any other document the answer gives no text for."""
         mode = self.options.full_text
-        return mode == "always" or (mode == "auto" and not doc.text)
+        if mode != "auto":
+            return mode == "always"
+        return not doc.text or doc.extra.get("type") == "Presidential Document"
 
     async def _text_of(self, fetcher: Fetcher, doc: Document) -> tuple[str, str] | None:
         """(full text, its URL) of a document, from this process's cache or the Register.
@@ -274,6 +284,7 @@ class FederalRegisterSource:
         self.text_requests += 1
         page = await fetcher.get(url, self.request)
         text = await off_loop(self.options.name, functools.partial(_page_text, page))
+        text = text[:MATCH_TEXT_MAX]  # what the rules read: a multi-megabyte annex is not kept
         self._remember(doc.id, (text, url))
         return text, url
 
