@@ -103,6 +103,12 @@ async def test_a_retry_an_earlier_run_scheduled_is_not_waited_for(client: Redis,
     second = await delivery(client, redis_url, {"console": rec}).drain(60)
     assert (second.delivered, second.failed, second.pending) == (1, 0, 1)
     assert rec.ids() == ["a2"]
+    # nor once its own failure, retried, went out
+    await outbox.enqueue_operator(alert(3))
+    rec.fail_next, rec.retry_after = 1, 0.05
+    third = await delivery(client, redis_url, {"console": rec}).drain(60)
+    assert (third.delivered, third.failed, third.pending) == (1, 1, 1)
+    assert rec.ids() == ["a2", "a3"]
     assert loop.time() - started < 30  # it did not sit out the earlier run's 30 s backoff
 
 

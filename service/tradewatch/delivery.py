@@ -205,25 +205,33 @@ class Delivery:
         --once` from cron must not sit out another run's backoff.
         """
         await self._ensure(name)
-        retrying = 0  # entries this run tried and scheduled again (failed, or a reply waiting)
+        mine: set[str] = set()  # entries this run tried and scheduled again (failed, or a reply waiting)
+
+        async def deliver(entry: Entry) -> None:
+            outcome = await self._deliver(name, entry)
+            self._tally(result, outcome)
+            if outcome in ("failed", "waiting"):
+                mine.add(entry.id)
+            else:
+                mine.discard(entry.id)
+
         claimed = await self.outbox.read_own_pending(name, self.consumer, 1000)
         claimed += await self.outbox.claim_idle(name, self.consumer, self.claim_idle_ms, 1000)
         for entry in claimed:
             if await self.outbox.claimable(name, entry.id, self._now_ms()):
-                retrying += self._tally(result, await self._deliver(name, entry))
+                await deliver(entry)
         while time.monotonic() < deadline:
             worked = 0
             for due in await self.outbox.take_due(name, self.consumer, self._now_ms()):
-                retrying += self._tally(result, await self._deliver(name, due))
+                await deliver(due)
                 worked += 1
-            entries = await self.outbox.read_new(name, self.consumer, BATCH, None)
-            for entry in entries:
-                retrying += self._tally(result, await self._deliver(name, entry))
+            for entry in await self.outbox.read_new(name, self.consumer, BATCH, None):
+                await deliver(entry)
                 worked += 1
             if worked:
                 continue
             next_due = await self.outbox.next_due_ms(name)
-            if next_due is None or not retrying:
+            if next_due is None or not mine:
                 return
             wait = (next_due - self._now_ms()) / 1000
             if time.monotonic() + wait > deadline:
@@ -231,19 +239,16 @@ class Delivery:
             await asyncio.sleep(max(wait, 0.0))  # a retry delay the receiver asked for, not a poll
 
     @staticmethod
-    def _tally(result: DrainResult, outcome: str) -> int:
-        """Count one outcome; 1 when it was scheduled again (a retry this run may wait for), else 0."""
-        if outcome == "failed":
-            result.failed += 1
-            return 1
+    def _tally(result: DrainResult, outcome: str) -> None:
         if outcome == "delivered":
             result.delivered += 1
+        elif outcome == "failed":
+            result.failed += 1
         elif outcome == "dead":
             result.dead += 1
         elif outcome == "skipped":
             result.skipped += 1
         # "waiting" (a reply whose thread's first alert is not delivered yet) stays pending
-        return 1 if outcome == "waiting" else 0
 
     # --- one entry ------------------------------------------------------------------------------
 
