@@ -189,6 +189,34 @@ async def test_redirects_share_the_attempts_deadline() -> None:
     assert len(hops) == 3  # the third hop's answer would come after the deadline (0.75 s > 0.6 s)
 
 
+async def test_waiting_for_the_host_between_redirects_is_not_the_requests_time(server: LocalServer) -> None:
+    """The shared deadline counts the requests, not the waits for a host slot: a redirect whose
+    next hop queues behind another poll's slow request still succeeds."""
+    first_hop = threading.Event()
+    go_on = threading.Event()
+
+    def hop(req: Request) -> Response:
+        first_hop.set()
+        go_on.wait(5)
+        return Response(302, b"", {"Location": "/there"})
+
+    def slow(req: Request) -> Response:
+        time.sleep(0.7)
+        return Response(200, b"slow")
+
+    server.routes["/here"] = hop
+    server.routes["/there"] = Response(200, b"arrived")
+    server.routes["/slow"] = slow
+    async with Fetcher(http_settings(per_host=1, timeout=1.0, retries=0)) as f:
+        redirected = asyncio.create_task(f.get(server.url("/here"), OPTS))
+        await asyncio.to_thread(first_hop.wait, 5)
+        other = asyncio.create_task(f.get(server.url("/slow"), OPTS))  # queues for the host's slot
+        await asyncio.sleep(0.4)  # the first hop takes 0.4 s of the redirect's 1 s
+        go_on.set()  # its next hop now waits 0.7 s behind the other request for the slot
+        assert (await redirected).content == b"arrived"
+        assert (await other).content == b"slow"
+
+
 async def test_a_hostile_reason_phrase_reaches_no_terminal() -> None:
     """The server's reason phrase goes into the error (shown by `sources test`, kept for
     `sources list`): its terminal controls (clear screen, window title) are dropped."""

@@ -305,11 +305,11 @@ class Fetcher:
     async def _follow(self, url: str, headers: httpx.Headers, opts: RequestOptions) -> FetchResponse:
         """One attempt, following at most `max_redirects` redirects, each destination checked."""
         current = httpx.URL(url)
-        until: float | None = None  # the attempt's deadline, from its first request on
+        spent = 0.0  # seconds the attempt's requests took so far (its waits for a slot left out)
         for _ in range(self.http.max_redirects + 1):
             proxy = self.pools.proxy_for(current, opts.proxy or self.http.proxy)
             await self._check_destination(current, opts, proxied=proxy is not None)
-            resp, location, until = await self._once(current, headers, opts, proxy, until)
+            resp, location, spent = await self._once(current, headers, opts, proxy, spent)
             if location is None:
                 resp.requested_url = url
                 return resp
@@ -381,13 +381,13 @@ class Fetcher:
         headers: httpx.Headers,
         opts: RequestOptions,
         proxy: str | None,
-        until: float | None = None,
+        spent: float = 0.0,
     ) -> tuple[FetchResponse, str | None, float]:
-        """One request under the global and per-host limits, and the attempt's deadline.
+        """One request under the global and per-host limits; returns the attempt's time spent.
 
-        The whole attempt, its redirects included, has one deadline (`timeout` from its
-        first request on, the waits for a slot left out), so a chain of slow redirects
-        cannot hold a host slot for `timeout` per hop.
+        The whole attempt, its redirects included, has one `timeout` for its requests (`spent`
+        is what earlier hops took; the waits for a host slot are left out), so a chain of slow
+        redirects cannot hold a host slot for `timeout` per hop.
         """
         timeout = opts.timeout or self.http.timeout
         limit = opts.max_bytes or self.http.max_bytes
@@ -402,15 +402,15 @@ class Fetcher:
                 # Taken after the waits and marked busy at once, so close_idle cannot close it under us.
                 port = url.port or (443 if url.scheme == "https" else 80)
                 pool, client = self.pools.get(proxy, url, trusts(trusted, url.host, port))
-                now = asyncio.get_running_loop().time()
-                until = now + timeout if until is None else until
+                loop = asyncio.get_running_loop()
+                started = loop.time()
                 try:
-                    if until <= now:
+                    if spent >= timeout:
                         raise TimeoutError
                     with self.pools.using(pool):
-                        async with asyncio.timeout_at(until):
+                        async with asyncio.timeout_at(started + timeout - spent):
                             resp, location = await self._read(client, url, headers, limit, opts.source)
-                            return resp, location, until
+                            return resp, location, spent + loop.time() - started
                 except TimeoutError:
                     raise _Transient(f"timed out after {timeout:g}s") from None
                 except httpx.TimeoutException:
