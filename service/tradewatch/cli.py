@@ -6,6 +6,7 @@ problem on stderr and exit 1, never a traceback.
 
 from __future__ import annotations
 
+import io
 import re
 import sys
 from collections.abc import Iterable, Iterator
@@ -140,13 +141,18 @@ def replay(
         fail(str(exc))
     try:
         # undecodable bytes become surrogates, so that the reader names their line
-        stream = sys.stdin if docs == "-" else Path(docs).open(encoding="utf-8", errors="surrogateescape")  # noqa: SIM115
+        stream = (
+            io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", errors="surrogateescape")
+            if docs == "-"
+            else Path(docs).open(encoding="utf-8", errors="surrogateescape")  # noqa: SIM115
+        )
         label_lines = (
             labels.read_text(encoding="utf-8", errors="surrogateescape").splitlines() if labels else None
         )
     except OSError as exc:
         fail(f"cannot read: {exc}")
-    progress = _file_progress(stream, "replay", "documents")
+    piped = docs == "-"
+    progress = _file_progress(stream, "replay", "documents", piped=piped)
     try:
         for line in replay_lines(rb, _counted(stream, progress), label_lines):
             typer.echo(line)
@@ -154,13 +160,15 @@ def replay(
         fail(f"{docs if exc.source == 'docs' else labels}: {exc}")
     finally:
         progress.done()
-        if stream is not sys.stdin:
+        if piped:
+            stream.detach()  # leave the process's stdin open
+        else:
             stream.close()
 
 
-def _file_progress(stream: TextIO, label: str, unit: str) -> Progress:
+def _file_progress(stream: TextIO, label: str, unit: str, *, piped: bool = False) -> Progress:
     """A terminal progress line over a file's lines (stdin has no known length: none)."""
-    if stream is sys.stdin or not sys.stderr.isatty():
+    if piped or not sys.stderr.isatty():
         return Progress(0, label)
     total = sum(1 for _ in stream)
     stream.seek(0)

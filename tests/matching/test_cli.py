@@ -161,6 +161,10 @@ def test_replay_of_a_file_that_is_not_utf8_names_the_line(tmp_path: Path) -> Non
     assert '"doc_id": "d1"' in result.stdout
     assert f"{docs}: line 2: not UTF-8 text" in result.stderr
     assert "Traceback" not in result.output
+    piped = CliRunner().invoke(app, ["replay", "-", "--rules", str(RULES)], input=docs.read_bytes())
+    assert piped.exit_code == 1
+    assert '"doc_id": "d1"' in piped.stdout
+    assert "-: line 2: not UTF-8 text" in piped.stderr
     wide = tmp_path / "utf16.jsonl"
     wide.write_bytes(first.encode("utf-16"))
     result = CliRunner().invoke(app, ["replay", str(wide), "--rules", str(RULES)])

@@ -53,8 +53,16 @@ def test_a_link_of_another_scheme_is_no_link() -> None:
     feed = b"""<rss version="2.0"><channel><title>t</title>
 <item><title>a</title><link>JavaScript:alert(1)</link></item>
 <item><title>b</title><link> data:text/html,x</link><guid>g-b</guid></item>
-<item><title>c</title><link>/news/c</link></item></channel></rss>"""
+<item><title>c</title><link>/news/c</link></item>
+<item><title>d</title><link>java&#x0A;script:alert(1)</link></item>
+<item><title>e</title><link>&#x09;java&#x09;script:alert(1)</link></item></channel></rss>"""
     docs = parse_feed(parse_xml(feed, source="s", url="u"), source="s", base="https://example.org/")
-    assert [(d.title, d.url) for d in docs] == [("a", ""), ("b", ""), ("c", "https://example.org/news/c")]
+    assert [(d.title, d.url) for d in docs] == [
+        ("a", ""),
+        ("b", ""),
+        ("c", "https://example.org/news/c"),
+        ("d", ""),
+        ("e", ""),
+    ]
     assert docs[0].id.startswith("sha:")
     assert docs[1].id == "g-b"

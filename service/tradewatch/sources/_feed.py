@@ -42,7 +42,9 @@ def _t(el: Element | None) -> str:
     return "".join(el.itertext()).strip()
 
 
-_SCHEME = re.compile(r"\s*([A-Za-z][A-Za-z0-9+.-]*):")
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
+_LINK_BREAKS = re.compile("[\t\r\n]")
+_C0_AND_SPACE = "".join(map(chr, range(0x21)))
 
 
 def _local(tag: str) -> str:
@@ -172,6 +174,8 @@ def parse_feed(
 
 def _document(raw: dict[str, Any], source: str, base: str, tz: tzinfo = UTC) -> Document:
     """One item as a Document (a malformed one raises; `parse_feed` skips it)."""
+    if raw["link"]:  # as browsers read a link (WHATWG URL): no tabs or line breaks, trimmed
+        raw["link"] = _LINK_BREAKS.sub("", raw["link"]).strip(_C0_AND_SPACE)
     if raw["link"] and base and "://" not in raw["link"]:
         raw["link"] = urljoin(base, raw["link"])
     scheme = _SCHEME.match(raw["link"])
