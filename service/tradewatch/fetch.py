@@ -216,6 +216,8 @@ class Fetcher:
         """
         for url, validators in result.validators.items():
             await self.validators.put(url, validators)
+        if result.on_commit is not None:
+            result.on_commit()
 
     async def get(
         self,

@@ -101,14 +101,16 @@ async def test_api_reads_back_to_the_last_post_seen(server: LocalServer, fetcher
     source = TruthSocialSource(spec("truthsocial", url=server.base_url, account=ACCOUNT, limit=2))
     first = await source.fetch(fetcher)
     assert [d.id.rsplit("/", 1)[1] for d in first.documents] == ["10", "9"]
-    shown["upto"] = 15  # five posts while the worker was away
+    shown["upto"] = 15  # five posts while the source failed
+    await source.fetch(fetcher)  # a poll whose processing failed (not committed) teaches nothing
+    await fetcher.commit(first)
     again = await source.fetch(fetcher)
     assert [d.id.rsplit("/", 1)[1] for d in again.documents] == ["15", "14", "13", "12", "11", "10"]
     assert again.requests == 3
     capped = TruthSocialSource(
         spec("truthsocial", url=server.base_url, account=ACCOUNT, limit=2, max_pages=2)
     )
-    await capped.fetch(fetcher)  # it has seen up to 15
+    await fetcher.commit(await capped.fetch(fetcher))  # it has seen up to 15
     shown["upto"] = 20
     assert [d.id.rsplit("/", 1)[1] for d in (await capped.fetch(fetcher)).documents] == [
         "20",

@@ -43,6 +43,9 @@ class SourceResult:
     not_modified: bool = False
     requests: int = 1
     validators: dict[str, Validators] = field(default_factory=dict)
+    # what the source learns from this poll, applied by `Fetcher.commit` once its documents
+    # are processed (a poll whose processing failed is read again, as if it never happened)
+    on_commit: Callable[[], None] | None = None
 
 
 class Source(Protocol):

@@ -8,6 +8,7 @@ replies follow the `reblogs`/`replies` options, and media links are kept.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
@@ -197,8 +198,6 @@ class TruthSocialSource:
             pages += 1
             statuses += self._statuses(older)
         ids = [int(s["id"]) for s in statuses if str(s.get("id", "")).isdigit()]
-        if ids:
-            self._newest = max(ids + ([newest] if newest is not None else []))
         docs = await off_loop(
             self.options.name,
             lambda: each_item(
@@ -207,4 +206,8 @@ class TruthSocialSource:
                 source=self.options.name,
             ),
         )
-        return result_of(resp, self._keep(docs), requests=requests)
+        result = result_of(resp, self._keep(docs), requests=requests)
+        if ids:
+            seen = max(ids + ([newest] if newest is not None else []))
+            result.on_commit = functools.partial(setattr, self, "_newest", seen)
+        return result
