@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tradewatch.config import BUILTIN_CONFIG, find_config, load_settings
+from tradewatch.config import BUILTIN_CONFIG, PACKAGED_RULES, find_config, load_settings
 from tradewatch.durations import format_duration, parse_duration
 from tradewatch.errors import ConfigError
 
@@ -96,6 +96,18 @@ def test_relative_paths_resolve_against_file(tmp_path: Path) -> None:
     settings = load_settings(path, env={})
     assert settings.rules == sub / "myrules"
     assert settings.state_dir.resolve() == (tmp_path / "state").resolve()
+
+
+def test_relative_paths_follow_the_files_path_not_its_symlinks(tmp_path: Path) -> None:
+    """A Kubernetes ConfigMap mounts the file as a link into a hidden timestamped folder
+    (`..data/` → `..2026_12_02/`): `../rules` is next to the mount as the user sees it."""
+    hidden = tmp_path / "etc" / "config" / "..2026_12_02"
+    hidden.mkdir(parents=True)
+    (hidden / "tradewatch.yaml").write_text("rules: ../rules\n", encoding="utf-8")
+    (tmp_path / "etc" / "config" / "..data").symlink_to(hidden.name)
+    (tmp_path / "etc" / "config" / "tradewatch.yaml").symlink_to("..data/tradewatch.yaml")
+    settings = load_settings(tmp_path / "etc" / "config" / "tradewatch.yaml", env={})
+    assert settings.rules == tmp_path / "etc" / "rules"
 
 
 @pytest.mark.parametrize(
@@ -193,6 +205,18 @@ def test_builtin_default_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert settings.redis_url is None
     assert settings.sources
     assert settings.notifiers.configured() == ["console"]
+
+
+def test_builtin_default_with_an_empty_rules_folder_uses_the_packaged_rules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An empty ./rules (the image's /etc/tradewatch/rules without a mount) is no rulebook: the
+    built-in default then runs the packaged rules instead of none at all."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "rules").mkdir()
+    assert load_settings(None, env={}).rules == PACKAGED_RULES
+    (tmp_path / "rules" / "mine.yaml").write_text("rules: []\n", encoding="utf-8")
+    assert load_settings(None, env={}).rules == tmp_path / "rules"
 
 
 def test_example_config_validates() -> None:

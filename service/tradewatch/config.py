@@ -473,19 +473,21 @@ def load_settings(explicit: Path | None = None, env: dict[str, str] | None = Non
     missing: list[str] = []
     data = _interpolate(data, env, "", missing)
     from_env = _env_overrides(data, env)
-    base = Path.cwd() if builtin else path.resolve().parent
+    # the folder the file is in as its path says, symlinks not followed: a Kubernetes ConfigMap
+    # mounts each file as a link into a hidden timestamped folder
+    base = Path.cwd() if builtin else path.absolute().parent
     for key in ("state_dir", "rules"):
         if isinstance(data.get(key), str):
             p = Path(data[key]).expanduser()
-            data[key] = p if p.is_absolute() else base / p
+            data[key] = p if p.is_absolute() else Path(os.path.normpath(base / p))
     if (
         builtin
         and isinstance(data.get("rules"), Path)
-        and not data["rules"].is_dir()
+        and not _has_rule_files(data["rules"])
         and PACKAGED_RULES.is_dir()
     ):
-        data["rules"] = PACKAGED_RULES
-    data["config_file"] = None if builtin else path.resolve()
+        data["rules"] = PACKAGED_RULES  # the built-in default runs the packaged rules (e.g. in the image)
+    data["config_file"] = None if builtin else path.absolute()
     raw_sources = data.pop("sources", None) or []
     errors: list[str] = list(missing)
     settings = None
@@ -501,6 +503,10 @@ def load_settings(explicit: Path | None = None, env: dict[str, str] | None = Non
     if errors or settings is None:
         raise ConfigError("\n".join(_located(str(path), tree, error, from_env) for error in errors))
     return settings.model_copy(update={"sources": specs})
+
+
+def _has_rule_files(folder: Path) -> bool:
+    return folder.is_dir() and any(folder.glob("*.y*ml"))
 
 
 _KEY_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")

@@ -103,7 +103,8 @@ class Worker:
 
     async def main(self, *, once: bool) -> int:
         self.rulebook = load_rules_or_report(self.settings)
-        self.rules_loaded = True
+        # not ready with nothing to match: an orchestrator holds back a worker that cannot alert
+        self.rules_loaded = bool(self.rulebook.rules or self.rulebook.deadlines)
         self.redis_handle = await open_redis(self.settings.redis_url, self.settings.state_dir)
         try:
             return await self._serve(once=once)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import structlog
 
 from tradewatch.matching import RuleProblems, check_rules, load_rulebook
 
@@ -195,3 +196,12 @@ def test_yaml_traps_are_named_not_raised(
         path.write_text(text, encoding="utf-8")
     problems = [str(p) for p in check_rules(tmp_path)]
     assert any(p.startswith(f"{path}:{line}: ") and fragment in p for p in problems), problems
+
+
+def test_an_empty_rules_folder_loads_with_a_warning(tmp_path: Path) -> None:
+    """No rule and no deadline (an empty or wrongly mounted folder): a worker that can never alert
+    says so, instead of one info line with `rules=0`."""
+    with structlog.testing.capture_logs() as logs:
+        book = load_rulebook(tmp_path)
+    assert (book.rules, book.deadlines) == ([], [])
+    assert [e["event"] for e in logs if e["log_level"] == "warning"] == ["no_rules_loaded"]

@@ -301,4 +301,7 @@ def load_rulebook(
         checker.rules, checker.deadlines, checker.glossary, backend=backend, origins=checker.origins
     )
     log.info("rules_loaded", directory=str(rules_dir), **book.stats())
+    if not book.rules and not book.deadlines:
+        # an empty or wrongly mounted folder: such a worker polls everything and never alerts
+        log.warning("no_rules_loaded", directory=str(rules_dir), hint="is the rules folder mounted?")
     return book

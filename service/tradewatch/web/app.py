@@ -161,7 +161,7 @@ async def readiness(state: WorkerState) -> dict[str, str]:
     """Each readiness check and `ok` or why not; /readyz and the page's header show the same."""
     return {
         "redis": "not connected" if state.redis is None else await _ping(state.redis),
-        "rules": "ok" if state.rules_loaded else "rules not loaded",
+        "rules": "ok" if state.rules_loaded else "no rules loaded",
         "scheduler": "ok" if state.scheduler_running else "scheduler not running",
     }
 
