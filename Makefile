@@ -5,7 +5,16 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: install run test lint bench bench-soak clean
+.PHONY: help install run test lint bench bench-soak clean
+
+help:
+	@echo "make run         set up .venv and run the worker (embedded Redis, console alerts by default)"
+	@echo "make test        set up .venv and run the test suite"
+	@echo "make lint        ruff and mypy"
+	@echo "make bench       benchmarks (table on stdout, BENCHMARKS.md)"
+	@echo "make bench-soak  30-minute soak (not in CI)"
+	@echo "make install     only set up .venv"
+	@echo "make clean       remove .venv and caches; the worker's state in var/ is kept"
 
 install: $(STAMP)
 
@@ -37,5 +46,7 @@ bench: $(BENCH_STAMP)
 bench-soak: $(BENCH_STAMP)
 	$(BIN)/python -m bench.soak
 
+# var/ (the embedded Redis: seen items, pending alerts, dead letters) is kept on purpose:
+# removing it re-alerts recent items and loses what waits for delivery. `rm -rf var` does that.
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -107,7 +107,7 @@ class Metrics:
         )
         self.fetch_seconds = Histogram(
             "tradewatch_fetch_seconds",
-            "Duration of one source poll",
+            "Duration of one successful source poll (fetch and parse)",
             ["source"],
             registry=r,
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),

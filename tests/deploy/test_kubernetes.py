@@ -45,11 +45,14 @@ def test_every_object_has_api_version_kind_name_and_namespace() -> None:
             assert doc["metadata"].get("namespace") == "tradewatch", (kind, name)
 
 
-def test_kustomization_lists_every_manifest() -> None:
-    """kustomization.yaml applies every manifest file in the folder and nothing missing."""
+def test_kustomization_lists_every_manifest_but_the_rules() -> None:
+    """kustomization.yaml applies every manifest file in the folder, except the starter rules:
+    an `apply -k` (an upgrade) must never replace the rules ConfigMap made from rules/."""
     kustomization = yaml.safe_load((KUBERNETES / "kustomization.yaml").read_text())
-    files = {p.name for p in KUBERNETES.glob("*.yaml")} - {"kustomization.yaml"}
+    files = {p.name for p in KUBERNETES.glob("*.yaml")} - {"kustomization.yaml", "rules-starter.yaml"}
     assert set(kustomization["resources"]) == files
+    applied = [doc for name in kustomization["resources"] for doc in load_all(KUBERNETES / name)]
+    assert ("ConfigMap", "tradewatch-rules") not in {(d["kind"], d["metadata"]["name"]) for d in applied}
 
 
 def test_deployment_runs_two_or_more_replicas_with_probes() -> None:
@@ -123,7 +126,7 @@ def test_configmap_config_is_a_valid_tradewatch_config(tmp_path: Any) -> None:
     settings = load_settings(
         folder / "tradewatch.yaml", env={"SLACK_BOT_TOKEN": "xoxb-1", "TRADEWATCH_PAGE_TOKEN": "t"}
     )
-    assert settings.rules.resolve() == tmp_path / "rules"
+    assert str(settings.rules) == "/etc/tradewatch/rules"  # where the init container copies them
     assert settings.server.host == "0.0.0.0"
     assert settings.server.port == 8080
     assert "tradewatch-redis-0.tradewatch-redis" in (settings.redis_url or "")
@@ -149,3 +152,16 @@ def test_starter_rules_in_the_configmap_are_valid(tmp_path: Any) -> None:
         (tmp_path / name).write_text(text, encoding="utf-8")
     book = load_rulebook(tmp_path)
     assert [rule.id for rule in book.rules] == ["mofcom-rare-earth-export-control"]
+
+
+def test_only_the_workers_reach_redis() -> None:
+    """Redis holds the outbox (whoever writes to it can make tradewatch post): a NetworkPolicy
+    lets only the worker pods in, on Redis's port."""
+    policy = OBJECTS[("NetworkPolicy", "tradewatch-redis")]["spec"]
+    redis_labels = OBJECTS[("StatefulSet", "tradewatch-redis")]["spec"]["template"]["metadata"]["labels"]
+    worker_labels = _worker()["spec"]["template"]["metadata"]["labels"]
+    assert policy["podSelector"]["matchLabels"].items() <= redis_labels.items()
+    (rule,) = policy["ingress"]
+    assert rule["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "tradewatch"}}}]
+    assert {"app.kubernetes.io/name": "tradewatch"}.items() <= worker_labels.items()
+    assert rule["ports"] == [{"protocol": "TCP", "port": 6379}]
