@@ -277,6 +277,24 @@ class Worker:
         with self._in_flight():  # a tick in progress finishes before shutdown, like a poll
             await self._tick_deadlines()
             await self.fetcher.close_idle()  # sockets of hosts not polled lately
+            await self._refresh_source_up()
+
+    async def _refresh_source_up(self) -> None:
+        """`tradewatch_source_up` from the health all workers share, not only this worker's polls.
+
+        With leases one worker polls a source; another that polled it once (before a
+        failover) would go on reporting its old 1 while the source fails, and a
+        `max by (source)` alert would never fire.
+        """
+        try:
+            records = await self.health.all()
+        except Exception as exc:
+            log.debug("source_up_not_refreshed", error=str(exc))
+            return
+        for spec in self._specs:
+            record = records.get(spec.name)
+            if record is not None and (record.last_success or record.consecutive_failures):
+                self.metrics.source_up.labels(spec.name).set(0 if record.consecutive_failures else 1)
 
     async def poll(self, spec: SourceSpec, *, use_lease: bool) -> None:
         """Poll one source once; every failure stays inside this source and is logged once.

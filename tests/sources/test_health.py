@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
 import redis.asyncio as aioredis
+from prometheus_client import CollectorRegistry
 
 from tradewatch.models import Alert
+from tradewatch.observe import Metrics
 from tradewatch.store.health import SourceHealth
 from tradewatch.store.keys import Keys
 from tradewatch.store.validators import RedisValidatorCache, Validators
+from tradewatch.worker import Worker
 
 
 @pytest.fixture
@@ -150,3 +154,19 @@ async def test_one_broken_key_in_a_batch_fails_only_its_own_poll(client: aioredi
     assert puts[2] is None
     assert isinstance(puts[1], Exception)
     assert await cache.get("https://x/c") == Validators('"c"', None)
+
+
+async def test_every_worker_reports_source_up_from_the_shared_health(client: aioredis.Redis) -> None:
+    """A worker that polled a source once, before another took its lease, reports what that other
+    worker recorded since, not its own old 1 (a `max by (source)` alert would never fire)."""
+    health = SourceHealth(client, Keys("tw"))
+    metrics = Metrics(CollectorRegistry())
+    metrics.source_up.labels("mofcom").set(1)  # this worker's own poll, long ago
+    specs = [SimpleNamespace(name=n) for n in ("mofcom", "fedreg", "never-polled")]
+    worker = SimpleNamespace(health=health, metrics=metrics, _specs=specs)
+    await health.record_failure("mofcom", "HTTP 500", threshold=3)  # another worker's poll
+    await health.record_success("fedreg", status=200, documents=1, duration=0.1, next_poll=None)
+    await Worker._refresh_source_up(worker)  # type: ignore[arg-type]
+    assert metrics.source_up.labels("mofcom")._value.get() == 0
+    assert metrics.source_up.labels("fedreg")._value.get() == 1
+    assert "never-polled" not in {s.labels["source"] for m in metrics.source_up.collect() for s in m.samples}
