@@ -145,7 +145,10 @@ class Metrics:
         self.reminders_sent = Counter("tradewatch_reminders_sent", "Deadline reminders queued", registry=r)
         self.redis_errors = Counter("tradewatch_redis_errors", "Redis operations that failed", registry=r)
         self.source_up = Gauge(
-            "tradewatch_source_up", "1 when the last poll of the source (by any worker) succeeded", ["source"], registry=r
+            "tradewatch_source_up",
+            "1 when the last poll of the source (by any worker) succeeded",
+            ["source"],
+            registry=r,
         )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import signal
 import socket
 import sys
@@ -94,6 +95,8 @@ class Worker:
         self._sources: dict[str, Source] = {}
         self._first_round = Progress(0, "first poll")
         self._first_round_done: set[str] = set()
+        self._lease_retries: dict[str, asyncio.TimerHandle] = {}  # first tries that met a held lease
+        self._retry_tasks: set[asyncio.Task[None]] = set()
 
     @property
     def redis(self) -> Any:
@@ -315,6 +318,8 @@ class Worker:
             return
         if lease is None:
             log.debug("poll_skipped_lease_held", source=spec.name)
+            if spec.name not in self._first_round_done:
+                await self._retry_when_lease_ends(spec)
             return
         try:
             async with lease.held():
@@ -325,6 +330,29 @@ class Worker:
                     log.info("source_polls_deferred", source=spec.name, retry_after=round(wait))
         except (StoreError, RedisError, OSError) as exc:  # finishing the lease; it expires on its own
             log.warning("lease_not_finished", source=spec.name, error=str(exc))
+
+    async def _retry_when_lease_ends(self, spec: SourceSpec) -> None:
+        """A lease held at this worker's first try of a source (left by the process it replaces,
+        or by another worker) ends before the next interval: try again then, not a whole
+        interval later (a restarted worker left a 30-minute source unpolled for almost an hour)."""
+        every = spec.every.total_seconds()
+        try:
+            left = await self.leases.remaining_ms(spec.name) / 1000
+        except StoreError:
+            return
+        if not 0 < left < every:
+            return  # no lease any more (the next tick polls), or a hold for backoff: the schedule waits
+        delay = left + random.uniform(0.05, max(0.1, min(5.0, every * 0.05)))  # spread the workers
+        handle = asyncio.get_running_loop().call_later(delay, self._start_retry, spec)
+        self._lease_retries[spec.name] = handle
+        log.debug("poll_retry_at_lease_end", source=spec.name, in_seconds=round(delay, 1))
+
+    def _start_retry(self, spec: SourceSpec) -> None:
+        self._lease_retries.pop(spec.name, None)
+        if not self.stop.is_set():
+            task = asyncio.create_task(self._scheduled_poll(spec), name=f"retry:{spec.name}")
+            self._retry_tasks.add(task)
+            task.add_done_callback(self._retry_tasks.discard)
 
     async def _poll_once(self, spec: SourceSpec) -> float | None:
         """One poll; returns the seconds to leave the source alone after a failure: the server's

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
+from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 import redis.asyncio as aioredis
@@ -12,6 +15,7 @@ from tests.store.helpers import stalls_until_cancelled, wait_for
 from tradewatch.errors import StoreError
 from tradewatch.store.keys import Keys
 from tradewatch.store.leases import Leases
+from tradewatch.worker import Worker
 
 KEYS = Keys("tw-test")
 
@@ -115,3 +119,31 @@ async def test_hold_keeps_the_lease_past_its_interval(client: aioredis.Redis) ->
         lease.hold(60)
     assert 55_000 < await client.pttl(KEYS.lease("busy")) <= 60_000
     assert await leases.acquire("busy", 100) is None
+
+
+async def test_a_first_try_that_meets_a_held_lease_tries_again_when_it_ends(client: aioredis.Redis) -> None:
+    """A restarted worker finds the lease its previous process left: it polls when that lease
+    ends, not a whole interval later; a hold longer than the interval (a backoff) is waited out
+    by the schedule instead."""
+    leases = Leases(client, KEYS)
+    polled: list[str] = []
+
+    async def scheduled_poll(spec: SimpleNamespace) -> None:
+        polled.append(spec.name)
+
+    worker = SimpleNamespace(
+        leases=leases,
+        stop=asyncio.Event(),
+        _lease_retries={},
+        _retry_tasks=set(),
+        _scheduled_poll=scheduled_poll,
+    )
+    worker._start_retry = functools.partial(Worker._start_retry, worker)
+    assert await leases.acquire("feed", 300) is not None  # the previous process's lease: 0.3 s left
+    assert await leases.acquire("slow", 120_000) is not None  # a backoff hold beyond the interval
+    for name in ("feed", "slow"):
+        await Worker._retry_when_lease_ends(worker, SimpleNamespace(name=name, every=timedelta(minutes=1)))  # type: ignore[arg-type]
+    assert list(worker._lease_retries) == ["feed"]
+    await wait_for(lambda: polled == ["feed"])
+    assert worker._lease_retries == {}
+    assert await leases.remaining_ms("feed") == 0

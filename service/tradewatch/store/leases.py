@@ -151,6 +151,14 @@ class Leases:
             raise StoreError(f"redis lease acquire failed: {exc}") from exc
         return Lease(self.redis, key, token, int(ttl_ms)) if ok else None
 
+    async def remaining_ms(self, source: str) -> int:
+        """Milliseconds until the source's lease ends (0: no lease, or one without expiry)."""
+        try:
+            left = await self.redis.pttl(self.keys.lease(source))
+        except redis_errors as exc:
+            raise StoreError(f"redis lease read failed: {exc}") from exc
+        return max(int(left), 0)
+
     async def holder(self, source: str) -> str | None:
         """The current token (for the status page: is anyone polling this source?)."""
         value = await self.redis.get(self.keys.lease(source))
