@@ -171,6 +171,7 @@ async def test_a_text_that_cannot_be_read_holds_its_document_back(
     for _ in range(2):
         result = await source.fetch(fetcher)
         assert [(d.id, d.text) for d in result.documents] == [("2026-19554", "Proclamation text")]
+        assert [d.id for d in result.held] == ["2026-19555"]  # `sources test` shows it all the same
         assert result.validators == {}
         await fetcher.commit(result)
     result = await source.fetch(fetcher)  # the third failure: it goes on without its text

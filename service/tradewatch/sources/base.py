@@ -46,6 +46,9 @@ class SourceResult:
     # what the source learns from this poll, applied by `Fetcher.commit` once its documents
     # are processed (a poll whose processing failed is read again, as if it never happened)
     on_commit: Callable[[], None] | None = None
+    # documents read but held back until a later poll (a part of them could not be read yet):
+    # not processed, but `sources test` shows them
+    held: list[Document] = field(default_factory=list)
 
 
 class Source(Protocol):

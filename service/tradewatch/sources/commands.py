@@ -106,9 +106,12 @@ async def try_source(settings: Settings, name: str) -> list[Document]:
         source=name,
         status=result.status,
         documents=len(result.documents),
+        held=len(result.held),
         requests=result.requests,
     )
-    return result.documents
+    # what a poll would hold back for now (a Federal Register text not read yet) is shown too,
+    # last: it is what the source read
+    return [*result.documents, *result.held]
 
 
 def document_line(doc: Document) -> str:

@@ -259,6 +259,7 @@ class FederalRegisterSource:
         result = result_of(resp, kept, requests=requests + self.text_requests - before)
         if held:
             result.validators = {}
+            result.held = [d for d in found if d.id in held]
         return result
 
     def _wants_text(self, doc: Document) -> bool:
