@@ -105,6 +105,11 @@ class Worker:
     # --- lifecycle -------------------------------------------------------------------------------
 
     async def main(self, *, once: bool) -> int:
+        # First of all: a SIGTERM while starting (or during `run --once`) must also end in an
+        # orderly stop, which closes the embedded Redis, not in the default kill that left it running.
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._request_stop, sig)
         self.rulebook = load_rules_or_report(self.settings)
         # not ready with nothing to match: an orchestrator holds back a worker that cannot alert
         self.rules_loaded = bool(self.rulebook.rules or self.rulebook.deadlines)
@@ -156,11 +161,18 @@ class Worker:
         progress = Progress(len(specs), "polling sources")
 
         async def one(spec: SourceSpec) -> None:
-            await self.poll(spec, use_lease=False)
+            if self.stop.is_set():
+                return  # stopping: no poll starts any more
+            with self._in_flight():  # a second signal cancels it
+                await self.poll(spec, use_lease=False)
             progress.step()
 
-        await asyncio.gather(*(one(spec) for spec in specs))
+        # the polls in flight finish after SIGTERM; a second signal cancels them
+        await asyncio.gather(*(one(spec) for spec in specs), return_exceptions=True)
         progress.done()
+        if self.stop.is_set():  # what was queued stays queued for the next run or a worker
+            log.info("run_once_stopped", sources=len(specs))
+            return 0
         await self._tick_deadlines()
         result = await self.delivery.drain(timeout=ONCE_DELIVERY_TIMEOUT)
         log.info(
@@ -175,8 +187,6 @@ class Worker:
         loop = asyncio.get_running_loop()
         web_task = self._start_web()
         self._first_round = Progress(len(self._sources), "first poll", unit="sources")
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._request_stop, sig)
         scheduler = AsyncIOScheduler(event_loop=loop, timezone="UTC")
         now = utcnow()
         for spec in self._specs:

@@ -176,3 +176,43 @@ def test_sigterm_lets_an_in_flight_poll_finish(tmp_path: Path, redis_url: str) -
     assert "source_polled" in events[stopping:], events
     assert [r for r in seen if r.get("level") == "error"] == []
     assert events[-1] == "worker_stopped"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_run_once_stops_on_a_signal_and_closes_its_embedded_redis(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    """`run --once` on SIGTERM/SIGINT lets its in-flight poll finish, exits 0 (DESIGN) and stops the
+    embedded Redis it started; before, SIGTERM killed it (exit 143) and left redis-server running."""
+    from tests.servers import LocalServer, Request, Response
+
+    arrived = threading.Event()
+
+    def slow(req: Request) -> Response:
+        arrived.set()
+        time.sleep(1.5)
+        return Response(200, _FEED, {"Content-Type": "application/rss+xml"})
+
+    with LocalServer() as server:
+        server.routes["/slow.xml"] = slow
+        config = tmp_path / "tradewatch.yaml"
+        config.write_text(
+            f"state_dir: {tmp_path / 'state'}\nserver: {{enabled: false}}\n"
+            f"rules: {Path(__file__).resolve().parents[2] / 'rules'}\n"
+            "http: {allow_private: true, retries: 0, timeout: 10}\n"
+            f"sources:\n  - {{name: slow, kind: rss, url: '{server.url('/slow.xml')}', every: 1h}}\n",
+            encoding="utf-8",
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEWATCH_")}
+        env["TRADEWATCH_LOG_FORMAT"] = "json"
+        with running_worker(["--once", "--config", str(config)], tmp_path, env) as run:
+            assert arrived.wait(30), "the run never polled the slow source"
+            run.proc.send_signal(sig)
+            assert run.proc.wait(timeout=40) == 0
+    events = [r.get("event") for r in run.seen]
+    assert (
+        events.index("shutdown_requested") < events.index("source_polled") < events.index("run_once_stopped")
+    )
+    assert "embedded_redis_stopped" in events
+    pidfile = tmp_path / "state" / "redis" / "redis.pid"
+    assert not pidfile.exists() or not Path(f"/proc/{pidfile.read_text().strip()}").exists()
