@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 
 import pytest
 import structlog
 
-from tradewatch.observe import configure_logging, redact_text
+from tradewatch.observe import Progress, configure_logging, redact_text
 
 
 @pytest.mark.parametrize(
@@ -54,3 +55,23 @@ def test_scheduler_skips_are_not_logged(capsys: pytest.CaptureFixture[str]) -> N
     configure_logging("info", "json")
     logging.getLogger("apscheduler.scheduler").warning("Execution of job skipped")
     assert capsys.readouterr().err == ""
+
+
+def test_a_log_line_clears_the_progress_line_first(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a terminal the progress line and a log line never share a line: the log line clears it,
+    the next step redraws it, and the end writes the final count on its own line."""
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    configure_logging("info", "console")
+    progress = Progress(10, "first poll", unit="sources")
+    progress.step()
+    structlog.get_logger("t").warning("source_poll_failed", source="x")
+    progress.step(9)
+    progress.done()
+    err = capsys.readouterr().err
+    poll_line = err.index("source_poll_failed")
+    assert err[:poll_line].startswith("\r\x1b[Kfirst poll: 1/10 sources\r\x1b[K")
+    assert err.endswith("\r\x1b[Kfirst poll: 10/10 sources\n")
+    assert not Progress.showing

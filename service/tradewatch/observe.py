@@ -7,7 +7,7 @@ import os
 import re
 import sys
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
@@ -69,6 +69,7 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         redact,
+        _clear_progress_line,
     ]
     structlog.configure(
         processors=[
@@ -155,11 +156,22 @@ class Metrics:
 METRICS = Metrics()
 
 
+def _clear_progress_line(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    """A log line on a terminal first clears a progress line there (the next step redraws it),
+    so the two never run together on one line."""
+    if Progress.showing:
+        sys.stderr.write("\r\x1b[K")
+        Progress.showing = False
+    return event
+
+
 class Progress:
     """A one-line progress counter for long work on a terminal; silent in logs and CI.
 
     Redrawn at most ten times a second, so counting a million lines costs nothing.
     """
+
+    showing: ClassVar[bool] = False  # a progress line is on the terminal, not yet ended
 
     def __init__(self, total: int, label: str, *, unit: str = "") -> None:
         self.total = total
@@ -173,9 +185,11 @@ class Progress:
         self.count += amount
         if self.enabled and (time.monotonic() - self._drawn > 0.1 or self.count >= self.total):
             self._drawn = time.monotonic()
-            sys.stderr.write(f"\r{self.label}: {self.count}/{self.total}{self.unit}")
+            sys.stderr.write(f"\r\x1b[K{self.label}: {self.count}/{self.total}{self.unit}")
             sys.stderr.flush()
+            Progress.showing = True
 
     def done(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\n")
+        if self.enabled:  # the final count, on a line of its own
+            sys.stderr.write(f"\r\x1b[K{self.label}: {self.count}/{self.total}{self.unit}\n")
+            Progress.showing = False
