@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from redis.exceptions import RedisError
@@ -95,8 +96,7 @@ class Worker:
         self._sources: dict[str, Source] = {}
         self._first_round = Progress(0, "first poll")
         self._first_round_done: set[str] = set()
-        self._lease_retries: dict[str, asyncio.TimerHandle] = {}  # first tries that met a held lease
-        self._retry_tasks: set[asyncio.Task[None]] = set()
+        self._scheduler: AsyncIOScheduler | None = None
 
     @property
     def redis(self) -> Any:
@@ -187,7 +187,7 @@ class Worker:
         loop = asyncio.get_running_loop()
         web_task = self._start_web()
         self._first_round = Progress(len(self._sources), "first poll", unit="sources")
-        scheduler = AsyncIOScheduler(event_loop=loop, timezone="UTC")
+        scheduler = self._scheduler = AsyncIOScheduler(event_loop=loop, timezone="UTC")
         now = utcnow()
         for spec in self._specs:
             name = spec.name
@@ -343,26 +343,21 @@ class Worker:
 
     async def _retry_when_lease_ends(self, spec: SourceSpec) -> None:
         """A lease held at this worker's first try of a source (left by the process it replaces,
-        or by another worker) ends before the next interval: try again then, not a whole
-        interval later (a restarted worker left a 30-minute source unpolled for almost an hour)."""
+        or by another worker) ends before the next interval: the source's next run moves to the
+        lease's end, and the interval counts from there (a restarted worker left a 30-minute
+        source unpolled for almost an hour; a one-off retry beside the old schedule only moved
+        the gap, its own lease making the next scheduled run skip)."""
         every = spec.every.total_seconds()
         try:
             left = await self.leases.remaining_ms(spec.name) / 1000
         except StoreError:
             return
-        if not 0 < left < every:
+        if not 0 < left < every or self._scheduler is None:
             return  # no lease any more (the next tick polls), or a hold for backoff: the schedule waits
         delay = left + random.uniform(0.05, max(0.1, min(5.0, every * 0.05)))  # spread the workers
-        handle = asyncio.get_running_loop().call_later(delay, self._start_retry, spec)
-        self._lease_retries[spec.name] = handle
-        log.debug("poll_retry_at_lease_end", source=spec.name, in_seconds=round(delay, 1))
-
-    def _start_retry(self, spec: SourceSpec) -> None:
-        self._lease_retries.pop(spec.name, None)
-        if not self.stop.is_set():
-            task = asyncio.create_task(self._scheduled_poll(spec), name=f"retry:{spec.name}")
-            self._retry_tasks.add(task)
-            task.add_done_callback(self._retry_tasks.discard)
+        with contextlib.suppress(JobLookupError):
+            self._scheduler.modify_job(f"poll:{spec.name}", next_run_time=utcnow() + timedelta(seconds=delay))
+            log.debug("poll_moved_to_lease_end", source=spec.name, in_seconds=round(delay, 1))
 
     async def _poll_once(self, spec: SourceSpec) -> float | None:
         """One poll; returns the seconds to leave the source alone after a failure: the server's

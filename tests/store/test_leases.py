@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -121,29 +120,25 @@ async def test_hold_keeps_the_lease_past_its_interval(client: aioredis.Redis) ->
     assert await leases.acquire("busy", 100) is None
 
 
-async def test_a_first_try_that_meets_a_held_lease_tries_again_when_it_ends(client: aioredis.Redis) -> None:
-    """A restarted worker finds the lease its previous process left: it polls when that lease
-    ends, not a whole interval later; a hold longer than the interval (a backoff) is waited out
-    by the schedule instead."""
+async def test_a_first_try_that_meets_a_held_lease_moves_the_next_run_to_its_end(
+    client: aioredis.Redis,
+) -> None:
+    """A restarted worker finds the lease its previous process left: the source's next run moves
+    to that lease's end (and the interval counts from there), not a whole interval later; a hold
+    longer than the interval (a backoff) is left to the schedule."""
     leases = Leases(client, KEYS)
-    polled: list[str] = []
+    moved: dict[str, datetime] = {}
 
-    async def scheduled_poll(spec: SimpleNamespace) -> None:
-        polled.append(spec.name)
+    class Scheduler:
+        def modify_job(self, job_id: str, **changes: datetime) -> None:
+            moved[job_id] = changes["next_run_time"]
 
-    worker = SimpleNamespace(
-        leases=leases,
-        stop=asyncio.Event(),
-        _lease_retries={},
-        _retry_tasks=set(),
-        _scheduled_poll=scheduled_poll,
-    )
-    worker._start_retry = functools.partial(Worker._start_retry, worker)
-    assert await leases.acquire("feed", 300) is not None  # the previous process's lease: 0.3 s left
+    worker = SimpleNamespace(leases=leases, _scheduler=Scheduler())
+    assert await leases.acquire("feed", 3_000) is not None  # the previous process's lease: 3 s left
     assert await leases.acquire("slow", 120_000) is not None  # a backoff hold beyond the interval
-    for name in ("feed", "slow"):
-        await Worker._retry_when_lease_ends(worker, SimpleNamespace(name=name, every=timedelta(minutes=1)))  # type: ignore[arg-type]
-    assert list(worker._lease_retries) == ["feed"]
-    await wait_for(lambda: polled == ["feed"])
-    assert worker._lease_retries == {}
-    assert await leases.remaining_ms("feed") == 0
+    before = datetime.now(UTC)
+    for name in ("feed", "slow", "free"):
+        spec = SimpleNamespace(name=name, every=timedelta(minutes=1))
+        await Worker._retry_when_lease_ends(worker, spec)  # type: ignore[arg-type]
+    assert list(moved) == ["poll:feed"]
+    assert timedelta(seconds=2.5) < moved["poll:feed"] - before < timedelta(seconds=3 + 3.1)
