@@ -588,3 +588,21 @@ def test_rules_read_the_first_match_text_max_characters(book: Rulebook) -> None:
     far = doc("b", "Notice", text="x " * (MATCH_TEXT_MAX // 2) + "tariff hike")
     assert [m.rule for m in book.match(near)]
     assert book.match(far) == []
+
+
+async def test_a_document_held_back_on_a_first_poll_keeps_the_first_poll_window(
+    client: Redis, book: Rulebook, redis_url: str
+) -> None:
+    """A source may hold a document back for a later poll (its full text not read yet). On the
+    source's first poll an old one is recorded as baseline all the same, so the later poll does
+    not take it for news; a recent one waits and alerts when it comes."""
+    pipe = make(client, book, redis_url)
+    old = doc("old", "Tariff hike announced", published_at=NOW - timedelta(days=90))
+    recent = doc("recent", "New tariff schedule", published_at=NOW - timedelta(hours=2))
+    first = result(doc("other", "Weather report"))
+    first.held = [old, recent]
+    counts = await pipe.process(spec(), first)
+    assert (counts.new, counts.baseline, counts.alerts) == (2, 1, 0)
+    again = await pipe.process(spec(), result(old.model_copy(update={"text": "full text"}), recent))
+    assert again.alerts == 1
+    assert [a.title for a in await queued(client)] == ["New tariff schedule"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
@@ -82,12 +82,20 @@ class Pipeline:
         docs = _unique(
             [d if d.source else d.model_copy(update={"source": spec.name}) for d in result.documents]
         )
-        if result.not_modified or not docs:
+        listed = {d.id for d in docs}
+        held = _unique(
+            [
+                d if d.source else d.model_copy(update={"source": spec.name})
+                for d in result.held
+                if d.id not in listed
+            ]
+        )
+        if result.not_modified or not (docs or held):
             return PollCounts()
         matches: dict[tuple[str, str, bool], list[Match]] = {}  # a retry re-reads state, not re-matches
         async with self._commit_lock:
             for attempt in range(MAX_CONFLICT_RETRIES):
-                plan = await self._plan(spec, docs, matches)
+                plan = await self._plan(spec, docs, matches, held)
                 await self._observe_deadlines(plan)
                 try:
                     await plan.batch.commit(self.redis)
@@ -122,23 +130,32 @@ class Pipeline:
             log.info("first_poll_baseline", source=source, recorded=c.baseline)
 
     async def _plan(
-        self, spec: SourceSpec, docs: list[Document], matches: dict[tuple[str, str, bool], list[Match]]
+        self,
+        spec: SourceSpec,
+        docs: list[Document],
+        matches: dict[tuple[str, str, bool], list[Match]],
+        held: Sequence[Document] = (),
     ) -> Plan:
+        """What this poll does. `held` are documents the source holds back for a later poll (a
+        part of them not read yet): only a first poll records those it baselines, as it would
+        have, so that a later poll does not take an old one for news."""
         now = self.now()
         today = epoch_day(now)
         window = spec.first_poll_window
         plan = Plan(spec=spec, now=now, window=self.settings.first_poll_window if window is None else window)
         batch = plan.batch
-        lookup = await self.seen.lookup(spec.name, docs)
+        lookup = await self.seen.lookup(spec.name, [*docs, *held])
         plan.first_poll = not lookup.polled
         polled_key = self.keys.polled(spec.name)
         if plan.first_poll or today - int(lookup.polled_raw or 0) >= 1:
             batch.expect(polled_key, lookup.polled_raw)
             batch.set(polled_key, str(today), SEEN_TTL_MS)
         work: list[Work] = []
-        for i, doc in enumerate(docs):
+        for i, doc in enumerate([*docs, *held]):
             key = lookup.keys[i]
             record = lookup.record(i)
+            if i >= len(docs) and (record is not None or not baselined(plan, doc)):
+                continue  # held back: its later poll decides (a first poll's old one is recorded now)
             content = doc.content_hash()
             if record is not None and record.content == content:
                 plan.counts.unchanged += 1
