@@ -102,7 +102,10 @@ class DigestBook:
         An empty digest sends nothing unless `send_empty`. Raises DeliveryError when
         SMTP fails; the alerts then stay for the next attempt.
         """
-        return await self._send(now) == "sent"
+        outcome = await self._send(now)
+        if outcome != "busy":
+            await self.health.sent(now)  # mailed by hand: the schedule's failing streak is over
+        return outcome == "sent"
 
     async def _send(self, now: datetime) -> Literal["sent", "empty", "busy"]:
         if self.email is None or self._sender is None:
@@ -149,7 +152,10 @@ class DigestBook:
             # Hold the claim a little so the retry is paced; then any worker may take the slot again.
             await self.redis.set(key, "failed", ex=DIGEST_RETRY_TTL)
             if isinstance(exc, DeliveryError):  # the mail server refused: count it for the operators
-                await self.health.failed(str(exc), now)
+                try:
+                    await self.health.failed(str(exc), now)
+                except Exception as redis_exc:  # the refusal is the news; a Redis error must not replace it
+                    log.warning("digest_health_not_recorded", error=str(redis_exc))
             raise
         if outcome == "busy":  # a `tradewatch digest` by hand is mailing: the slot is not done
             await self.redis.delete(key)

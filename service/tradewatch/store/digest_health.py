@@ -13,12 +13,15 @@ from __future__ import annotations
 from datetime import datetime
 
 import redis.asyncio as aioredis
+import structlog
 
 from tradewatch.models import Alert
 from tradewatch.store.keys import NOTICES_MAXLEN, Keys
 from tradewatch.store.outbox import entry_fields
 
 __all__ = ["DigestHealth"]
+
+log = structlog.get_logger(__name__)
 
 # Every notifier but the digest: an alert that the digest fails must not wait in that digest.
 _NOT_THE_DIGEST = ["console", "slack", "webhook"]
@@ -73,7 +76,10 @@ class DigestHealth:
         fields = entry_fields(alert)
         args: list[str | int] = [self.threshold, NOTICES_MAXLEN, fields["alert"]]
         args += [x for kv in fields.items() for x in kv]
-        return int(await self.redis.eval(_FAILED, 4, *self._keys(), *args)) > 0
+        raised = int(await self.redis.eval(_FAILED, 4, *self._keys(), *args)) > 0
+        if raised:  # also in the log: with email the only notifier, the log is where it shows
+            log.error("digest_failing", failures=self.threshold, error=error[:300])
+        return raised
 
     async def sent(self, now: datetime) -> bool:
         """A slot completed: reset the streak; True when this raised the "sends again" alert."""
@@ -83,7 +89,10 @@ class DigestHealth:
         fields = entry_fields(alert)
         args: list[str | int] = [NOTICES_MAXLEN, fields["alert"]]
         args += [x for kv in fields.items() for x in kv]
-        return bool(await self.redis.eval(_SENT, 4, *self._keys(), *args))
+        recovered = bool(await self.redis.eval(_SENT, 4, *self._keys(), *args))
+        if recovered:
+            log.info("digest_recovered")
+        return recovered
 
 
 def _operator_alert(transition: str, now: datetime, *, title: str, rule_title: str) -> Alert:
