@@ -215,8 +215,14 @@ def test_builtin_default_with_an_empty_rules_folder_uses_the_packaged_rules(
     monkeypatch.chdir(tmp_path)
     (tmp_path / "rules").mkdir()
     assert load_settings(None, env={}).rules == PACKAGED_RULES
-    (tmp_path / "rules" / "mine.yaml").write_text("rules: []\n", encoding="utf-8")
-    assert load_settings(None, env={}).rules == tmp_path / "rules"
+    (tmp_path / "rules" / ".hidden").mkdir()
+    (tmp_path / "rules" / ".hidden" / "copy.yaml").write_text("rules: []\n", encoding="utf-8")
+    assert load_settings(None, env={}).rules == PACKAGED_RULES
+    (tmp_path / "rules" / "china").mkdir()
+    (tmp_path / "rules" / "china" / "mine.yaml").write_text("rules: []\n", encoding="utf-8")
+    assert load_settings(None, env={}).rules == tmp_path / "rules"  # in a subfolder, as the loader reads
+    named = tmp_path / "mounted-nothing"
+    assert load_settings(None, env={"TRADEWATCH_RULES": str(named)}).rules == named  # named on purpose
 
 
 def test_example_config_validates() -> None:

@@ -482,6 +482,7 @@ def load_settings(explicit: Path | None = None, env: dict[str, str] | None = Non
             data[key] = p if p.is_absolute() else Path(os.path.normpath(base / p))
     if (
         builtin
+        and "rules" not in from_env  # a folder named on purpose is used, empty or not
         and isinstance(data.get("rules"), Path)
         and not _has_rule_files(data["rules"])
         and PACKAGED_RULES.is_dir()
@@ -506,7 +507,14 @@ def load_settings(explicit: Path | None = None, env: dict[str, str] | None = Non
 
 
 def _has_rule_files(folder: Path) -> bool:
-    return folder.is_dir() and any(folder.glob("*.y*ml"))
+    """Any rule file the loader would read there (recursively, hidden folders skipped)."""
+    if not folder.is_dir():
+        return False
+    return any(
+        path.name != "glossary.yaml"
+        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
+        for path in folder.rglob("*.y*ml")
+    )
 
 
 _KEY_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
