@@ -21,7 +21,7 @@ from tradewatch.config import SourceSpec
 from tradewatch.errors import SourceError
 from tradewatch.fetch import Fetcher, RequestOptions, decode_body, parse_xml
 from tradewatch.sources import _pools
-from tradewatch.sources._netguard import trusted_entries
+from tradewatch.sources._netguard import trusted_entries, trusts
 from tradewatch.sources.base import SourceResult
 
 __all__ = ["_fast_retries", "server"]
@@ -428,6 +428,11 @@ async def test_a_trusted_private_host_is_trusted_at_its_own_port_only(server: Lo
                 await f.get(server.url("/go"), opts)
         assert other.hits("/admin") == 0
     assert trusted_entries("http://intranet/feed") == {"intranet:80", "intranet:443"}
+    # an IPv6 host in brackets: `fd00::1:80` (another address) is not the trusted `fd00::1` at port 80
+    v6 = frozenset(trusted_entries("http://[fd00::1]:8080/feed"))
+    assert trusts(v6, "fd00::1", 8080)
+    assert not trusts(v6, "fd00::1:80", 6379)
+    assert not trusts(v6, "fd00::1", 6379)
 
 
 async def test_redirect_to_localhost_by_name_is_refused(server: LocalServer) -> None:

@@ -39,12 +39,18 @@ def trusted_entries(url: str) -> set[str]:
     if not parsed.host:
         return set()
     own = parsed.port or (443 if parsed.scheme == "https" else 80)
-    return {f"{parsed.host}:{port}" for port in (own, 80, 443)}
+    return {_entry(parsed.host, port) for port in (own, 80, 443)}
+
+
+def _entry(host: str, port: int) -> str:
+    # an IPv6 address in brackets: `fd00::1:80` must not read as the trusted `fd00::1` at port 80
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def trusts(trusted: frozenset[str], host: str, port: int) -> bool:
-    """Whether `host:port` is trusted (a bare host, as tests write it, trusts every port)."""
-    return f"{host}:{port}" in trusted or host in trusted
+    """Whether `host:port` is trusted (a bare name or IPv4 address, as tests write it, trusts
+    every port; an IPv6 address is never trusted bare)."""
+    return _entry(host, port) in trusted or (":" not in host and host in trusted)
 
 
 # Not reachable from the internet, whatever this Python's tables say (3.11's miss some):
