@@ -139,6 +139,8 @@ def replay(
         rb = load_rulebook(rules_dir, slack_routes=routes)
     except RuleProblems as exc:
         fail(str(exc))
+    if docs == "-" and sys.stdin is None:
+        fail("cannot read: stdin is closed")
     try:
         # undecodable bytes become surrogates, so that the reader names their line
         stream = (
