@@ -138,12 +138,11 @@ _FEED = (
 )
 
 
-def test_sigterm_lets_an_in_flight_poll_finish(tmp_path: Path, redis_url: str) -> None:
-    """A poll that is waiting on a slow source when SIGTERM arrives completes, then the worker exits 0.
-
-    (APScheduler's asyncio executor cancels running jobs when it is shut down, so the
-    worker must pause it and wait for its polls before shutting it down.)
-    """
+def _stopped_during_a_slow_poll(
+    tmp_path: Path, config_head: str, args: list[str], sig: signal.Signals
+) -> WorkerRun:
+    """A `tradewatch run` (with `args`) over one slow source, sent `sig` while the poll waits on it;
+    asserts it exits 0 and returns the run with its log."""
     from tests.servers import LocalServer, Request, Response
 
     arrived = threading.Event()
@@ -157,7 +156,7 @@ def test_sigterm_lets_an_in_flight_poll_finish(tmp_path: Path, redis_url: str) -
         server.routes["/slow.xml"] = slow
         config = tmp_path / "tradewatch.yaml"
         config.write_text(
-            f"redis_url: {redis_url}\nkey_prefix: tw-sigterm\nserver: {{enabled: false}}\n"
+            f"{config_head}server: {{enabled: false}}\n"
             f"rules: {Path(__file__).resolve().parents[2] / 'rules'}\n"
             "http: {allow_private: true, retries: 0, timeout: 10}\n"
             f"sources:\n  - {{name: slow, kind: rss, url: '{server.url('/slow.xml')}', every: 1h}}\n",
@@ -165,10 +164,21 @@ def test_sigterm_lets_an_in_flight_poll_finish(tmp_path: Path, redis_url: str) -
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEWATCH_")}
         env["TRADEWATCH_LOG_FORMAT"] = "json"
-        with running_worker(["--config", str(config)], tmp_path, env) as run:
+        with running_worker([*args, "--config", str(config)], tmp_path, env) as run:
             assert arrived.wait(30), "the worker never polled the slow source"
-            run.proc.send_signal(signal.SIGTERM)
+            run.proc.send_signal(sig)
             assert run.proc.wait(timeout=40) == 0
+    return run
+
+
+def test_sigterm_lets_an_in_flight_poll_finish(tmp_path: Path, redis_url: str) -> None:
+    """A poll that is waiting on a slow source when SIGTERM arrives completes, then the worker exits 0.
+
+    (APScheduler's asyncio executor cancels running jobs when it is shut down, so the
+    worker must pause it and wait for its polls before shutting it down.)
+    """
+    head = f"redis_url: {redis_url}\nkey_prefix: tw-sigterm\n"
+    run = _stopped_during_a_slow_poll(tmp_path, head, [], signal.SIGTERM)
     seen = run.seen
     events = [r.get("event") for r in seen]
     assert "worker_stopping" in events
@@ -184,31 +194,7 @@ def test_run_once_stops_on_a_signal_and_closes_its_embedded_redis(
 ) -> None:
     """`run --once` on SIGTERM/SIGINT lets its in-flight poll finish, exits 0 (DESIGN) and stops the
     embedded Redis it started; before, SIGTERM killed it (exit 143) and left redis-server running."""
-    from tests.servers import LocalServer, Request, Response
-
-    arrived = threading.Event()
-
-    def slow(req: Request) -> Response:
-        arrived.set()
-        time.sleep(1.5)
-        return Response(200, _FEED, {"Content-Type": "application/rss+xml"})
-
-    with LocalServer() as server:
-        server.routes["/slow.xml"] = slow
-        config = tmp_path / "tradewatch.yaml"
-        config.write_text(
-            f"state_dir: {tmp_path / 'state'}\nserver: {{enabled: false}}\n"
-            f"rules: {Path(__file__).resolve().parents[2] / 'rules'}\n"
-            "http: {allow_private: true, retries: 0, timeout: 10}\n"
-            f"sources:\n  - {{name: slow, kind: rss, url: '{server.url('/slow.xml')}', every: 1h}}\n",
-            encoding="utf-8",
-        )
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEWATCH_")}
-        env["TRADEWATCH_LOG_FORMAT"] = "json"
-        with running_worker(["--once", "--config", str(config)], tmp_path, env) as run:
-            assert arrived.wait(30), "the run never polled the slow source"
-            run.proc.send_signal(sig)
-            assert run.proc.wait(timeout=40) == 0
+    run = _stopped_during_a_slow_poll(tmp_path, f"state_dir: {tmp_path / 'state'}\n", ["--once"], sig)
     events = [r.get("event") for r in run.seen]
     assert (
         events.index("shutdown_requested") < events.index("source_polled") < events.index("run_once_stopped")
