@@ -225,7 +225,13 @@ class FederalRegisterSource:
         unique: dict[str, Document] = {}
         for doc in docs:  # pages may overlap while new documents arrive during paging
             unique.setdefault(doc.id, doc)
-        found = list(unique.values())
+        return await self._with_texts(fetcher, resp, list(unique.values()), requests)
+
+    async def _with_texts(
+        self, fetcher: Fetcher, resp: FetchResponse, found: list[Document], requests: int
+    ) -> SourceResult:
+        """The poll's result, the documents that want it with their full text (`full_text`)."""
+        name = self.options.name
         wanted = [d for d in found if self._wants_text(d)]
         if not wanted:
             return result_of(resp, found, requests=requests)
