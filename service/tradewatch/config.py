@@ -29,7 +29,7 @@ from pydantic import (
 from tradewatch.durations import Duration
 from tradewatch.errors import ConfigError, RuleError
 from tradewatch.matching.tree import did_you_mean
-from tradewatch.matching.yamlfile import line_of, read_yaml
+from tradewatch.matching.yamlfile import line_of, read_yaml, rule_files
 
 __all__ = [
     "DigestSchedule",
@@ -508,13 +508,7 @@ def load_settings(explicit: Path | None = None, env: dict[str, str] | None = Non
 
 def _has_rule_files(folder: Path) -> bool:
     """Any rule file the loader would read there (recursively, hidden folders skipped)."""
-    if not folder.is_dir():
-        return False
-    return any(
-        path.name != "glossary.yaml"
-        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
-        for path in folder.rglob("*.y*ml")
-    )
+    return folder.is_dir() and bool(rule_files(folder))
 
 
 _KEY_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")

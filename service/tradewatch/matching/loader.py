@@ -19,7 +19,7 @@ from tradewatch.matching.engine import Rulebook
 from tradewatch.matching.glossary import GLOSSARY_FILE, Glossary, default_glossary_path, load_glossary
 from tradewatch.matching.schema import EXTRACTORS, DeadlineSpec, Dedup, Example, Examples, Rule
 from tradewatch.matching.tree import did_you_mean, parse_tree
-from tradewatch.matching.yamlfile import LineDict, LineList, line_of, read_yaml
+from tradewatch.matching.yamlfile import LineDict, LineList, line_of, read_yaml, rule_files
 
 __all__ = ["RuleProblems", "check_rules", "load_rulebook", "rule_files"]
 
@@ -42,17 +42,6 @@ class RuleProblems(RuleError):
 
     def __str__(self) -> str:
         return "\n".join(str(p) for p in self.problems)
-
-
-def rule_files(rules_dir: Path) -> list[Path]:
-    """Rule and deadline files under a directory (recursively), glossaries excluded, sorted.
-
-    Hidden files and folders are skipped: a Kubernetes ConfigMap volume keeps a second
-    copy of every file under `..<timestamp>/`, which would load each rule twice.
-    """
-    found = [p for pattern in ("*.yaml", "*.yml") for p in rules_dir.rglob(pattern)]
-    visible = [p for p in found if not any(part.startswith(".") for part in p.relative_to(rules_dir).parts)]
-    return sorted(p for p in visible if p.name != GLOSSARY_FILE and p.is_file())
 
 
 def _nested_keys(kind: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:

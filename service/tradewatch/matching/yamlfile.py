@@ -176,3 +176,15 @@ def _marked(exc: yaml.MarkedYAMLError, file: str) -> RuleError:
             message += f" ({exc.context} at line {context.line + 1})"
     line = mark.line + 1 if mark is not None else 1
     return RuleError(message, file=file, line=line)
+
+
+def rule_files(rules_dir: Path) -> list[Path]:
+    """Rule and deadline files under a directory (recursively), the glossary excluded, sorted.
+
+    Hidden files and folders are skipped: a Kubernetes ConfigMap volume keeps a second
+    copy of every file under `..<timestamp>/`, which would load each rule twice. Here, not
+    in the loader, so that the config can ask it without importing the matcher.
+    """
+    found = [p for pattern in ("*.yaml", "*.yml") for p in rules_dir.rglob(pattern)]
+    visible = [p for p in found if not any(part.startswith(".") for part in p.relative_to(rules_dir).parts)]
+    return sorted(p for p in visible if p.name != "glossary.yaml" and p.is_file())
