@@ -148,6 +148,33 @@ async def test_redriven_reply_threads_on_its_redriven_root(client: Redis, redis_
     assert up.sent[1][1] == {"ts": "a1"}
 
 
+async def test_a_redrive_cut_short_changes_nothing(
+    client: Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connection drops while `alerts retry` writes: every letter stays parked with its
+    "dead" receipt, so a second try re-drives root and reply together, in order."""
+    outbox = Outbox(client, KEYS)
+    await outbox.ensure_group("console")
+    await outbox.enqueue_operator(alert(1))
+    await outbox.enqueue_operator(alert(2, kind="update", thread_of="a1"))
+    for entry in await outbox.read_new("console", "w0", 10, None):
+        await outbox.dead_letter("console", entry, "slack down", 8)
+    queued = await client.xlen(KEYS.outbox())
+
+    async def dropped(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise RedisConnectionError("connection lost")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(aioredis.client.Pipeline, "execute", dropped)
+        with pytest.raises(RedisConnectionError):
+            await outbox.retry_dead()
+    assert [d.alert.id for d in await outbox.dead()] == ["a1", "a2"]
+    assert await client.exists(KEYS.receipt("console", "a1"), KEYS.receipt("console", "a2")) == 2
+    assert await client.xlen(KEYS.outbox()) == queued
+    assert await outbox.retry_dead() == 2
+    assert [a.id for _, a in reversed(await outbox.recent(2))] == ["a1", "a2"]
+
+
 async def test_a_raised_reply_does_not_wait_where_its_root_never_went(client: Redis, redis_url: str) -> None:
     """The official notice raised a news story's event and added `email`; the story went only to
     Slack, so email has no thread to wait for and gets the reply at once."""

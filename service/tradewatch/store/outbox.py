@@ -400,15 +400,20 @@ class Outbox:
         """Re-drive parked alerts (all when `ids` is None) to the notifier that gave up on them."""
         letters = await self.dead(count=100_000)
         chosen = [d for d in letters if ids is None or d.id in ids]
-        # Every "dead" receipt goes first, and thread roots are queued before replies: a reply
-        # re-driven ahead of its root found the root dead and posted unthreaded, before it.
-        if chosen:
-            await self.redis.delete(*{self.keys.receipt(d.notifier, d.alert.id) for d in chosen})
-        for letter in sorted(chosen, key=lambda d: d.alert.thread_of is not None):
-            async with self.redis.pipeline(transaction=True) as pipe:
+        if not chosen:
+            return 0
+        # One transaction: an `alerts retry` cut short (Ctrl-C, a lost connection) re-drives
+        # all or nothing. Every "dead" receipt goes first, and thread roots are queued before
+        # replies: a reply re-driven ahead of its root found the root dead and posted
+        # unthreaded, before it.
+        ordered = sorted(chosen, key=lambda d: d.alert.thread_of is not None)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(*{self.keys.receipt(d.notifier, d.alert.id) for d in chosen})
+            for letter in ordered:
                 pipe.xadd(self.stream, entry_fields(letter.alert, [letter.notifier]))
-                pipe.xdel(self.keys.dead_letters(), letter.id)
-                await pipe.execute()
+            pipe.xdel(self.keys.dead_letters(), *(d.id for d in ordered))
+            await pipe.execute()
+        for letter in ordered:
             log.info("dead_letter_requeued", alert_id=letter.alert.id, notifier=letter.notifier)
         return len(chosen)
 
