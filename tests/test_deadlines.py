@@ -276,12 +276,16 @@ def test_ics_accepts_rule_file_specs(rulebook: Rulebook) -> None:
 
 
 def test_listing_shows_reminder_states() -> None:
-    """The `deadlines` listing marks each reminder sent, missed or planned."""
-    d = Deadline(id="t", title="Truce", due=DUE, remind=[timedelta(days=7), timedelta(days=1)])
-    sent = {reminders_of(d)[0].key}
-    text = format_listing([d], sent, DUE - timedelta(days=3), ZoneInfo("UTC"))
+    """The `deadlines` listing marks each reminder sent, skipped (and why), missed or planned."""
+    offsets = [timedelta(days=d) for d in (14, 7, 5, 1)]
+    d = Deadline(id="t", title="Truce", due=DUE, remind=offsets)
+    r14, r7, r5, _ = reminders_of(d)
+    marks = {r14.key: "skipped:1762000000:superseded", r7.key: "fired:1762100000"}
+    text = format_listing([d], marks, DUE - timedelta(days=3), ZoneInfo("UTC"))
     assert "2025-11-10 05:01 UTC  in 3 days" in text
+    assert "remind  14d before  2025-10-27 05:01  skipped (a later one was due)" in text
     assert "remind   7d before  2025-11-03 05:01  sent" in text
+    assert "remind   5d before  2025-11-05 05:01  missed" in text
     assert "remind   1d before  2025-11-09 05:01  planned" in text
 
 

@@ -169,8 +169,8 @@ def replay(
 
 
 def _file_progress(stream: TextIO, label: str, unit: str, *, piped: bool = False) -> Progress:
-    """A terminal progress line over a file's lines (stdin has no known length: none)."""
-    if piped or not sys.stderr.isatty():
+    """A terminal progress line over a file's lines (stdin or a pipe has no known length: none)."""
+    if piped or not sys.stderr.isatty() or not stream.seekable():  # a pipe (`<(zcat …)`) is read once
         return Progress(0, label)
     total = sum(1 for _ in stream)
     stream.seek(0)

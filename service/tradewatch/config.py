@@ -39,6 +39,7 @@ __all__ = [
     "ServerSettings",
     "Settings",
     "SilenceSpec",
+    "ConsoleSettings",
     "SlackSettings",
     "SourceSpec",
     "TimezoneName",
@@ -140,6 +141,13 @@ def _known_timezone(value: str) -> str:
 TimezoneName = Annotated[str, AfterValidator(_known_timezone)]  # every timezone key of the config
 
 
+class ConsoleSettings(_Strict):
+    """Alerts printed by the worker: where, and as readable blocks or JSON lines."""
+
+    stream: Literal["stdout", "stderr"] = "stdout"
+    format: Literal["text", "json"] = "text"
+
+
 class SlackSettings(_Strict):
     """Slack via the Web API (bot token) or an incoming webhook."""
 
@@ -198,7 +206,7 @@ class WebhookSettings(_Strict):
 class NotifierSettings(_Strict):
     """Configured notifiers; none at all means console."""
 
-    console: dict[str, Any] | None = None
+    console: ConsoleSettings | None = None
     slack: SlackSettings | None = None
     email: EmailSettings | None = None
     webhook: WebhookSettings | None = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
@@ -283,8 +283,20 @@ def ics_calendar(deadlines: Iterable[_SpecLike | Deadline], now: datetime) -> by
     return bytes(cal.to_ical())
 
 
-def format_listing(deadlines: Sequence[Deadline], fired: set[str], now: datetime, tz: ZoneInfo) -> str:
-    """The `tradewatch deadlines` table: due, time left, title, then each reminder with its state."""
+# why a worker handled a reminder without sending it (store/reminders.py writes the reason)
+_SKIPPED = {
+    "superseded": "skipped (a later one was due)",
+    "past-grace": "skipped (too late)",
+    "before-planned": "skipped (before the deadline was known)",
+}
+
+
+def format_listing(
+    deadlines: Sequence[Deadline], marks: Mapping[str, str], now: datetime, tz: ZoneInfo
+) -> str:
+    """The `tradewatch deadlines` table: due, time left, title, then each reminder with its state.
+
+    `marks` says how each handled reminder was handled (`fired:…`, `skipped:…:reason`)."""
     if not deadlines:
         return "No upcoming deadlines.\n"
     out: list[str] = []
@@ -299,8 +311,10 @@ def format_listing(deadlines: Sequence[Deadline], fired: set[str], now: datetime
         origin = f"from rule {d.rule}" if d.origin == "match" else "rule file"
         out.append(f"{due}  {state:<16}  {d.title}  [{d.id}; {origin}]")
         for r in reminders_of(d):
-            if r.key in fired:
-                mark = "sent"
+            handled = marks.get(r.key)
+            if handled is not None:
+                reason = handled.rpartition(":")[2]
+                mark = _SKIPPED.get(reason, "skipped") if handled.startswith("skipped:") else "sent"
             elif d.resolved:
                 mark = "cancelled"
             elif r.fire_at <= now:

@@ -168,8 +168,11 @@ class Worker:
             progress.step()
 
         # the polls in flight finish after SIGTERM; a second signal cancels them
-        await asyncio.gather(*(one(spec) for spec in specs), return_exceptions=True)
+        outcomes = await asyncio.gather(*(one(spec) for spec in specs), return_exceptions=True)
         progress.done()
+        for spec, outcome in zip(specs, outcomes, strict=True):
+            if isinstance(outcome, Exception):  # a gap in the worker itself: said, not swallowed
+                log.error("source_poll_crashed", source=spec.name, error=repr(outcome), exc_info=outcome)
         if self.stop.is_set():  # what was queued stays queued for the next run or a worker
             log.info("run_once_stopped", sources=len(specs))
             return 0
@@ -370,25 +373,7 @@ class Worker:
             self._not_processed(spec, exc, time.perf_counter() - started)
             return None
         except Exception as exc:  # SourceError, or content no parser foresaw: this source only
-            duration = time.perf_counter() - started
-            error = str(exc) if isinstance(exc, SourceError) else f"unexpected {type(exc).__name__}: {exc}"
-            self.metrics.polls.labels(spec.name, "error").inc()
-            self.metrics.fetch_errors.labels(spec.name).inc()
-            self.metrics.source_up.labels(spec.name).set(0)
-            bound.warning(
-                "source_poll_failed",
-                error=error,
-                duration=round(duration, 3),
-                exc_info=not isinstance(exc, SourceError),  # a parser gap: the stack says where
-            )
-            streak = await self._record_failure(spec, error)
-            asked = exc.retry_after if isinstance(exc, SourceError) else None
-            every = spec.every.total_seconds()
-            wait = max(asked or 0.0, failure_backoff(every, streak, self.settings.failure_alert_after))
-            with contextlib.suppress(Exception):  # only the status page's "next poll" is late
-                later = min(max(wait, every), MAX_RETRY_AFTER)
-                await self.health.note_next_poll(spec.name, utcnow() + timedelta(seconds=later))
-            return wait or None
+            return await self._failed_poll(spec, exc, time.perf_counter() - started)
         fetched = time.perf_counter() - started
         self.metrics.fetch_seconds.labels(spec.name).observe(fetched)
         try:
@@ -405,6 +390,8 @@ class Worker:
         except (StoreError, RedisError, OSError) as exc:  # Redis outage: nothing sent; next poll catches up
             self._not_processed(spec, exc, fetched)
             return None
+        except Exception as exc:  # content the pipeline did not foresee: this source fails, not the worker
+            return await self._failed_poll(spec, exc, time.perf_counter() - started)
         self.metrics.polls.labels(spec.name, str(result.status)).inc()
         self.metrics.source_up.labels(spec.name).set(1)
         bound.info(
@@ -418,6 +405,30 @@ class Worker:
         if transition:
             _health_changed(spec, transition.kind, "")
         return None
+
+    async def _failed_poll(self, spec: SourceSpec, exc: Exception, duration: float) -> float | None:
+        """Count a failed poll in the source's health; the seconds to leave the source alone.
+
+        Its validators are not committed, so the next poll reads the same answer again."""
+        error = str(exc) if isinstance(exc, SourceError) else f"unexpected {type(exc).__name__}: {exc}"
+        self.metrics.polls.labels(spec.name, "error").inc()
+        self.metrics.fetch_errors.labels(spec.name).inc()
+        self.metrics.source_up.labels(spec.name).set(0)
+        log.warning(
+            "source_poll_failed",
+            source=spec.name,
+            error=error,
+            duration=round(duration, 3),
+            exc_info=not isinstance(exc, SourceError),  # a parser or pipeline gap: the stack says where
+        )
+        streak = await self._record_failure(spec, error)
+        asked = exc.retry_after if isinstance(exc, SourceError) else None
+        every = spec.every.total_seconds()
+        wait = max(asked or 0.0, failure_backoff(every, streak, self.settings.failure_alert_after))
+        with contextlib.suppress(Exception):  # only the status page's "next poll" is late
+            later = min(max(wait, every), MAX_RETRY_AFTER)
+            await self.health.note_next_poll(spec.name, utcnow() + timedelta(seconds=later))
+        return wait or None
 
     def _not_processed(self, spec: SourceSpec, exc: Exception, duration: float) -> None:
         """Redis failed during the poll: not the source's fault, so not counted in its health."""

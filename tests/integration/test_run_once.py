@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import redis
+import structlog
 
 from tests.conftest import RedisServer
 from tests.fakeslack import FakeSlack
@@ -327,6 +328,31 @@ def test_malformed_items_and_links_affect_only_themselves(tmp_path: Path, redis_
         assert "invalid URL" in failed[0]["error"]
 
 
+def test_an_unusable_link_does_not_stall_its_source(tmp_path: Path, redis_url: str) -> None:
+    """Links no browser could open (a port of letters, an unclosed IPv6 bracket) are not
+    clustered by link, and their items are alerted like any other."""
+    now = datetime.now(UTC)
+    feed = Feed()
+    feed.items = [
+        ("a1", "MOFCOM export control on rare earth magnets", now),
+        ("a2", "MOFCOM export control on samarium targets", now),
+    ]
+    with LocalServer() as server, FakeSlack() as slack:
+
+        def hostile(request: Request) -> Response:
+            body = rss(feed.items).replace(b"https://example.org/a1", b"https://x.gov.cn:8o8o/a1")
+            return Response(200, body.replace(b"https://example.org/a2", b"http://[::1/a2"), {})
+
+        server.routes["/feed"] = hostile
+        config = write_config(tmp_path, redis_url=redis_url, feed_url=server.url("/feed"), slack=slack)
+        done = run_once(config)
+        assert done.returncode == 0, done.stderr
+        events = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+        assert [e for e in events if e["event"] == "source_poll_failed"] == []
+        posted = sorted(m.all_text() for m in slack.top_level())
+        assert [("magnets" in p, "samarium" in p) for p in posted] == [(True, False), (False, True)]
+
+
 async def test_unforeseen_error_fails_its_source_only(
     tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -334,6 +360,7 @@ async def test_unforeseen_error_fails_its_source_only(
     counted in its health, and the run goes on to alert the others."""
     from tradewatch.config import load_settings
     from tradewatch.errors import StoreError
+    from tradewatch.pipeline import Pipeline
     from tradewatch.sources.commands import list_sources
     from tradewatch.sources.rss import RssSource
     from tradewatch.worker import Worker
@@ -349,21 +376,43 @@ async def test_unforeseen_error_fails_its_source_only(
             raise StoreError("redis validator read failed: Connection reset by peer")
         return await real_fetch(self, fetcher)
 
+    real_process = Pipeline.process
+
+    async def process(self: Pipeline, spec: Any, result: Any) -> Any:
+        if spec.name == "pipe-gap":  # fetched fine; a gap in processing its documents
+            raise ValueError("no pipeline step foresaw this")
+        return await real_process(self, spec, result)
+
+    real_poll = Worker.poll
+
+    async def poll(self: Worker, spec: Any, *, use_lease: bool) -> None:
+        if spec.name == "crash":  # a gap in the worker's own poll, outside every source's guard
+            raise KeyError("no worker step foresaw this")
+        await real_poll(self, spec, use_lease=use_lease)
+
     monkeypatch.setattr(RssSource, "fetch", fetch)
+    monkeypatch.setattr(Pipeline, "process", process)
+    monkeypatch.setattr(Worker, "poll", poll)
     with LocalServer() as server, FakeSlack() as slack:
         server.routes["/feed"] = feed
         config = write_config(tmp_path, redis_url=redis_url, feed_url=server.url("/feed"), slack=slack)
         gap = "".join(
             f'  - {{name: {name}, kind: rss, url: "{server.url("/feed")}", every: 1m}}\n'
-            for name in ("gap", "blip")
+            for name in ("gap", "blip", "pipe-gap", "crash")
         )
         config.write_text(config.read_text().replace("notifiers:", gap + "notifiers:"))
         settings = load_settings(config)
-        assert await Worker(settings).main(once=True) == 0
+        with structlog.testing.capture_logs() as logs:
+            assert await Worker(settings).main(once=True) == 0
         assert len(slack.top_level()) == 1
+        [crashed] = [e for e in logs if e["event"] == "source_poll_crashed"]
+        assert (crashed["source"], crashed["log_level"]) == ("crash", "error")
+        assert "no worker step foresaw this" in crashed["error"]
         (row,) = [line for line in await list_sources(settings) if line.startswith("gap ")]
         assert "failing" in row or "error" in row, row
         assert "unexpected RuntimeError: no parser foresaw this" in row
         (blip,) = [line for line in await list_sources(settings) if line.startswith("blip ")]
         assert "failing" not in blip, blip  # a Redis blip is not counted against the source
         assert "redis" not in blip, blip
+        (piped,) = [line for line in await list_sources(settings) if line.startswith("pipe-gap ")]
+        assert "unexpected ValueError: no pipeline step foresaw this" in piped, piped

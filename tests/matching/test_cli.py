@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -148,6 +151,35 @@ def test_replay_names_the_bad_line(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "line 2: " in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_replay_names_a_line_whose_extra_is_not_an_object(tmp_path: Path) -> None:
+    """Unknown keys join `extra`; an `extra` that is a list is the line's mistake, not a traceback."""
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text('{"id": "a", "title": "x", "agency": "BIS", "extra": [1]}\n', encoding="utf-8")
+    result = CliRunner().invoke(app, ["replay", str(docs), "--rules", str(RULES)])
+    assert result.exit_code == 1
+    assert "line 1: " in result.stderr
+    assert "extra must be an object" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_replay_progress_reads_a_pipe_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`replay <(zcat docs.gz)` on a terminal: a pipe cannot be counted first and read again, so
+    its progress has no total and every line is left for the replay."""
+    from tradewatch.cli import _file_progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    read_end, write_end = os.pipe()
+    os.write(write_end, b'{"id": "a"}\n{"id": "b"}\n')
+    os.close(write_end)
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    with open(read_end, encoding="utf-8") as stream:
+        _file_progress(stream, "replaying", "docs")
+        assert stream.read() == '{"id": "a"}\n{"id": "b"}\n'
 
 
 def test_replay_of_a_file_that_is_not_utf8_names_the_line(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import io
 import json
 
 from tests.notify.alerts import make_alert
+from tradewatch.config import ConsoleSettings
 from tradewatch.notify import NOTIFIERS, wants
 from tradewatch.notify.console import ConsoleNotifier
 
@@ -25,7 +26,7 @@ async def test_prints_headline_link_and_facts() -> None:
 async def test_thread_reply_is_indented_and_escapes_dropped() -> None:
     """A reply is shown under its parent; ANSI escapes in a title cannot drive the terminal."""
     out = io.StringIO()
-    notifier = ConsoleNotifier({}, stream=out)
+    notifier = ConsoleNotifier(ConsoleSettings(), stream=out)
     parent = await notifier.send(make_alert())
     out.truncate(0)
     out.seek(0)
@@ -40,7 +41,7 @@ async def test_thread_reply_is_indented_and_escapes_dropped() -> None:
 async def test_json_format() -> None:
     """`format: json` prints the webhook JSON, one line per alert."""
     out = io.StringIO()
-    notifier = NOTIFIERS["console"]({"format": "json"})
+    notifier = NOTIFIERS["console"](ConsoleSettings(format="json"))
     assert isinstance(notifier, ConsoleNotifier)
     notifier._stream = out
     await notifier.send(make_alert(title="csi \x9b2J bidi \u202egnp.exe"))

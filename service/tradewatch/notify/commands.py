@@ -44,13 +44,13 @@ async def deadlines_output(settings: Settings, *, ics: bool, now: datetime) -> b
         reminders = Reminders(handle.client, Keys(settings.key_prefix), settings, rulebook)
         try:
             found = await reminders.deadlines(now)
-            fired = await reminders.fired()
+            marks = await reminders.marks()
         except Exception as exc:  # redis-py raises its own ConnectionError tree
             return _without_redis(exc, rulebook, ics=ics, now=now, tz=tz)
         if ics:
             return ics_calendar(found, now)
         upcoming = [d for d in found if d.due >= now]
-        return format_listing(upcoming, fired, now, tz).encode()
+        return format_listing(upcoming, marks, now, tz).encode()
     finally:
         await handle.close()
 
@@ -66,7 +66,7 @@ def _without_redis(exc: Exception, rulebook: Any, *, ics: bool, now: datetime, t
         raise StoreError(f"redis unavailable, no calendar written (it would lack derived deadlines): {exc}")
     log.warning("deadlines_without_redis", error=str(exc))
     specs = [from_spec(s) for s in rulebook.deadlines]
-    return format_listing([d for d in specs if d.due >= now], set(), now, tz).encode()
+    return format_listing([d for d in specs if d.due >= now], {}, now, tz).encode()
 
 
 async def digest_output(settings: Settings, *, dry_run: bool, html: bool, now: datetime) -> tuple[str, bool]:

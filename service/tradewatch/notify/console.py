@@ -9,25 +9,15 @@ from __future__ import annotations
 import json
 import re
 import sys
-from typing import Any, ClassVar, Literal, TextIO
+from typing import ClassVar, TextIO
 
-from pydantic import BaseModel, ConfigDict
-
+from tradewatch.config import ConsoleSettings
 from tradewatch.models import Alert
 from tradewatch.notify.render import fact_items, format_time, headline, severity_label
 
-__all__ = ["ConsoleNotifier", "ConsoleOptions", "console_text"]
+__all__ = ["ConsoleNotifier", "console_text"]
 
 Receipt = dict[str, str]
-
-
-class ConsoleOptions(BaseModel):
-    """Options of `notifiers.console` (all optional)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    stream: Literal["stdout", "stderr"] = "stdout"
-    format: Literal["text", "json"] = "text"
 
 
 # C0 and C1 controls (ESC and CSI start terminal escape sequences), DEL, and the bidi controls
@@ -68,8 +58,8 @@ class ConsoleNotifier:
 
     name: ClassVar[str] = "console"
 
-    def __init__(self, settings: dict[str, Any] | None = None, *, stream: TextIO | None = None) -> None:
-        self.options = ConsoleOptions.model_validate(settings or {})
+    def __init__(self, settings: ConsoleSettings | None = None, *, stream: TextIO | None = None) -> None:
+        self.options = settings or ConsoleSettings()
         self._stream = stream
         self._count = 0
 

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 from pydantic import model_validator
 from selectolax.lexbor import LexborHTMLParser
 
-from tradewatch.config import SourceSpec
+from tradewatch.config import SourceSpec, TimezoneName
 from tradewatch.models import Document
 from tradewatch.sources._text import SHANGHAI, find_date
 from tradewatch.sources.html import Detail, HtmlOptions, HtmlSource, ListItem
@@ -48,7 +48,7 @@ _FILE = re.compile(r"\.(pdf|docx?|xlsx?|zip|rar|wps|ofd|et)(?:$|[?#])|download",
 class MofcomOptions(HtmlOptions):
     """`html` options with MOFCOM defaults; `select` keys given in the config replace only themselves."""
 
-    timezone: str = "Asia/Shanghai"
+    timezone: TimezoneName = "Asia/Shanghai"
 
     @model_validator(mode="before")
     @classmethod

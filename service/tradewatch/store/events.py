@@ -60,14 +60,21 @@ _WORD = re.compile(r"[a-z0-9]+|[\u3400-\u9fff]")
 
 
 def canonical_url(url: str) -> str:
-    """The same page however it is linked: no scheme, `www.`, fragment, tracking or trailing slash."""
+    """The same page however it is linked: no scheme, `www.`, fragment, tracking or trailing slash.
+
+    "" for a link no browser could open (`:8o8o` or `:99999` as port, an open `[`): such a
+    page is not clustered by its link."""
     if not url:
         return ""
-    parts = urlsplit(url.strip())
-    host = (parts.hostname or "").lower().removeprefix("www.")
+    try:
+        parts = urlsplit(url.strip())
+        host = (parts.hostname or "").lower().removeprefix("www.")
+        number = parts.port
+    except ValueError:
+        return ""
     if not host:
         return ""
-    port = f":{parts.port}" if parts.port and parts.port not in (80, 443) else ""
+    port = f":{number}" if number and number not in (80, 443) else ""
     pairs = parse_qsl(parts.query, keep_blank_values=True)
     query = sorted((k, v) for k, v in pairs if not _TRACKING.match(k))
     path = parts.path.rstrip("/") or "/"

@@ -201,8 +201,12 @@ class Reminders:
         return bool(await self.redis.eval(_CLAIM_AND_QUEUE, 3, fired_key, outbox, notices, *args))
 
     async def fired(self) -> set[str]:
-        """Keys of reminders already handled (fired or skipped), for listings."""
+        """Keys of reminders already handled (fired or skipped)."""
         return {str(k) for k in await self.redis.hkeys(self.keys.reminders_fired())}
+
+    async def marks(self) -> dict[str, str]:
+        """How each handled reminder was handled (`fired:…` or `skipped:…:reason`), for listings."""
+        return {str(k): str(v) for k, v in (await self.redis.hgetall(self.keys.reminders_fired())).items()}
 
     async def due(self, now: datetime, *, outbox: str | None = None) -> list[Alert]:
         """Reminders whose time has come, claimed exactly once; several overdue ones of a deadline
