@@ -45,6 +45,24 @@ async def test_config_silence_mutes_matching_alerts(redis: aioredis.Redis) -> No
     assert await s.is_silenced(make_alert(), NOW + timedelta(days=1)) is None
 
 
+async def test_config_dates_are_read_in_the_configured_timezone(redis: aioredis.Redis) -> None:
+    """`until: 2025-11-04` ends at midnight in `timezone`, as `silence add --until 2025-11-04`
+    does; a time with an offset keeps it."""
+    settings = Settings.model_validate(
+        {
+            "timezone": "Asia/Shanghai",
+            "silences": [
+                {"tag": "export-control", "until": "2025-11-04"},
+                {"tag": "truce", "until": "2025-11-04T00:00:00+00:00"},
+            ],
+        }
+    )
+    by_date, by_time = Silences(redis, Keys("t"), settings).configured
+    assert by_date.until == datetime(2025, 11, 3, 16, 0, tzinfo=UTC)
+    assert by_date.until == parse_until("2025-11-04", ZoneInfo("Asia/Shanghai"), NOW)
+    assert by_time.until == datetime(2025, 11, 4, 0, 0, tzinfo=UTC)
+
+
 async def test_fields_are_anded_and_globbed(redis: aioredis.Redis) -> None:
     """rule and source must both fit; a glob covers a family of sources (also among cluster sources)."""
     s = _silences(redis, {"rule": "mofcom-*", "source": "mofcom-*", "until": "2026-01-01"})

@@ -27,7 +27,6 @@ from tradewatch.store.keys import Keys
 
 __all__ = ["Silence", "Silences", "parse_until"]
 
-UTC_ZONE = ZoneInfo("UTC")
 
 log = structlog.get_logger(__name__)
 
@@ -93,11 +92,11 @@ class Silence:
         return cls(**data)
 
 
-def _from_spec(index: int, spec: SilenceSpec) -> Silence:
-    # Same reading of `until` as the pipeline's config check (store/suppressions.py): UTC when naive.
+def _from_spec(index: int, spec: SilenceSpec, tz: ZoneInfo) -> Silence:
+    # `until` read as `silence add --until` reads it: a date or a time without offset in `timezone`
     return Silence(
         id=f"config-{index}",
-        until=parse_until(spec.until, UTC_ZONE),
+        until=parse_until(spec.until, tz),
         rule=spec.rule,
         tag=spec.tag,
         source=spec.source,
@@ -113,7 +112,7 @@ class Silences:
         self.redis = redis
         self.keys = keys
         self.tz = ZoneInfo(settings.timezone)
-        self.configured = [_from_spec(i, spec) for i, spec in enumerate(settings.silences)]
+        self.configured = [_from_spec(i, spec, self.tz) for i, spec in enumerate(settings.silences)]
 
     async def add(
         self,
