@@ -209,15 +209,19 @@ class Fetcher:
         return gate
 
     async def commit(self, result: SourceResult) -> None:
-        """Store the validators of a poll once its documents are safely processed.
+        """Store the validators and read cursors of a poll once its documents are safely processed.
 
         Kept apart from `get` on purpose: storing an ETag before the pipeline has the
         documents would turn the next poll into a 304 and lose them after a crash.
         """
         for url, validators in result.validators.items():
             await self.validators.put(url, validators)
-        if result.on_commit is not None:
-            result.on_commit()
+        for url, cursor in result.cursors.items():
+            await self.validators.put_cursor(url, cursor)
+
+    async def cursor(self, url: str) -> str | None:
+        """How far the paged listing at `url` was read by the last committed poll (any worker's)."""
+        return await self.validators.cursor(url)
 
     async def get(
         self,

@@ -6,10 +6,14 @@ import json
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
+import redis.asyncio as aioredis
+
 from tests.servers import LocalServer, Request, Response
-from tests.sources.helpers import data_bytes, fixture_bytes, spec
+from tests.sources.helpers import data_bytes, fixture_bytes, http_settings, spec
 from tradewatch.fetch import Fetcher
 from tradewatch.sources.truthsocial import TruthSocialSource
+from tradewatch.store.keys import Keys
+from tradewatch.store.validators import RedisValidatorCache
 
 JSON = {"Content-Type": "application/json"}
 ACCOUNT = "107780257626128497"
@@ -81,12 +85,9 @@ async def test_a_repost_without_a_page_links_the_original(server: LocalServer, f
     assert doc.id == "https://truthsocial.com/users/x/statuses/1/activity"
 
 
-async def test_api_reads_back_to_the_last_post_seen(server: LocalServer, fetcher: Fetcher) -> None:
-    """After an outage more posts than one page are new: older pages are read (max_id) down to
-    the newest post of the previous poll, at most max_pages pages."""
+def _timeline(server: LocalServer, shown: dict[str, int]) -> None:
+    """An account whose posts so far are ids 1..shown["upto"], two per page, newest first."""
     template = json.loads(data_bytes("truthsocial/statuses.json"))[0]
-    timeline = list(range(20, 0, -1))  # status ids, newest first
-    shown = {"upto": 10}  # the account's posts so far: ids 1..upto
 
     def post(n: int) -> dict[str, object]:
         return {**template, "id": str(n), "url": f"https://truthsocial.com/@realDonaldTrump/{n}"}
@@ -94,10 +95,17 @@ async def test_api_reads_back_to_the_last_post_seen(server: LocalServer, fetcher
     def statuses(req: Request) -> Response:
         query = parse_qs(urlsplit(req.path).query)
         below = int(query["max_id"][0]) if "max_id" in query else shown["upto"] + 1
-        page = [post(n) for n in timeline if n < below and n <= shown["upto"]][:2]
+        page = [post(n) for n in range(shown["upto"], 0, -1) if n < below][:2]
         return Response(200, json.dumps(page).encode(), JSON)
 
     server.routes[f"/api/v1/accounts/{ACCOUNT}/statuses"] = statuses
+
+
+async def test_api_reads_back_to_the_last_post_seen(server: LocalServer, fetcher: Fetcher) -> None:
+    """After an outage more posts than one page are new: older pages are read (max_id) down to
+    the newest post of the previous poll, at most max_pages pages."""
+    shown = {"upto": 10}
+    _timeline(server, shown)
     source = TruthSocialSource(spec("truthsocial", url=server.base_url, account=ACCOUNT, limit=2))
     first = await source.fetch(fetcher)
     assert [d.id.rsplit("/", 1)[1] for d in first.documents] == ["10", "9"]
@@ -118,6 +126,25 @@ async def test_api_reads_back_to_the_last_post_seen(server: LocalServer, fetcher
         "18",
         "17",
     ]
+
+
+async def test_read_back_survives_a_restart(server: LocalServer, redis_url: str) -> None:
+    """How far the account was read is kept in Redis with the validators: a restarted worker
+    (a new process, a new source object) still reads back every post of its downtime."""
+    shown = {"upto": 10}
+    _timeline(server, shown)
+    options = spec("truthsocial", url=server.base_url, account=ACCOUNT, limit=2)
+    client = aioredis.from_url(redis_url)
+    try:
+        async with Fetcher(http_settings(), RedisValidatorCache(client, Keys("t"))) as before:
+            first = await TruthSocialSource(options).fetch(before)
+            await before.commit(first)
+        shown["upto"] = 15  # five posts while no worker ran
+        async with Fetcher(http_settings(), RedisValidatorCache(client, Keys("t"))) as after:
+            again = await TruthSocialSource(options).fetch(after)
+    finally:
+        await client.aclose()
+    assert [d.id.rsplit("/", 1)[1] for d in again.documents] == ["15", "14", "13", "12", "11", "10"]
 
 
 async def test_api_reblogs_off_and_replies_on(server: LocalServer, fetcher: Fetcher) -> None:

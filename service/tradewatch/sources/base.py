@@ -43,9 +43,9 @@ class SourceResult:
     not_modified: bool = False
     requests: int = 1
     validators: dict[str, Validators] = field(default_factory=dict)
-    # what the source learns from this poll, applied by `Fetcher.commit` once its documents
-    # are processed (a poll whose processing failed is read again, as if it never happened)
-    on_commit: Callable[[], None] | None = None
+    # how far paged listings were read (URL → cursor), stored by `Fetcher.commit` once the
+    # documents are processed (a poll whose processing failed is read again, as if it never happened)
+    cursors: dict[str, str] = field(default_factory=dict)
     # documents read but held back until a later poll (a part of them could not be read yet):
     # not processed, but `sources test` shows them
     held: list[Document] = field(default_factory=list)

@@ -8,7 +8,6 @@ replies follow the `reblogs`/`replies` options, and media links are kept.
 
 from __future__ import annotations
 
-import functools
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
@@ -129,7 +128,6 @@ class TruthSocialSource:
             else TruthSocialOptions.model_validate(options.model_dump())
         )
         self._account_id: str | None = self.options.account
-        self._newest: int | None = None  # the newest status id read so far (ids grow with time)
         self.request = RequestOptions.for_source(self.options)
 
     async def fetch(self, fetcher: Fetcher) -> SourceResult:
@@ -183,7 +181,8 @@ class TruthSocialSource:
         if resp.not_modified:
             return result_of(resp, [], requests=requests)
         statuses = self._statuses(resp)
-        newest = self._newest
+        stored = await fetcher.cursor(url)  # the newest status id a committed poll read (ids grow)
+        newest = int(stored) if stored and stored.isdigit() else None
         pages = 1
         # Posts past the first page since the last poll (the worker was down, the source failing):
         # older pages, down to the newest post seen before, so none is skipped.
@@ -208,6 +207,5 @@ class TruthSocialSource:
         )
         result = result_of(resp, self._keep(docs), requests=requests)
         if ids:
-            seen = max(ids + ([newest] if newest is not None else []))
-            result.on_commit = functools.partial(setattr, self, "_newest", seen)
+            result.cursors[url] = str(max(ids + ([newest] if newest is not None else [])))
         return result

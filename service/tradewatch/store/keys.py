@@ -128,6 +128,10 @@ class Keys:
         """Hash of ETag/Last-Modified per URL (hashed: URLs are long); TTL VALIDATORS_TTL."""
         return self._k("http", hashlib.sha256(url.encode("utf-8")).hexdigest()[:32])
 
+    def read_cursor(self, url: str) -> str:
+        """How far a paged listing at this URL was read (e.g. the newest post id); TTL VALIDATORS_TTL."""
+        return self._k("cursor", hashlib.sha256(url.encode("utf-8")).hexdigest()[:32])
+
     # --- digest, deadlines and reminders, silences (store/digest.py, reminders.py, silences.py) -
 
     def digest_items(self) -> str:

@@ -1,7 +1,8 @@
-"""HTTP validators (ETag / Last-Modified) per URL, so an unchanged page costs a 304 and no parsing.
+"""HTTP validators (ETag / Last-Modified) per URL, so an unchanged page costs a 304 and no parsing;
+and read cursors (how far a paged listing was read), so the next poll reads back just to there.
 
 Kept in Redis for the worker (shared by every worker that may take over a source's
-lease) and in memory for one-off commands such as `sources test`.
+lease, and kept across restarts) and in memory for one-off commands such as `sources test`.
 """
 
 from __future__ import annotations
@@ -41,18 +42,29 @@ class ValidatorCache(Protocol):
 
     async def put(self, url: str, validators: Validators) -> None: ...
 
+    async def cursor(self, url: str) -> str | None: ...
+
+    async def put_cursor(self, url: str, value: str) -> None: ...
+
 
 class MemoryValidatorCache:
     """Validators for one process's lifetime."""
 
     def __init__(self) -> None:
         self._data: dict[str, Validators] = {}
+        self._cursors: dict[str, str] = {}
 
     async def get(self, url: str) -> Validators | None:
         return self._data.get(url)
 
     async def put(self, url: str, validators: Validators) -> None:
         self._data[url] = validators
+
+    async def cursor(self, url: str) -> str | None:
+        return self._cursors.get(url)
+
+    async def put_cursor(self, url: str, value: str) -> None:
+        self._cursors[url] = value
 
 
 class RedisValidatorCache:
@@ -95,6 +107,13 @@ class RedisValidatorCache:
         if seen is not None and seen[0] == validators and time.monotonic() - seen[1] < REWRITE_AFTER:
             return
         await self._writes.call((url, validators))
+
+    async def cursor(self, url: str) -> str | None:
+        raw = await self.redis.get(self.keys.read_cursor(url))
+        return _s(raw) if raw else None
+
+    async def put_cursor(self, url: str, value: str) -> None:
+        await self.redis.set(self.keys.read_cursor(url), value, ex=VALIDATORS_TTL)
 
     async def _hset(self, puts: Sequence[tuple[str, Validators]]) -> list[Exception | None]:
         async with self.redis.pipeline(transaction=True) as pipe:
