@@ -139,7 +139,10 @@ def test_relative_paths_follow_the_files_path_not_its_symlinks(tmp_path: Path) -
             "sources:\n  - {name: a, kind: rss, url: 'http://x', proxy: 'proxy:3128'}\n",
             "sources[0].proxy: a proxy is an http://",
         ),
-        ("notifiers:\n  console: {format: jsn}\n", "notifiers.console.format: Input should be 'text' or 'json'"),
+        (
+            "notifiers:\n  console: {format: jsn}\n",
+            "notifiers.console.format: Input should be 'text' or 'json'",
+        ),
         (
             "sources:\n  - {name: m, kind: mofcom, url: 'http://x', timezone: Asia/Shangai}\n",
             "sources[0].timezone: unknown timezone 'Asia/Shangai'",

@@ -279,7 +279,7 @@ def test_listing_shows_reminder_states() -> None:
     """The `deadlines` listing marks each reminder sent, skipped (and why), missed or planned."""
     offsets = [timedelta(days=d) for d in (14, 7, 5, 1)]
     d = Deadline(id="t", title="Truce", due=DUE, remind=offsets)
-    r14, r7, r5, _ = reminders_of(d)
+    r14, r7, _, _ = reminders_of(d)
     marks = {r14.key: "skipped:1762000000:superseded", r7.key: "fired:1762100000"}
     text = format_listing([d], marks, DUE - timedelta(days=3), ZoneInfo("UTC"))
     assert "2025-11-10 05:01 UTC  in 3 days" in text

@@ -32,6 +32,7 @@ from tradewatch.matching.tree import did_you_mean
 from tradewatch.matching.yamlfile import line_of, read_yaml, rule_files
 
 __all__ = [
+    "ConsoleSettings",
     "DigestSchedule",
     "EmailSettings",
     "HttpSettings",
@@ -39,7 +40,6 @@ __all__ = [
     "ServerSettings",
     "Settings",
     "SilenceSpec",
-    "ConsoleSettings",
     "SlackSettings",
     "SourceSpec",
     "TimezoneName",
