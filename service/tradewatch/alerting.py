@@ -151,7 +151,7 @@ class Decider:
             return event_id
         active = self._filter(plan, item)
         if not active:
-            return SUPPRESSED if item.matches else NO_EVENT
+            return SUPPRESSED  # every match was silenced or deduplicated
         return self._open(plan, item, active)
 
     def _filter(self, plan: Plan, item: Work) -> list[Match]:

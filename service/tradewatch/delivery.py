@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import json
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -27,7 +26,7 @@ from redis.exceptions import RedisError
 
 from tradewatch.config import Settings
 from tradewatch.errors import DeliveryError, StoreError, TakenOver
-from tradewatch.notify import Notifier, Receipt
+from tradewatch.notify import Notifier, Receipt, addressed
 from tradewatch.notify.guard import SEND_GUARD
 from tradewatch.observe import METRICS, Metrics
 from tradewatch.store.connection import open_redis
@@ -46,7 +45,6 @@ TRIM_EVERY = 60.0  # seconds between outbox trims (and pending gauges)
 STORE_RETRY = 2.0  # seconds to wait after a Redis error before trying again
 GAUGE_EVERY = 5.0  # seconds between refreshes of the pending gauge while alerts come and go
 CLOSE_GRACE = 5.0  # seconds `run` waits for its consumers to end once stopped or cancelled
-_ALIASES = {"digest": "email"}  # rules say `digest`; the email notifier records the digest
 
 
 @dataclass
@@ -88,9 +86,6 @@ class Delivery:
         self._groups_ready: set[str] = set()
         self._closing = False
         self._stop: asyncio.Event | None = None  # the long-running loop's stop, once it runs
-        self._redelivery_kw = {
-            name: "redelivery" in inspect.signature(n.send).parameters for name, n in notifiers.items()
-        }
 
     # --- long-running -----------------------------------------------------------------------------
 
@@ -287,7 +282,7 @@ class Delivery:
         """Is this notifier meant: a re-drive names it, else the alert's `notify` (empty: all)."""
         if entry.to:
             return name in entry.to
-        return _addressed(name, entry.alert.notify)
+        return addressed(name, entry.alert.notify)
 
     async def _deliver(self, name: str, entry: Entry) -> str:
         """Deliver one entry to one notifier; returns delivered, failed, dead or skipped."""
@@ -308,7 +303,7 @@ class Delivery:
         thread: Receipt | None = None
         if alert.thread_of:
             parent = begin.parent
-            root_here = alert.root_notify is None or _addressed(name, alert.root_notify)
+            root_here = alert.root_notify is None or addressed(name, alert.root_notify)
             if parent is None and root_here and begin.waits < 2 * self.max_attempts:
                 # The thread's first alert is not delivered yet (its own retries may run for a
                 # while): wait on the same schedule without using this reply's attempts. Once it
@@ -322,7 +317,7 @@ class Delivery:
         try:
             async with self._heartbeat(name, entry):
                 again = entry.redelivery or attempts > 0 or alert.first_poll  # may have been sent before
-                receipt = await self._send(name, entry, thread, redelivery=again)
+                receipt = await self.notifiers[name].send(entry.alert, thread, redelivery=again)
         except TakenOver:
             bound.warning("delivery_taken_over", during="send")  # the other worker sends it
             return "skipped"
@@ -353,21 +348,6 @@ class Delivery:
         ):
             yield
 
-    async def _send(
-        self,
-        name: str,
-        entry: Entry,
-        thread: Receipt | None,
-        *,
-        redelivery: bool,
-    ) -> Receipt | None:
-        notifier = self.notifiers[name]
-        if self._redelivery_kw.get(name):
-            send: Any = notifier.send
-            result: Receipt | None = await send(entry.alert, thread, redelivery=redelivery)
-            return result
-        return await notifier.send(entry.alert, thread)
-
     async def _failed(
         self, name: str, entry: Entry, attempts: int, exc: DeliveryError, bound: Any, *, waits: int = 0
     ) -> str:
@@ -395,14 +375,6 @@ class Delivery:
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
-
-
-def _addressed(name: str, notify: Sequence[str]) -> bool:
-    """Does a `notify` list (empty: every notifier) name this notifier?"""
-    if not notify:
-        return True
-    bases = {t.partition(":")[0] for t in notify}
-    return name in {_ALIASES.get(base, base) for base in bases}
 
 
 # --- operator commands (`tradewatch alerts list|retry`) ------------------------------------------

@@ -5,6 +5,7 @@ TradewatchError
 ├── RuleError          a rule or deadline file is wrong (carries file and line)
 ├── SourceError        a source could not be fetched or parsed (carries source, retry_after)
 ├── StoreError         Redis is unreachable or answered unexpectedly
+├── TakenOver          another worker took an outbox entry over while this one waited
 └── DeliveryError      a notifier could not deliver (carries notifier, permanent)
 """
 
@@ -16,6 +17,7 @@ __all__ = [
     "RuleError",
     "SourceError",
     "StoreError",
+    "TakenOver",
     "TradewatchError",
 ]
 

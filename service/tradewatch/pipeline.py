@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 import redis.asyncio as aioredis
 import structlog
 
-from tradewatch.alerting import Decider, Plan, PollCounts, RulebookLike, RuleLike, Work, baselined, digest
+from tradewatch.alerting import Decider, Plan, PollCounts, RulebookLike, Work, baselined, digest
 from tradewatch.config import Settings, SourceSpec
 from tradewatch.errors import StoreError
 from tradewatch.models import Document, Match
@@ -35,7 +35,7 @@ from tradewatch.store.seen import NO_EVENT, SeenRecord, SeenStore, epoch_day
 from tradewatch.store.silences import Silences
 from tradewatch.store.suppressions import Suppressions, dedup_value
 
-__all__ = ["Pipeline", "PollCounts", "RuleLike", "RulebookLike"]
+__all__ = ["Pipeline"]
 
 log = structlog.get_logger(__name__)
 

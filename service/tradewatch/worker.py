@@ -57,7 +57,7 @@ def utcnow() -> datetime:
 
 
 def load_rules_or_report(settings: Settings) -> Rulebook:
-    """Load the rulebook; on defects print `FILE:LINE: message` lines and raise."""
+    """Load the rulebook; defects raise RuleProblems, whose text is one `FILE:LINE: message` per line."""
     if not settings.rules.is_dir():
         raise ConfigError(f"directory {settings.rules.resolve()} does not exist", key="rules")
     return load_rulebook(settings.rules, slack_routes=settings.slack_routes())

@@ -327,7 +327,9 @@ async def test_delivery_error_is_not_lost_by_a_crashing_notifier(
     class Flaky:
         name = "console"
 
-        async def send(self, alert: Alert, thread: dict[str, str] | None = None) -> None:
+        async def send(
+            self, alert: Alert, thread: dict[str, str] | None = None, *, redelivery: bool = False
+        ) -> None:
             calls.append(alert.id)
             if len(calls) == 1:
                 raise RuntimeError("bug")

@@ -7,7 +7,7 @@ import json
 
 from tests.notify.alerts import make_alert
 from tradewatch.config import ConsoleSettings
-from tradewatch.notify import NOTIFIERS, wants
+from tradewatch.notify import NOTIFIERS, addressed
 from tradewatch.notify.console import ConsoleNotifier
 
 
@@ -51,10 +51,11 @@ async def test_json_format() -> None:
     assert "\u202e" not in out.getvalue()
 
 
-def test_wants_follows_notify() -> None:
-    """No notify → everyone; `slack:ROUTE` counts as slack; digest and email are one target."""
-    assert wants(make_alert(notify=[]), "webhook")
-    routed = make_alert(notify=["slack:critical", "digest"])
-    assert wants(routed, "slack")
-    assert wants(routed, "email")
-    assert not wants(routed, "console")
+def test_addressed_follows_notify() -> None:
+    """No notify → everyone; `slack:ROUTE` counts as slack; `digest` means the email notifier."""
+    assert addressed("webhook", [])
+    routed = ["slack:critical", "digest"]
+    assert addressed("slack", routed)
+    assert addressed("email", routed)
+    assert not addressed("console", routed)
+    assert addressed("email", ["email"])

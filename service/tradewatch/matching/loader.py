@@ -28,7 +28,7 @@ log = structlog.get_logger(__name__)
 _TOP_KEYS = ("rules", "deadlines")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _UNKNOWN_ENTRY = re.compile(r"unknown glossary entry '([^']+)'")
-# What a dedup key may name besides the rule's facts (pipeline._render fills these).
+# What a dedup key may name besides the rule's facts (store/suppressions.dedup_value fills these).
 DEDUP_FIELDS = ("rule",)
 
 

@@ -13,11 +13,12 @@ recorded by `store.digest.DigestBook` and mailed on its schedule.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar, Protocol
 
 from tradewatch.models import Alert
 
-__all__ = ["NOTIFIERS", "Notifier", "Receipt", "wants"]
+__all__ = ["NOTIFIERS", "Notifier", "Receipt", "addressed"]
 
 Receipt = dict[str, str]
 
@@ -36,18 +37,16 @@ class Notifier(Protocol):
     async def aclose(self) -> None: ...
 
 
-def wants(alert: Alert, notifier: str) -> bool:
-    """Whether `notifier` (console, slack, webhook, digest/email) should get this alert.
+def addressed(notifier: str, notify: Sequence[str]) -> bool:
+    """Whether a `notify` list names this notifier (console, slack, webhook, email).
 
-    An alert without `notify` goes to every configured notifier (DESIGN: rule
-    `notify`); `slack:ROUTE` counts as slack; `email` and `digest` are one target.
+    An empty list means every configured notifier (DESIGN: rule `notify`); `slack:ROUTE`
+    counts as slack; rules say `digest` for the email notifier, which records the digest.
     """
-    if not alert.notify:
+    if not notify:
         return True
-    wanted = {target.partition(":")[0] for target in alert.notify}
-    if notifier in ("digest", "email"):
-        return bool(wanted & {"digest", "email"})
-    return notifier in wanted
+    bases = {target.partition(":")[0] for target in notify}
+    return notifier in {"email" if base == "digest" else base for base in bases}
 
 
 from tradewatch.notify.console import ConsoleNotifier  # noqa: E402 - after Notifier: no cycle

@@ -50,11 +50,6 @@ class Digest:
         """Nothing arrived: upcoming deadlines alone do not make a digest worth mailing."""
         return self.alert_count == 0
 
-    @property
-    def top_severity(self) -> str:
-        ranked = [g.severity for g in self.new + self.updates]
-        return max(ranked, key=severity_rank) if ranked else "info"
-
 
 def group_alerts(alerts: Iterable[Alert]) -> list[DigestGroup]:
     """Group by (severity, first tag); critical first, then tag name; an alert appears once."""

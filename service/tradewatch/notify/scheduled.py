@@ -1,6 +1,6 @@
 """What the worker runs on a timer for this area: due reminders into the outbox, the digest at its slot.
 
-`tick(worker, now)` is what `Worker._tick_deadlines` calls (via `tradewatch.worker_deadlines`);
+`tick(worker, now)` is what `Worker._tick_deadlines` calls every 30 s and at the end of `run --once`;
 both halves are exactly-once across workers (reminder claims, digest slot claims), so
 every worker may tick.
 """

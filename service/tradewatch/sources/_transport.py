@@ -1,12 +1,12 @@
-"""An httpx transport over an aiohttp connection pool: httpx requests, responses and decoders, a C parser.
+"""An httpx transport over an aiohttp connection pool: httpx requests and responses, a C parser.
 
 Why not httpx's own pool: for each request httpcore runs h11 in Python and takes anyio
 locks and cancel scopes, about 0.8 ms of CPU per conditional GET here, which was half of
 an all-304 poll. The same request through aiohttp's pool (llhttp in C) costs about
 0.3 ms including the httpx objects around it. aiohttp is already a dependency (slack-sdk
 runs on it). Everything above the wire stays httpx: `fetch.py` builds `httpx.Request`s,
-reads `httpx.Response`s, and the body is decoded by httpx's decoders on the stream, so the
-size cap still counts decoded bytes.
+reads `httpx.Response`s, and decompresses the body on the stream itself (`_inflate.py`'s
+bounded decoder), so the size cap counts decoded bytes.
 
 The pool neither follows redirects, keeps cookies that outlive the process, reads proxies
 from the environment (`fetch.py` decides the proxy per request) nor decompresses: each of

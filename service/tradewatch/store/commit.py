@@ -35,8 +35,6 @@ for _, op in ipairs(spec.o) do
   local key = KEYS[op[2]]
   if kind == 'set' then
     redis.call('SET', key, op[3], 'PX', op[4])
-  elseif kind == 'pexpire' then
-    redis.call('PEXPIRE', key, op[3])
   elseif kind == 'xadd' then
     local args = {'XADD', key}
     if op[4] > 0 then
@@ -87,18 +85,12 @@ class Batch:
     def set(self, key: str, value: str, ttl_ms: int) -> None:
         self.ops.append(["set", self._ki(key), value, int(ttl_ms)])
 
-    def pexpire(self, key: str, ttl_ms: int) -> None:
-        self.ops.append(["pexpire", self._ki(key), int(ttl_ms)])
-
     def xadd(self, stream: str, fields: dict[str, str], maxlen: int = 0) -> None:
         """Append to a stream; `maxlen` > 0 caps it approximately (never for the outbox)."""
         flat: list[str] = []
         for name, value in fields.items():
             flat += [name, value]
         self.ops.append(["xadd", self._ki(stream), flat, maxlen])
-
-    def __bool__(self) -> bool:
-        return bool(self.ops)
 
     async def commit(self, client: aioredis.Redis) -> list[str]:
         """Apply all writes or raise `CommitConflict`; Redis trouble becomes `StoreError`."""

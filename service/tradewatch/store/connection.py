@@ -117,7 +117,7 @@ class EmbeddedRedis:
                 return
             time.sleep(0.05)
         self.stop()
-        raise StoreError("embedded redis-server did not answer within 10 s")
+        raise StoreError(f"embedded redis-server did not answer within {timeout:g} s")
 
     @property
     def pid_path(self) -> Path:

@@ -95,7 +95,7 @@ class Reminders:
             await self.redis.hsetnx(first_seen, spec.id, str(_epoch(now)))
 
     async def plan(self, now: datetime) -> None:
-        """At start: note new file deadlines and prune state older than DEADLINE_KEEP."""
+        """Each tick: note file deadlines seen for the first time and prune state older than DEADLINE_KEEP."""
         await self._note_first_seen(now)
         horizon = _epoch(now - timedelta(seconds=DEADLINE_KEEP))
         derived = await self.redis.hgetall(self.keys.deadlines_derived())
