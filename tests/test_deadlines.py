@@ -14,9 +14,9 @@ import time_machine
 from icalendar import Calendar
 
 from tradewatch.config import Settings
-from tradewatch.deadlines import Deadline, format_listing, ics_calendar, reminders_of
+from tradewatch.deadlines import format_listing, ics_calendar, reminders_of
 from tradewatch.matching import Rulebook, load_rulebook
-from tradewatch.models import Alert, Document, Match
+from tradewatch.models import Alert, Deadline, Document, Match
 from tradewatch.store.keys import Keys
 from tradewatch.store.reminders import Reminders
 

@@ -11,19 +11,18 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import structlog
 from icalendar import Alarm, Calendar, Event
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from tradewatch.durations import Duration, format_duration
-from tradewatch.models import Alert, Severity
+from tradewatch.models import Alert, Deadline, Severity
 
 __all__ = [
     "CALENDAR_PAST",
-    "Deadline",
     "Reminder",
     "due_from_facts",
     "format_listing",
@@ -40,33 +39,6 @@ log = structlog.get_logger(__name__)
 # The calendar keeps deadlines that passed within this window, so a subscriber sees what just expired.
 CALENDAR_PAST = timedelta(days=30)
 _CALENDAR_URL = re.compile(r"https?://[^\s\x00-\x1f\x7f]{1,2000}", re.IGNORECASE)
-
-
-class Deadline(BaseModel):
-    """A deadline as tradewatch plans it; `origin` says whether a rule file or a match made it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    id: str
-    title: str
-    due: datetime
-    remind: list[Duration] = Field(default_factory=list)
-    tags: list[str] = Field(default_factory=list)
-    notify: list[str] = Field(default_factory=list)
-    severity: Severity = "warning"
-    origin: Literal["rules", "match"] = "rules"
-    rule: str = ""
-    event_id: str = ""
-    url: str = ""
-    note: str = ""
-    cancelled_by: list[str] = Field(default_factory=list)
-    planned_at: datetime | None = None
-    resolved_by: str | None = None
-    resolved_at: datetime | None = None
-
-    @property
-    def resolved(self) -> bool:
-        return self.resolved_by is not None
 
 
 class _SpecLike(Protocol):

@@ -1,4 +1,4 @@
-"""Document, Match, Alert and friends: the words every part of the data flow shares.
+"""Document, Match, Alert, Deadline and friends: the words every part of the data flow shares.
 
 The JSON shapes of `Document` (replay input, `sources test` output) and `Match`
 (replay output) are contracts in DESIGN.md: extend them, never rename.
@@ -13,9 +13,12 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from tradewatch.durations import Duration
+
 __all__ = [
     "Alert",
     "AlertKind",
+    "Deadline",
     "Document",
     "Match",
     "Severity",
@@ -212,3 +215,30 @@ class Alert(BaseModel):
     def webhook_json(self) -> dict[str, Any]:
         """The webhook body of the contract (a superset: extra fields are extensions)."""
         return self.model_dump(mode="json")
+
+
+class Deadline(BaseModel):
+    """A deadline as tradewatch plans it; `origin` says whether a rule file or a match made it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    title: str
+    due: datetime
+    remind: list[Duration] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    notify: list[str] = Field(default_factory=list)
+    severity: Severity = "warning"
+    origin: Literal["rules", "match"] = "rules"
+    rule: str = ""
+    event_id: str = ""
+    url: str = ""
+    note: str = ""
+    cancelled_by: list[str] = Field(default_factory=list)
+    planned_at: datetime | None = None
+    resolved_by: str | None = None
+    resolved_at: datetime | None = None
+
+    @property
+    def resolved(self) -> bool:
+        return self.resolved_by is not None

@@ -16,8 +16,8 @@ import time_machine
 from tests.fakesmtp import FakeSMTP, self_signed_cert
 from tests.notify.alerts import HOSTILE, make_alert
 from tradewatch.config import Settings
-from tradewatch.deadlines import Deadline
 from tradewatch.errors import DeliveryError
+from tradewatch.models import Deadline
 from tradewatch.store.digest import DigestBook, DigestRecorder
 from tradewatch.store.keys import Keys
 from tradewatch.store.outbox import Outbox

@@ -13,7 +13,7 @@ from icalendar import Calendar
 
 from tests.web.conftest import FakeWorker, client_for
 from tests.web.seed import HOSTILE, write_rulebook
-from tradewatch.deadlines import Deadline
+from tradewatch.models import Deadline
 from tradewatch.store.keys import Keys
 from tradewatch.web.app import create_app
 

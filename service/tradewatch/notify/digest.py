@@ -9,8 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from tradewatch.deadlines import Deadline
-from tradewatch.models import Alert, severity_rank
+from tradewatch.models import Alert, Deadline, severity_rank
 
 __all__ = ["DEADLINE_HORIZON", "Digest", "DigestGroup", "group_alerts", "make_digest"]
 

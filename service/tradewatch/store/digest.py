@@ -22,9 +22,8 @@ import redis.asyncio as aioredis
 import structlog
 
 from tradewatch.config import DigestSchedule, Settings
-from tradewatch.deadlines import Deadline
 from tradewatch.errors import ConfigError, DeliveryError
-from tradewatch.models import Alert
+from tradewatch.models import Alert, Deadline
 from tradewatch.notify.digest import DEADLINE_HORIZON, Digest, make_digest
 from tradewatch.notify.email import EmailDigest, digest_message, render_digest
 from tradewatch.notify.schedule import latest_slot, next_slot

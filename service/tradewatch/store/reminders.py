@@ -22,13 +22,12 @@ import structlog
 from tradewatch.config import Settings
 from tradewatch.deadlines import (
     CALENDAR_PAST,
-    Deadline,
     from_match,
     from_spec,
     reminder_alert,
     reminders_of,
 )
-from tradewatch.models import Alert, Document, Match
+from tradewatch.models import Alert, Deadline, Document, Match
 from tradewatch.store.keys import DEADLINE_KEEP, NOTICES_MAXLEN, Keys
 from tradewatch.store.outbox import entry_fields
 

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from tradewatch.deadlines import CALENDAR_PAST, Deadline, from_spec, ics_calendar
+from tradewatch.deadlines import CALENDAR_PAST, from_spec, ics_calendar
 from tradewatch.durations import format_duration
+from tradewatch.models import Deadline
 from tradewatch.store.keys import Keys
 from tradewatch.store.reminders import Reminders
 
