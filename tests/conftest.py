@@ -29,15 +29,27 @@ def need_shared(path: Path) -> Path:
     return path
 
 
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """In CI (TRADEWATCH_TEST_STRICT=1) a skip is reported as a failure, never silent."""
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """In CI (TRADEWATCH_TEST_STRICT=1) a skip or an xfail is a failure, never silent.
+
+    Changed as the report is made, so pytest's summary, its exit code and every plugin see
+    a failure (a report changed later, in `pytest_runtest_logreport`, is counted as skipped).
+    """
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
     if (
         os.environ.get("TRADEWATCH_TEST_STRICT") == "1"
         and report.skipped
         and report.when in ("setup", "call")
     ):
+        reason = getattr(report, "wasxfail", None) or report.longrepr
+        if isinstance(reason, tuple):  # (file, line, "Skipped: why")
+            reason = f"{reason[0]}:{reason[1]}: {reason[2]}"
         report.outcome = "failed"
-        report.longrepr = f"skipped in strict mode: {report.longrepr}"
+        report.longrepr = f"skipped in strict mode: {reason}"
+        if hasattr(report, "wasxfail"):
+            del report.wasxfail
 
 
 @pytest.fixture(autouse=True)
