@@ -52,6 +52,26 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             del report.wasxfail
 
 
+OFFLINE = ROOT / "tests" / "offline"  # on a worker process's PYTHONPATH: no DNS beyond loopback
+
+
+def tradewatch_env(**extra: str) -> dict[str, str]:
+    """The environment of a tradewatch process a test starts: none of the shell's TRADEWATCH_
+    settings, and no DNS beyond loopback (tests/offline), plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEWATCH_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(OFFLINE), env.get("PYTHONPATH")]))
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test resolves a public name: it fails as on a machine without internet (tests/offline)."""
+    from tests.offline.sitecustomize import offline_getaddrinfo
+
+    monkeypatch.setattr(socket, "getaddrinfo", offline_getaddrinfo)
+
+
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """No proxy or tradewatch settings leak in from the shell; logging reset per test."""

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import tradewatch_env
+
 
 def tradewatch(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEWATCH_")}
+    env = tradewatch_env()
     return subprocess.run(
         [sys.executable, "-m", "tradewatch", *args],
         capture_output=True,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
@@ -247,6 +248,14 @@ async def test_slack_down_beyond_the_run_keeps_alerts_queued(
     first = await delivery.drain(0.5)
     assert (first.delivered, first.pending) == (2, 1)
     assert exactly_once(slack, 2)
+    # the next run, a minute later (the Retry-After has passed), as another process
+    s = settings(redis_url)
+    later = Delivery(
+        s, clients[1], {"slack": notifier(slack)}, keys=KEYS, consumer="w2", clock=lambda: time.time() + 61
+    )
+    second = await later.drain(5)
+    assert (second.delivered, second.pending) == (1, 0)
+    assert exactly_once(slack, 3)
 
 
 _KILLER = """

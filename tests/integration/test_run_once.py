@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections import Counter
@@ -16,7 +15,7 @@ import pytest
 import redis
 import structlog
 
-from tests.conftest import RedisServer
+from tests.conftest import RedisServer, tradewatch_env
 from tests.fakeslack import FakeSlack
 from tests.servers import LocalServer, Request, Response
 
@@ -84,8 +83,7 @@ notifiers:
 
 
 def run_once(config: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEWATCH_")}
-    env["TRADEWATCH_LOG_FORMAT"] = "json"
+    env = tradewatch_env(TRADEWATCH_LOG_FORMAT="json")
     return subprocess.run(
         [sys.executable, "-m", "tradewatch", "run", "--once", "--config", str(config)],
         capture_output=True,

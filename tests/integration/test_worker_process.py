@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import queue
 import signal
 import socket
@@ -17,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import tradewatch_env
 
 pytestmark = pytest.mark.integration
 
@@ -83,17 +84,14 @@ def test_default_worker_runs_reports_failing_sources_and_stops_cleanly(
     tmp_path: Path, sig: signal.Signals
 ) -> None:
     """Without a config: embedded Redis, unreachable sources reported, exit 0 on a signal."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEWATCH_")}
-    env.update(
-        {
-            "TRADEWATCH_LOG_FORMAT": "json",
-            "TRADEWATCH_SERVER__PORT": "0",
-            "TRADEWATCH_HTTP__TIMEOUT": "2",
-            "TRADEWATCH_HTTP__RETRIES": "0",
-            # no internet here: point any proxy at a closed port so every real source fails fast
-            "HTTPS_PROXY": "http://127.0.0.1:9",
-            "HTTP_PROXY": "http://127.0.0.1:9",
-        }
+    env = tradewatch_env(
+        TRADEWATCH_LOG_FORMAT="json",
+        TRADEWATCH_SERVER__PORT="0",
+        TRADEWATCH_HTTP__TIMEOUT="2",
+        TRADEWATCH_HTTP__RETRIES="0",
+        # no internet here: point any proxy at a closed port so every real source fails fast
+        HTTPS_PROXY="http://127.0.0.1:9",
+        HTTP_PROXY="http://127.0.0.1:9",
     )
     with running_worker([], tmp_path, env) as run:
         assert wait_for_event(run.lines, run.seen, "worker_started", 30), run.seen
@@ -117,7 +115,7 @@ def test_taken_port_stops_the_start_with_a_clear_error(tmp_path: Path, redis_url
         config.write_text(
             f"redis_url: {redis_url}\nserver: {{port: {port}}}\nsources: []\n", encoding="utf-8"
         )
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEWATCH_")}
+        env = tradewatch_env()
         result = subprocess.run(
             [sys.executable, "-m", "tradewatch", "run", "--config", str(config)],
             capture_output=True,
@@ -162,8 +160,7 @@ def _stopped_during_a_slow_poll(
             f"sources:\n  - {{name: slow, kind: rss, url: '{server.url('/slow.xml')}', every: 1h}}\n",
             encoding="utf-8",
         )
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEWATCH_")}
-        env["TRADEWATCH_LOG_FORMAT"] = "json"
+        env = tradewatch_env(TRADEWATCH_LOG_FORMAT="json")
         with running_worker([*args, "--config", str(config)], tmp_path, env) as run:
             assert arrived.wait(30), "the worker never polled the slow source"
             run.proc.send_signal(sig)

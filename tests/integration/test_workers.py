@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.conftest import tradewatch_env
 from tests.fakeslack import FakeSlack
 from tests.integration.test_run_once import Feed, write_config
 from tests.servers import LocalServer, Response
@@ -27,8 +27,7 @@ INTERVAL = 1.0
 
 
 def start_worker(config: Path, n: int, tmp_path: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEWATCH_")}
-    env["TRADEWATCH_LOG_FORMAT"] = "json"
+    env = tradewatch_env(TRADEWATCH_LOG_FORMAT="json")
     with (tmp_path / f"worker{n}.log").open("wb") as log:  # the child keeps its own descriptor
         return subprocess.Popen(
             [sys.executable, "-m", "tradewatch", "run", "--config", str(config)],

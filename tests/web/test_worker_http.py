@@ -17,6 +17,8 @@ import httpx
 import pytest
 import yaml
 
+from tests.conftest import tradewatch_env
+
 pytestmark = pytest.mark.integration
 
 
@@ -50,7 +52,7 @@ def worker_process(tmp_path: Path, redis_url: str) -> Iterator[tuple[subprocess.
         "log_format": "json",
     }
     (tmp_path / "tradewatch.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEWATCH_")}
+    env = tradewatch_env()
     process = subprocess.Popen(
         [sys.executable, "-m", "tradewatch", "run", "--config", str(tmp_path / "tradewatch.yaml")],
         env=env,
