@@ -7,11 +7,12 @@ import os
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import redis
+import redis.asyncio as aioredis
 import structlog
 
 from tradewatch.store.connection import redis_server_binary
@@ -169,3 +170,17 @@ def redis_url(redis_server: RedisServer) -> str:
     client.flushall()
     client.close()
     return redis_server.url
+
+
+@pytest.fixture(name="client")
+async def _async_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    """An async client on the flushed test Redis, decoding replies as the worker's client does."""
+    client = aioredis.from_url(redis_url, decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture(name="redis")
+def _async_redis(client: aioredis.Redis) -> aioredis.Redis:
+    """The same client, by the name the notify and deadline tests give it."""
+    return client

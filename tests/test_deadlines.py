@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -57,14 +56,6 @@ def rulebook(tmp_path: Path) -> Rulebook:
     """A rules folder with one file deadline and two rules that derive deadlines."""
     (tmp_path / "truce.yaml").write_text(RULES, encoding="utf-8")
     return load_rulebook(tmp_path)
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    """An async client on the flushed test Redis."""
-    client = aioredis.from_url(redis_url, decode_responses=True)
-    yield client
-    await client.aclose()
 
 
 def _reminders(redis: aioredis.Redis, rulebook: Rulebook, **settings: object) -> Reminders:

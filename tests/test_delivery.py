@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +24,6 @@ from tradewatch.store.keys import Keys
 from tradewatch.store.outbox import Entry, Outbox
 
 KEYS = Keys("tw-test")
-
-
-@pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[Redis]:
-    c = aioredis.from_url(redis_url, decode_responses=True)
-    yield c
-    await c.aclose()
 
 
 def alert(n: int, **over: Any) -> Alert:

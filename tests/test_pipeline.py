@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,13 +27,6 @@ from tradewatch.store.suppressions import Suppressions
 KEYS = Keys("tw-test")
 RARE = "商务部公告2025年第18号 关于对部分中重稀土相关物项实施出口管制的决定"
 RARE_EN = "MOFCOM Announcement No. 18 of 2025: export controls on medium and heavy rare earth items"
-
-
-@pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[Redis]:
-    c = aioredis.from_url(redis_url, decode_responses=True)
-    yield c
-    await c.aclose()
 
 
 @pytest.fixture

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
-import redis.asyncio as aioredis
 from redis.asyncio import Redis
 
 from tests.store.helpers import NOW, Clock, doc, result, rulebook, settings, spec
@@ -42,13 +39,6 @@ deadlines:
     tags: [truce]
     cancelled_by: [truce-extension]
 """
-
-
-@pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[Redis]:
-    c = aioredis.from_url(redis_url, decode_responses=True)
-    yield c
-    await c.aclose()
 
 
 async def test_match_derives_replans_and_cancels_deadlines(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -30,14 +30,6 @@ def smtp() -> Iterator[FakeSMTP]:
     """A fresh SMTP server per test."""
     with FakeSMTP() as server:
         yield server
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    """An async client on the flushed test Redis."""
-    client = aioredis.from_url(redis_url, decode_responses=True)
-    yield client
-    await client.aclose()
 
 
 def _body(msg: EmailMessage, kind: str) -> str:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
-import pytest
 import redis.asyncio as aioredis
 import structlog
 from prometheus_client import CollectorRegistry
@@ -31,14 +29,6 @@ deadlines:
     remind: [7d, 1d]
     notify: [slack]
 """
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    """An async client on the flushed test Redis."""
-    client = aioredis.from_url(redis_url, decode_responses=True)
-    yield client
-    await client.aclose()
 
 
 async def test_tick_queues_reminders_and_mails_digest(redis: aioredis.Redis, tmp_path: Path) -> None:

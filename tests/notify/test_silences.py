@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -20,14 +19,6 @@ from tradewatch.store.keys import Keys
 from tradewatch.store.silences import Silences, parse_until
 
 NOW = datetime(2025, 11, 3, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    """An async client on the flushed test Redis."""
-    client = aioredis.from_url(redis_url, decode_responses=True)
-    yield client
-    await client.aclose()
 
 
 def _silences(redis: aioredis.Redis, *specs: dict[str, str]) -> Silences:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
-import pytest
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
@@ -17,14 +15,6 @@ from tradewatch.store.health import SourceHealth
 from tradewatch.store.keys import Keys
 from tradewatch.store.validators import RedisValidatorCache, Validators
 from tradewatch.worker import Worker
-
-
-@pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    """An async client as the worker opens it (decoded responses)."""
-    r = aioredis.from_url(redis_url, decode_responses=True)
-    yield r
-    await r.aclose()
 
 
 async def test_failing_raised_once_and_recovered_once(client: aioredis.Redis) -> None:

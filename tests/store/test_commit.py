@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 import redis.asyncio as aioredis
 
 from tradewatch.errors import StoreError
 from tradewatch.store.commit import Batch, CommitConflict
-
-
-@pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    c = aioredis.from_url(redis_url, decode_responses=True)
-    yield c
-    await c.aclose()
 
 
 async def test_applies_when_unchanged(client: aioredis.Redis) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -17,13 +16,6 @@ from tradewatch.store.leases import Leases
 from tradewatch.worker import Worker
 
 KEYS = Keys("tw-test")
-
-
-@pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    c = aioredis.from_url(redis_url, decode_responses=True)
-    yield c
-    await c.aclose()
 
 
 async def test_one_holder_at_a_time(client: aioredis.Redis) -> None:

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-import redis.asyncio as aioredis
 from redis.asyncio import Redis
 
 from tradewatch.models import Alert
@@ -13,13 +9,6 @@ from tradewatch.store.keys import Keys
 from tradewatch.store.outbox import Outbox, entry_fields
 
 KEYS = Keys("tw-outbox")
-
-
-@pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[Redis]:
-    c = aioredis.from_url(redis_url, decode_responses=True)
-    yield c
-    await c.aclose()
 
 
 async def test_pending_counts_only_entries_addressed_to_the_notifier(client: Redis) -> None:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 import redis.asyncio as aioredis
 
 from tradewatch.models import Document
@@ -33,13 +30,6 @@ def test_item_digest_is_short_and_stable() -> None:
     long_id = "https://example.com/" + "x" * 5000
     assert item_digest(long_id) == item_digest(long_id)
     assert len(item_digest(long_id)) == 20
-
-
-@pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    c = aioredis.from_url(redis_url, decode_responses=True)
-    yield c
-    await c.aclose()
 
 
 async def test_lookup_is_one_round_trip(client: aioredis.Redis) -> None:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import pytest
 import redis.asyncio as aioredis
 
 from tradewatch.models import Match
@@ -23,13 +21,6 @@ def test_dedup_value_from_facts() -> None:
     assert dedup_value("{announcement}", match) == "2025年第18号"
     assert dedup_value("{rule}:{items}", match) == "r:Sm,Gd"
     assert dedup_value("{effective_date}", match) is None
-
-
-@pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    c = aioredis.from_url(redis_url, decode_responses=True)
-    yield c
-    await c.aclose()
 
 
 async def test_recorded_with_reason_newest_first(client: aioredis.Redis) -> None:

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-import redis.asyncio as aioredis
 from redis.asyncio import Redis
 
 from tradewatch.store.keys import Keys
@@ -13,13 +9,6 @@ from tradewatch.store.validators import RedisValidatorCache, Validators
 
 KEYS = Keys("tw-validators")
 URL = "https://www.mofcom.gov.cn/zwgk/zcfb/index.html"
-
-
-@pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[Redis]:
-    c = aioredis.from_url(redis_url, decode_responses=True)
-    yield c
-    await c.aclose()
 
 
 async def test_unchanged_validators_are_not_rewritten(client: Redis) -> None:
