@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,6 +19,7 @@ class Request:
     headers: dict[str, str]
     body: bytes
     peer: tuple[str, int] = ("", 0)  # the client's address and port: one per connection
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
 
 @dataclass

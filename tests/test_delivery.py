@@ -362,9 +362,17 @@ async def test_pending_gauge_follows_delivery(client: Redis, redis_url: str) -> 
     """While a receiver fails, the pending gauge shows the alert waiting, not a stale 0."""
     rec = Recorder(fail_next=100)
     d = delivery(client, redis_url, {"console": rec})
+    readings: list[int] = []
+    count = d.outbox.pending_count
+
+    async def counted(group: str) -> int:
+        readings.append(await count(group))
+        return readings[-1]
+
+    d.outbox.pending_count = counted  # type: ignore[method-assign]
     stop = asyncio.Event()
     task = asyncio.create_task(d.run(stop))
-    await asyncio.sleep(0.3)  # housekeeping's first reading (0) is done; its next is a minute away
+    await wait_for(lambda: readings == [0])  # housekeeping's first reading; its next is a minute away
     await Outbox(client, KEYS).enqueue_operator(alert(1))
     await wait_for(lambda: d.metrics.alerts_pending.labels("console")._value.get() == 1)
     stop.set()

@@ -90,9 +90,10 @@ async def test_hosts_past_the_pool_limit_share_one_guarded_pool(
 
 async def test_idle_host_pools_are_closed_and_busy_ones_kept(server: LocalServer) -> None:
     """close_idle frees the sockets of hosts not asked lately, never a pool with a request in flight."""
-    release = threading.Event()
+    arrived, release = threading.Event(), threading.Event()
 
     def slow(req: Request) -> Response:
+        arrived.set()
         release.wait(5)
         return Response(200, b"slow")
 
@@ -103,7 +104,7 @@ async def test_idle_host_pools_are_closed_and_busy_ones_kept(server: LocalServer
     async with Fetcher(http_settings()) as f:
         assert (await f.get(server.url("/quick"), opts)).content == b"ok"
         pending = asyncio.create_task(f.get(other, opts))
-        await asyncio.sleep(0.2)  # the slow request is in flight on the localhost pool
+        assert await asyncio.to_thread(arrived.wait, 5)  # the slow request is in flight on the localhost pool
         assert await f.close_idle(idle=0) == 1, "only the idle 127.0.0.1 pool goes"
         release.set()
         assert (await pending).content == b"slow"

@@ -137,17 +137,18 @@ _FEED = (
 
 
 def _stopped_during_a_slow_poll(
-    tmp_path: Path, config_head: str, args: list[str], sig: signal.Signals
+    tmp_path: Path, config_head: str, args: list[str], sig: signal.Signals, stopping: str
 ) -> WorkerRun:
     """A `tradewatch run` (with `args`) over one slow source, sent `sig` while the poll waits on it;
-    asserts it exits 0 and returns the run with its log."""
+    the source answers once the worker has logged `stopping`. Asserts it exits 0 and returns the
+    run with its log."""
     from tests.servers import LocalServer, Request, Response
 
-    arrived = threading.Event()
+    arrived, answer = threading.Event(), threading.Event()
 
     def slow(req: Request) -> Response:
         arrived.set()
-        time.sleep(1.5)
+        answer.wait(30)
         return Response(200, _FEED, {"Content-Type": "application/rss+xml"})
 
     with LocalServer() as server:
@@ -164,6 +165,8 @@ def _stopped_during_a_slow_poll(
         with running_worker([*args, "--config", str(config)], tmp_path, env) as run:
             assert arrived.wait(30), "the worker never polled the slow source"
             run.proc.send_signal(sig)
+            assert wait_for_event(run.lines, run.seen, stopping, 30), run.seen
+            answer.set()
             assert run.proc.wait(timeout=40) == 0
     return run
 
@@ -175,7 +178,7 @@ def test_sigterm_lets_an_in_flight_poll_finish(tmp_path: Path, redis_url: str) -
     worker must pause it and wait for its polls before shutting it down.)
     """
     head = f"redis_url: {redis_url}\nkey_prefix: tw-sigterm\n"
-    run = _stopped_during_a_slow_poll(tmp_path, head, [], signal.SIGTERM)
+    run = _stopped_during_a_slow_poll(tmp_path, head, [], signal.SIGTERM, "worker_stopping")
     seen = run.seen
     events = [r.get("event") for r in seen]
     assert "worker_stopping" in events
@@ -191,7 +194,8 @@ def test_run_once_stops_on_a_signal_and_closes_its_embedded_redis(
 ) -> None:
     """`run --once` on SIGTERM/SIGINT lets its in-flight poll finish, exits 0 (DESIGN) and stops the
     embedded Redis it started; before, SIGTERM killed it (exit 143) and left redis-server running."""
-    run = _stopped_during_a_slow_poll(tmp_path, f"state_dir: {tmp_path / 'state'}\n", ["--once"], sig)
+    state = f"state_dir: {tmp_path / 'state'}\n"
+    run = _stopped_during_a_slow_poll(tmp_path, state, ["--once"], sig, "shutdown_requested")
     events = [r.get("event") for r in run.seen]
     assert (
         events.index("shutdown_requested") < events.index("source_polled") < events.index("run_once_stopped")
