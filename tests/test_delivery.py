@@ -331,6 +331,28 @@ async def test_run_delivers_until_stopped(client: Redis, redis_url: str) -> None
     assert rec.ids() == ["a0", "a1", "a2"]
 
 
+async def test_a_restarted_worker_first_sends_what_it_had_read(client: Redis, redis_url: str) -> None:
+    """A worker killed between reading a batch and sending it restarts under the same consumer
+    name (a container restarted in place: same host name, pid 1): its own pending entries go
+    out first, at once, instead of waiting for another worker's claim after `claim_idle`."""
+    outbox = Outbox(client, KEYS)
+    await outbox.ensure_group("console")
+    for n in range(2):
+        await outbox.enqueue_operator(alert(n))
+    assert len(await outbox.read_new("console", "w1", 10, None)) == 2  # read, then the crash
+    await outbox.enqueue_operator(alert(2))
+    rec = Recorder()
+    slow_claim = {"claim_idle": "1h"}  # no claim of idle entries could deliver them here
+    stop = asyncio.Event()
+    task = asyncio.create_task(delivery(client, redis_url, {"console": rec}, delivery=slow_claim).run(stop))
+    await wait_for(lambda: len(rec.sent) == 3)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    assert rec.ids() == ["a0", "a1", "a2"]
+    assert rec.redeliveries == 2  # they may have gone out before the crash: the history is checked
+    assert await outbox.pending_count("console") == 0
+
+
 async def test_stop_finishes_the_send_in_flight_and_starts_no_other(client: Redis, redis_url: str) -> None:
     """SIGTERM during a slow send: that send finishes, the rest of the batch is not started (the
     worker must exit inside its grace period) and stays pending, delivered later exactly once."""

@@ -17,10 +17,12 @@ from tradewatch import pipeline as pipeline_module
 from tradewatch.errors import StoreError
 from tradewatch.matching.engine import MATCH_TEXT_MAX, Rulebook
 from tradewatch.models import Alert, Document, Match
-from tradewatch.pipeline import Pipeline
+from tradewatch.pipeline import MAX_CONFLICT_RETRIES, Pipeline
+from tradewatch.store.commit import Batch, CommitConflict
 from tradewatch.store.events import Event
-from tradewatch.store.keys import Keys
+from tradewatch.store.keys import SEEN_REFRESH_DAYS, SEEN_TTL_MS, Keys
 from tradewatch.store.outbox import Outbox
+from tradewatch.store.seen import SeenRecord, epoch_day, item_digest
 from tradewatch.store.silences import Silence
 from tradewatch.store.suppressions import Suppressions
 
@@ -602,3 +604,43 @@ async def test_a_document_held_back_on_a_first_poll_keeps_the_first_poll_window(
     again = await pipe.process(spec(), result(old.model_copy(update={"text": "full text"}), recent))
     assert again.alerts == 1
     assert [a.title for a in await queued(client)] == ["New tariff schedule"]
+
+
+async def test_an_item_still_listed_is_remembered_past_the_seen_ttl(
+    client: Redis, book: Rulebook, redis_url: str
+) -> None:
+    """A page that lists an item for months (a standing notice) must not alert it again when its
+    seen record would expire: every SEEN_REFRESH_DAYS a poll that still lists it renews the record."""
+    clock = Clock()
+    pipe = make(client, book, redis_url, clock)
+    notice = doc("a", "Tariff hike announced", published_at=NOW - timedelta(hours=1))
+    assert (await pipe.process(spec(), result(notice))).alerts == 1
+    key = KEYS.seen("feed", item_digest(notice.id))
+    await client.pexpire(key, 3_600_000)  # an hour of its 90 days left, as after months unrenewed
+    clock.advance(timedelta(days=SEEN_REFRESH_DAYS - 1))
+    await pipe.process(spec(), result(notice))
+    assert await client.pttl(key) <= 3_600_000  # renewed only once the record is a refresh old
+    clock.advance(timedelta(days=1))
+    counts = await pipe.process(spec(), result(notice))
+    assert (counts.unchanged, counts.alerts) == (1, 0)
+    assert await client.pttl(key) > SEEN_TTL_MS - 60_000
+    assert SeenRecord.parse(await client.get(key)).day == epoch_day(clock())
+
+
+async def test_a_poll_that_keeps_conflicting_gives_up_with_a_store_error(
+    client: Redis, book: Rulebook, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers racing on one source re-read and retry; a commit that never applies ends in StoreError
+    (the poll is counted as not processed and read again), not in an endless loop."""
+    tries: list[str] = []
+
+    async def always_conflicting(self: Batch, redis: Redis) -> list[str]:
+        tries.append("commit")
+        raise CommitConflict("t:seen:feed:x")
+
+    monkeypatch.setattr(Batch, "commit", always_conflicting)
+    pipe = make(client, book, redis_url)
+    with pytest.raises(StoreError, match="gave up after 8 conflicting concurrent writes"):
+        await pipe.process(spec(), result(doc("a", "Tariff hike announced")))
+    assert len(tries) == MAX_CONFLICT_RETRIES
+    assert await queued(client) == []
