@@ -132,6 +132,7 @@ class FakeSlack:
         self.token = token
         self.auto_create = auto_create
         self.channels: dict[str, str] = {}  # name (without #) -> id
+        self.list_page_size: int | None = None  # conversations.list: channels per page (None: all)
         self.messages: list[Message] = []
         self.calls: list[Call] = []
         self._failures: list[_Failure] = []
@@ -303,15 +304,7 @@ class FakeSlack:
             "chat.postMessage": lambda: self._post(args),
             "conversations.history": lambda: self._history(args),
             "conversations.replies": lambda: self._replies(args),
-            "conversations.list": lambda: (
-                200,
-                {},
-                {
-                    "ok": True,
-                    "channels": [{"id": cid, "name": name} for name, cid in self.channels.items()],
-                    "response_metadata": {"next_cursor": ""},
-                },
-            ),
+            "conversations.list": lambda: self._list(args),
         }
         handler = handlers.get(method)
         if handler is None:
@@ -352,6 +345,15 @@ class FakeSlack:
         if webhook:
             return 200, {}, {"ok": True}
         return 200, {}, {"ok": True, "channel": cid, "ts": msg.ts, "message": msg.as_api(True)}
+
+    def _list(self, args: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
+        """conversations.list, `list_page_size` channels a page (all at once when None), by cursor."""
+        listed = [{"id": cid, "name": name} for name, cid in self.channels.items()]
+        start = int(args.get("cursor") or 0)
+        size = self.list_page_size or len(listed) or 1
+        page, rest = listed[start : start + size], listed[start + size :]
+        more = str(start + size) if rest else ""
+        return 200, {}, {"ok": True, "channels": page, "response_metadata": {"next_cursor": more}}
 
     def _history(self, args: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
         cid = self._channel_id(str(args.get("channel", "")), create=False)

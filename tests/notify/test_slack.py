@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+import structlog
 
 from tests.fakeslack import FakeSlack
 from tests.notify.alerts import HOSTILE, make_alert
@@ -163,6 +164,41 @@ async def test_redelivery_posts_when_not_found(slack: FakeSlack) -> None:
     receipt = await _notifier(slack).send(make_alert(), redelivery=True)
     assert [m.alert_id for m in slack.messages] == ["other", "alert-1"]
     assert receipt["ts"] == slack.messages[-1].ts
+
+
+async def test_redelivery_without_history_scope_posts(slack: FakeSlack) -> None:
+    """A bot token without `channels:history` cannot look: the redelivery posts (a possible double
+    is better than a lost alert) and says so in the log."""
+    first = await _notifier(slack).send(make_alert())
+    slack.fail("conversations.history", status=200, error="missing_scope")
+    with structlog.testing.capture_logs() as logs:
+        again = await _notifier(slack).send(make_alert(), redelivery=True)
+    assert again != first
+    assert [m.alert_id for m in slack.messages] == ["alert-1", "alert-1"]
+    assert [e["event"] for e in logs if e["event"] == "slack_history_unavailable"] == [
+        "slack_history_unavailable"
+    ]
+
+
+async def test_history_check_zero_posts_without_looking(slack: FakeSlack) -> None:
+    """`history_check: 0` turns the redelivery check off: no history call, the alert is posted."""
+    await _notifier(slack).send(make_alert())
+    await _notifier(slack, history_check=0).send(make_alert(), redelivery=True)
+    assert slack.calls_to("conversations.history") == []
+    assert len(slack.messages) == 2
+
+
+async def test_channel_names_resolve_across_list_pages(slack: FakeSlack) -> None:
+    """A workspace with many channels answers conversations.list in pages: the routed channel is
+    found on a later page, so a redelivery still checks the right history."""
+    for n in range(5):
+        slack.channels[f"other-{n}"] = f"C0OTHER{n}"
+    slack.list_page_size = 2
+    first = await _notifier(slack).send(make_alert())
+    again = await _notifier(slack).send(make_alert(), redelivery=True)
+    assert again == first
+    assert len(slack.calls_to("conversations.list")) >= 2
+    assert len(slack.messages) == 1
 
 
 async def test_rate_limit_retried_after_retry_after(slack: FakeSlack) -> None:
