@@ -205,3 +205,37 @@ def test_an_empty_rules_folder_loads_with_a_warning(tmp_path: Path) -> None:
         book = load_rulebook(tmp_path)
     assert (book.rules, book.deadlines) == ([], [])
     assert [e["event"] for e in logs if e["log_level"] == "warning"] == ["no_rules_loaded"]
+
+
+_MATCH_DEFECTS = [
+    ("near: {terms: [rare earth, export], within: 0}", "near.within must be a whole number of words ≥ 1"),
+    ("near: {terms: [rare earth, export], within: true}", "near.within must be a whole number of words ≥ 1"),
+    ("near: {terms: [rare earth]}", "near.terms needs a list of at least two terms"),
+    (
+        "near: {terms: [rare earth, export], whithin: 3}",
+        "unknown key 'whithin' in near (did you mean 'within'?)",
+    ),
+    ("near: {terms: [{all: [a, b]}, export]}", "near.terms may hold terms, lists of terms and glossary"),
+    ("near: [rare earth, export]", "near needs a mapping"),
+    ("{in: titel, any: [tariff]}", "in: expected title, lead or text, got 'titel' (did you mean 'title'?)"),
+    ("{in: title}", "`in` needs a condition beside it"),
+    ("{any: []}", "any needs at least one item"),
+    ("{any: [tariff, true]}", "match: expected a term, a list or a mapping, got True"),
+    ("{}", "empty match mapping"),
+]
+
+
+@pytest.mark.parametrize(("match", "fragment"), _MATCH_DEFECTS, ids=[d[1][:36] for d in _MATCH_DEFECTS])
+def test_match_defects_name_their_line(tmp_path: Path, match: str, fragment: str) -> None:
+    """`near`, `in` and term lists are checked as they are written, each defect on its own line."""
+    body = (
+        "rules:\n"
+        "  - id: probe\n"
+        "    title: Probe\n"
+        "    tags: [probe]\n"
+        "    severity: info\n"
+        f"    match: {match if match.startswith('{') else '{' + match + '}'}\n"
+    )
+    (tmp_path / "r.yaml").write_text(body, encoding="utf-8")
+    problems = [str(p) for p in check_rules(tmp_path)]
+    assert any(p.startswith(f"{tmp_path / 'r.yaml'}:6: ") and fragment in p for p in problems), problems
