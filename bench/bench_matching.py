@@ -242,7 +242,9 @@ def run(
         rb = _load(rules, backend)
         load_seconds = time.perf_counter() - load_start
         rate, fired = _compiled_rate(rb, docs)
-        fallback = rate if rb.backend == "python" else _compiled_rate(_load(rules, "python"), docs, 1)[0]
+        fallback, fallback_fired = (
+            (rate, fired) if rb.backend == "python" else _compiled_rate(_load(rules, "python"), docs, 1)
+        )
         sample = docs[: NAIVE_SAMPLE.get(count, max(10, 20_000 // count))]
         naive = _naive_rate(rules, sample)
         row: dict[str, Any] = {
@@ -252,6 +254,7 @@ def run(
             "mb_per_s": rate * megabytes / len(docs),
             "matches": fired,
             "python_docs_per_s": fallback,
+            "python_matches": fallback_fired,
             "naive_docs_per_s": naive,
             "speedup": rate / naive,
             "load_s": load_seconds,

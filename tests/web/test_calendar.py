@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import signal
 import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,6 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 from icalendar import Calendar
 
+from tests.conftest import RedisServer
 from tests.web.conftest import FakeWorker, client_for
 from tests.web.seed import HOSTILE, write_rulebook
 from tradewatch.models import Deadline
@@ -94,17 +95,17 @@ async def test_page_falls_back_to_rule_file_deadlines_with_a_note(worker: FakeWo
 
 
 async def test_a_stalled_redis_answers_503_in_bounded_time(
-    worker: FakeWorker, monkeypatch: pytest.MonkeyPatch
+    worker: FakeWorker, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Redis stalled (paused, not down): the calendar answers 503 instead of hanging a calendar app."""
     import tradewatch.web.app as app_module
 
-    async def stalled(*_: object, **__: object) -> bytes:
-        await asyncio.sleep(60)
-        return b""
-
-    monkeypatch.setattr(app_module, "calendar_ics", stalled)
-    monkeypatch.setattr(app_module, "CALENDAR_TIMEOUT", 0.05)
-    async with client_for(create_app(worker)) as client:
-        response = await client.get("/deadlines.ics")
+    monkeypatch.setattr(app_module, "CALENDAR_TIMEOUT", 0.5)
+    assert redis_server.process is not None
+    redis_server.process.send_signal(signal.SIGSTOP)  # the real server, stalled mid-run
+    try:
+        async with client_for(create_app(worker)) as client:
+            response = await client.get("/deadlines.ics")
+    finally:
+        redis_server.process.send_signal(signal.SIGCONT)
     assert response.status_code == 503
