@@ -348,6 +348,26 @@ async def test_incoming_webhook_mode(slack: FakeSlack) -> None:
     assert "MOFCOM export controls" in slack.messages[0].all_text()
 
 
+async def test_incoming_webhook_errors(slack: FakeSlack) -> None:
+    """A removed webhook (404) is permanent: the alert is parked, not retried for hours; a long
+    rate limit hands the outbox Slack's Retry-After; a 500 is transient."""
+    notifier = SlackNotifier(SlackSettings(webhook_url=slack.webhook_url), retries=0)
+    slack.fail("webhook", status=404, error="no_service")
+    with pytest.raises(DeliveryError) as gone:
+        await notifier.send(make_alert())
+    assert gone.value.permanent
+    slack.fail("webhook", status=429, retry_after=120)
+    with pytest.raises(DeliveryError) as limited:
+        await notifier.send(make_alert())
+    assert (limited.value.permanent, limited.value.retry_after) == (False, 120)
+    slack.fail("webhook", status=500)
+    with pytest.raises(DeliveryError) as down:
+        await notifier.send(make_alert())
+    assert not down.value.permanent
+    assert slack.messages == []
+    assert await notifier.send(make_alert()) == {"channel": "webhook", "ts": ""}
+
+
 def _texts(node: object, kind: str) -> list[str]:
     out: list[str] = []
     if isinstance(node, dict):
