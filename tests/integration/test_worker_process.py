@@ -137,11 +137,17 @@ _FEED = (
 
 
 def _stopped_during_a_slow_poll(
-    tmp_path: Path, config_head: str, args: list[str], sig: signal.Signals, stopping: str
+    tmp_path: Path,
+    config_head: str,
+    args: list[str],
+    sig: signal.Signals,
+    stopping: str,
+    *,
+    twice: bool = False,
 ) -> WorkerRun:
     """A `tradewatch run` (with `args`) over one slow source, sent `sig` while the poll waits on it;
-    the source answers once the worker has logged `stopping`. Asserts it exits 0 and returns the
-    run with its log."""
+    the source answers once the worker has logged `stopping` (with `twice`, only after the worker
+    got `sig` a second time and exited). Asserts it exits 0 and returns the run with its log."""
     from tests.servers import LocalServer, Request, Response
 
     arrived, answer = threading.Event(), threading.Event()
@@ -166,6 +172,12 @@ def _stopped_during_a_slow_poll(
             assert arrived.wait(30), "the worker never polled the slow source"
             run.proc.send_signal(sig)
             assert wait_for_event(run.lines, run.seen, stopping, 30), run.seen
+            if twice:  # the operator presses Ctrl-C again: the worker stops waiting for the poll
+                run.proc.send_signal(sig)
+                try:
+                    assert run.proc.wait(timeout=20) == 0
+                finally:
+                    answer.set()
             answer.set()
             assert run.proc.wait(timeout=40) == 0
     return run
@@ -185,6 +197,17 @@ def test_sigterm_lets_an_in_flight_poll_finish(tmp_path: Path, redis_url: str) -
     stopping = events.index("worker_stopping")
     assert "source_polled" in events[stopping:], events
     assert [r for r in seen if r.get("level") == "error"] == []
+    assert events[-1] == "worker_stopped"
+
+
+def test_a_second_signal_stops_without_waiting_for_the_poll(tmp_path: Path, redis_url: str) -> None:
+    """A second SIGINT (Ctrl-C again) while shutdown waits on a slow source: the poll is cancelled,
+    nothing of it is recorded, and the worker exits 0 at once instead of after the source."""
+    head = f"redis_url: {redis_url}\nkey_prefix: tw-forced\n"
+    run = _stopped_during_a_slow_poll(tmp_path, head, [], signal.SIGINT, "worker_stopping", twice=True)
+    events = [r.get("event") for r in run.seen]
+    assert "shutdown_forced" in events
+    assert "source_polled" not in events
     assert events[-1] == "worker_stopped"
 
 
