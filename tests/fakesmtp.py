@@ -14,7 +14,6 @@ throw-away certificate for 127.0.0.1 (trust it with `SSL_CERT_FILE=<cert>`).
 
 from __future__ import annotations
 
-import socket
 import ssl
 import subprocess
 import threading
@@ -25,6 +24,8 @@ from typing import Any, Literal
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from tests.conftest import free_port
 
 __all__ = ["FakeSMTP", "self_signed_cert"]
 
@@ -57,12 +58,6 @@ def self_signed_cert(directory: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class FakeSMTP:
     """aiosmtpd in a thread; `messages` are parsed with the modern email policy."""
 
@@ -73,7 +68,7 @@ class FakeSMTP:
         tls: Literal["starttls", "implicit"] | None = None,
         cert: tuple[Path, Path] | None = None,
     ) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
         self.logins: list[str] = []

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RedisServer
+from tests.conftest import RedisServer, free_port
 from tradewatch.errors import StoreError
 from tradewatch.store.connection import EmbeddedRedis, close_client, connect, open_redis, redis_server_binary
 
@@ -90,16 +89,10 @@ def test_embedded_redis_reports_a_failed_start(tmp_path: Path) -> None:
     server.stop()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def sentinel_port(tmp_path: Path, redis_server: RedisServer, redis_url: str) -> Iterator[int]:
     """A real redis-server in Sentinel mode watching the test server as master `tw`."""
-    port = _free_port()
+    port = free_port()
     conf = tmp_path / "sentinel.conf"
     conf.write_text(
         f"port {port}\nbind 127.0.0.1\ndir {tmp_path}\nsentinel monitor tw 127.0.0.1 {redis_server.port} 1\n",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import socket
 import threading
 import time
 import tracemalloc
@@ -14,6 +13,7 @@ import pytest
 import stamina
 import structlog
 
+from tests.conftest import free_port
 from tests.servers import LocalServer, Request, Response
 from tests.sources.helpers import _fast_retries, http_settings, raw_server, server
 from tradewatch.cli import printable
@@ -235,9 +235,7 @@ async def test_a_hostile_reason_phrase_reaches_no_terminal() -> None:
 
 async def test_connection_refused_is_a_source_error() -> None:
     """A closed port fails with 'connection failed' naming the URL."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     async with Fetcher(http_settings()) as f:
         with pytest.raises(SourceError, match=r"connection failed.*127\.0\.0\.1"):
             await f.get(f"http://127.0.0.1:{port}/", OPTS)

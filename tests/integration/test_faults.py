@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -38,12 +38,6 @@ pytestmark = pytest.mark.integration
 KEYS = Keys("tw-faults")
 RARE = "商务部公告2025年第18号 关于对部分中重稀土相关物项实施出口管制的决定"
 RARE_EN = "MOFCOM Announcement No. 18 of 2025: export controls on medium and heavy rare earth items"
-
-
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
 
 
 @pytest.fixture

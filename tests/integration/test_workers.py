@@ -17,7 +17,7 @@ import redis
 
 from tests.conftest import tradewatch_env
 from tests.fakeslack import FakeSlack
-from tests.integration.test_run_once import Feed, write_config
+from tests.integration.feeds import Feed, write_config
 from tests.servers import LocalServer, Response
 from tradewatch.store.keys import Keys
 from tradewatch.worker import failure_backoff

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import structlog
 
@@ -16,13 +14,6 @@ from tradewatch.notify import NOTIFIERS
 from tradewatch.notify.guard import SEND_GUARD
 from tradewatch.notify.render import fact_items
 from tradewatch.notify.slack import SlackNotifier
-
-
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    """A fresh fake Slack per test."""
-    with FakeSlack() as server:
-        yield server
 
 
 def _settings(slack: FakeSlack, **over: object) -> SlackSettings:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 
+from tests.conftest import free_port
 from tests.servers import LocalServer, Response
 from tests.sources.helpers import fixture_bytes, http_settings, raw_server, spec
 from tradewatch.errors import SourceError
@@ -27,9 +27,7 @@ async def test_each_failure_stays_with_its_source(server: LocalServer) -> None:
     server.routes["/huge"] = Response(200, b"<rss>" + b" " * 300_000 + b"</rss>")
     server.routes["/bomb"] = Response(200, b'<!DOCTYPE r [<!ENTITY a "x">]><rss>&a;</rss>')
     server.routes["/hop"] = Response(302, b"", {"Location": "http://169.254.169.254/latest/meta-data/"})
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        closed = s.getsockname()[1]
+    closed = free_port()
     async with raw_server(_never_answer) as silent:
         specs = [
             spec("rss", name="good-feed", url=server.url("/feed")),

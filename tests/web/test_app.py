@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 import structlog.testing
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.conftest import free_port
 from tests.web.conftest import FakeWorker, client_for, make_settings
 from tradewatch.web import app as web_app
 from tradewatch.web.app import create_app
@@ -64,9 +65,7 @@ async def test_readyz_names_the_failed_check(
 
 async def test_readyz_fails_when_redis_is_down(worker: FakeWorker) -> None:
     """A Redis that refuses connections makes /readyz 503 without leaking the URL."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     worker.redis = aioredis.from_url(f"redis://:hunter2@127.0.0.1:{port}/0", socket_connect_timeout=0.5)
     try:
         async with client_for(create_app(worker)) as client:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 from icalendar import Calendar
 
-from tests.conftest import RedisServer
+from tests.conftest import RedisServer, free_port
 from tests.web.conftest import FakeWorker, client_for
 from tests.web.seed import HOSTILE, write_rulebook
 from tradewatch.models import Deadline
@@ -62,9 +61,7 @@ async def test_calendar_is_unavailable_rather_than_partial_when_redis_is_down(
     worker: FakeWorker, tmp_path: Path
 ) -> None:
     """Without Redis the feed answers 503, so subscribed calendars keep their last good copy."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     worker.rulebook = write_rulebook(tmp_path / "rules", datetime.now(UTC))
     worker.redis = aioredis.from_url(f"redis://127.0.0.1:{port}/0", socket_connect_timeout=0.5)
     try:
@@ -77,9 +74,7 @@ async def test_calendar_is_unavailable_rather_than_partial_when_redis_is_down(
 
 async def test_page_falls_back_to_rule_file_deadlines_with_a_note(worker: FakeWorker, tmp_path: Path) -> None:
     """With Redis down the page still lists the rule-file deadlines and says derived ones are missing."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     worker.rulebook = write_rulebook(tmp_path / "rules", datetime.now(UTC))
     worker.redis = aioredis.from_url(f"redis://127.0.0.1:{port}/0", socket_connect_timeout=0.5)
     try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
+from tests.conftest import free_port
 from tests.notify.alerts import make_alert
 from tests.web.conftest import FakeWorker, client_for
 from tests.web.seed import seed, write_rulebook
@@ -147,9 +147,7 @@ async def test_a_failing_store_blanks_only_its_panel(
 
 async def test_without_redis_the_page_still_answers(worker: FakeWorker, tmp_path: Path) -> None:
     """With Redis unreachable every Redis panel says unavailable, deadlines from the rules still show."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     worker.redis = aioredis.from_url(f"redis://127.0.0.1:{port}/0", socket_connect_timeout=0.5)
     worker.rulebook = write_rulebook(tmp_path / "rules", datetime.now(UTC))
     try:

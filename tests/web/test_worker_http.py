@@ -17,15 +17,9 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import tradewatch_env
+from tests.conftest import free_port, tradewatch_env
 
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -41,7 +35,7 @@ def worker_process(tmp_path: Path, redis_url: str) -> Iterator[tuple[subprocess.
         "match": {"any": ["rare earth"]},
     }
     (rules / "rules.yaml").write_text(yaml.safe_dump({"rules": [rule]}), encoding="utf-8")
-    port = _free_port()
+    port = free_port()
     config = {
         "redis_url": redis_url,
         "state_dir": str(tmp_path / "var"),
