@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -13,7 +13,7 @@ import time_machine
 from icalendar import Calendar
 
 from tradewatch.config import Settings
-from tradewatch.deadlines import format_listing, ics_calendar, reminders_of
+from tradewatch.deadlines import due_from_facts, format_listing, ics_calendar, reminders_of
 from tradewatch.matching import Rulebook, load_rulebook
 from tradewatch.models import Alert, Deadline, Document, Match
 from tradewatch.store.keys import Keys
@@ -294,3 +294,23 @@ async def test_claim_and_queue_is_atomic(redis: aioredis.Redis, rulebook: Rulebo
     [alert] = [a for r in results for a in r]
     [(_, fields)] = await redis.xrange(stream)
     assert Alert.model_validate_json(fields["alert"]) == alert
+
+
+def test_a_due_fact_in_any_form_names_its_instant() -> None:
+    """A date fact is its midnight in the zone; a time without offset is read there, one with an
+    offset kept; of several dates the next one ahead wins (else the latest); junk names nothing."""
+    berlin = ZoneInfo("Europe/Berlin")
+    now = datetime(2025, 11, 3, 12, 0, tzinfo=UTC)
+
+    def due(value: object) -> datetime | None:
+        return due_from_facts({"until": value}, "until", berlin, now)
+
+    midnight = datetime(2025, 11, 10, tzinfo=berlin)
+    assert due("2025-11-10") == midnight
+    assert due(date(2025, 11, 10)) == midnight
+    assert due(datetime(2025, 11, 10, 0, 0)) == midnight
+    assert due("2025-11-10T05:01:00+00:00") == datetime(2025, 11, 10, 5, 1, tzinfo=UTC)
+    assert due(["2025-10-01", "2025-11-10", "2026-02-10"]) == midnight
+    assert due(["2025-10-01", "2025-09-01"]) == datetime(2025, 10, 1, tzinfo=berlin)
+    assert due("next Tuesday") is None
+    assert due(45) is None

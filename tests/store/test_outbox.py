@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
 from redis.asyncio import Redis
 
 from tradewatch.models import Alert
+from tradewatch.store import outbox as outbox_module
 from tradewatch.store.keys import Keys
 from tradewatch.store.outbox import Outbox, entry_fields
 
@@ -57,3 +61,35 @@ async def test_a_delivered_reply_renews_its_roots_receipt(client: Redis) -> None
     await client.set(keys.receipt("slack", "root"), '{"ts": "1.5"}', px=60_000)
     await outbox.delivered("slack", reply, {"ts": "2.5"})
     assert await client.pttl(keys.receipt("slack", "root")) > 86_400_000
+
+
+async def test_a_pending_entry_deleted_from_the_stream_is_settled(client: Redis) -> None:
+    """An entry a worker had read is gone from the stream (trimmed by hand, XDEL): the restarted
+    worker finds nothing to send and acknowledges it, so it is not pending for ever."""
+    outbox = Outbox(client, KEYS)
+    await outbox.ensure_group("slack")
+    await outbox.enqueue_operator(Alert(id="a1", title="T"))
+    [entry] = await outbox.read_new("slack", "w1", 10, None)
+    await client.xdel(KEYS.outbox(), entry.id)
+    assert await outbox.pending_count("slack") == 1
+    assert await outbox.read_own_pending("slack", "w1", 10) == []
+    assert await outbox.pending_count("slack") == 0
+
+
+async def test_trim_forgets_consumers_of_exited_workers(
+    client: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A consumer with nothing pending and idle past CONSUMER_IDLE_MS (an exited worker) is dropped
+    from the group; one with an entry still pending is kept, whatever its idle time."""
+    monkeypatch.setattr(outbox_module, "CONSUMER_IDLE_MS", 0)
+    outbox = Outbox(client, KEYS)
+    await outbox.ensure_group("slack")
+    for n in range(2):
+        await outbox.enqueue_operator(Alert(id=f"a{n}", title="T"))
+    [done] = await outbox.read_new("slack", "gone", 1, None)
+    await client.xack(KEYS.outbox(), "slack", done.id)
+    await outbox.read_new("slack", "busy", 1, None)  # still pending: its worker may come back
+    await asyncio.sleep(0.01)
+    await outbox.trim()
+    names = {str(c["name"]) for c in await client.xinfo_consumers(KEYS.outbox(), "slack")}
+    assert names == {"busy"}
