@@ -31,20 +31,21 @@ def need_shared(path: Path) -> Path:
     return path
 
 
+def _strict() -> bool:
+    return os.environ.get("TRADEWATCH_TEST_STRICT") == "1"
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    """In CI (TRADEWATCH_TEST_STRICT=1) a skip or an xfail is a failure, never silent.
+    """In CI (TRADEWATCH_TEST_STRICT=1) a skip or an xfail is a failure, never silent (an
+    unexpected pass of an xfail fails everywhere: `xfail_strict` in pyproject.toml).
 
     Changed as the report is made, so pytest's summary, its exit code and every plugin see
     a failure (a report changed later, in `pytest_runtest_logreport`, is counted as skipped).
     """
     outcome = yield
     report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
-    if (
-        os.environ.get("TRADEWATCH_TEST_STRICT") == "1"
-        and report.skipped
-        and report.when in ("setup", "call")
-    ):
+    if _strict() and report.skipped and report.when in ("setup", "call"):
         reason = getattr(report, "wasxfail", None) or report.longrepr
         if isinstance(reason, tuple):  # (file, line, "Skipped: why")
             reason = f"{reason[0]}:{reason[1]}: {reason[2]}"
@@ -52,6 +53,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.longrepr = f"skipped in strict mode: {reason}"
         if hasattr(report, "wasxfail"):
             del report.wasxfail
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
+    """In CI a whole module skipped at collection (`pytest.skip(allow_module_level=True)`) fails too."""
+    outcome = yield
+    report: pytest.CollectReport = outcome.get_result()  # type: ignore[attr-defined]
+    if _strict() and report.skipped:
+        report.outcome = "failed"
+        report.longrepr = f"skipped in strict mode: {report.longrepr}"
 
 
 OFFLINE = ROOT / "tests" / "offline"  # on a worker process's PYTHONPATH: no DNS beyond loopback

@@ -631,7 +631,7 @@ async def test_a_poll_that_keeps_conflicting_gives_up_with_a_store_error(
     client: Redis, book: Rulebook, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Workers racing on one source re-read and retry; a commit that never applies ends in StoreError
-    (the poll is counted as not processed and read again), not in an endless loop."""
+    (which the worker counts as a poll not processed), not in an endless loop, with nothing queued."""
     tries: list[str] = []
 
     async def always_conflicting(self: Batch, redis: Redis) -> list[str]:

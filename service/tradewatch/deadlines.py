@@ -22,7 +22,10 @@ from tradewatch.durations import Duration, format_duration
 from tradewatch.models import Alert, Deadline, Severity
 
 __all__ = [
+    "BEFORE_PLANNED",
     "CALENDAR_PAST",
+    "PAST_GRACE",
+    "SUPERSEDED",
     "Reminder",
     "due_from_facts",
     "format_listing",
@@ -255,11 +258,12 @@ def ics_calendar(deadlines: Iterable[_SpecLike | Deadline], now: datetime) -> by
     return bytes(cal.to_ical())
 
 
-# why a worker handled a reminder without sending it (store/reminders.py writes the reason)
+# Why a worker handled a reminder without sending it (store/reminders.py records the reason).
+SUPERSEDED, PAST_GRACE, BEFORE_PLANNED = "superseded", "past-grace", "before-planned"
 _SKIPPED = {
-    "superseded": "skipped (a later one was due)",
-    "past-grace": "skipped (too late)",
-    "before-planned": "skipped (before the deadline was known)",
+    SUPERSEDED: "skipped (a later one was due)",
+    PAST_GRACE: "skipped (too late)",
+    BEFORE_PLANNED: "skipped (before the deadline was known)",
 }
 
 

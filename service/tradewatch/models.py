@@ -78,7 +78,8 @@ class Document(BaseModel):
             return data  # the common case, decided in C: every document a source builds
         unknown = {k: v for k, v in data.items() if k not in _DOCUMENT_FIELDS}
         kept = {k: v for k, v in data.items() if k in _DOCUMENT_FIELDS}
-        given = data.get("extra") or {}
+        given = data.get("extra")
+        given = {} if given is None else given
         if not isinstance(given, dict):
             raise ValueError("extra must be an object of extra fields")  # named in replay's error
         kept["extra"] = {**given, **unknown}

@@ -163,16 +163,15 @@ class Worker:
         async def one(spec: SourceSpec) -> None:
             if self.stop.is_set():
                 return  # stopping: no poll starts any more
-            with self._in_flight():  # a second signal cancels it
-                await self.poll(spec, use_lease=False)
-            progress.step()
+            try:
+                with self._in_flight():  # a second signal cancels it
+                    await self._guarded_poll(spec, use_lease=False)
+            finally:
+                progress.step()
 
         # the polls in flight finish after SIGTERM; a second signal cancels them
-        outcomes = await asyncio.gather(*(one(spec) for spec in specs), return_exceptions=True)
+        await asyncio.gather(*(one(spec) for spec in specs), return_exceptions=True)
         progress.done()
-        for spec, outcome in zip(specs, outcomes, strict=True):
-            if isinstance(outcome, Exception):  # a gap in the worker itself: said, not swallowed
-                log.error("source_poll_crashed", source=spec.name, error=repr(outcome), exc_info=outcome)
         if self.stop.is_set():  # what was queued stays queued for the next run or a worker
             log.info("run_once_stopped", sources=len(specs))
             return 0
@@ -274,12 +273,19 @@ class Worker:
         finally:
             self._inflight.discard(task)
 
+    async def _guarded_poll(self, spec: SourceSpec, *, use_lease: bool) -> None:
+        """`poll`, with an error that escaped its own guards (a gap in the worker) logged, not lost."""
+        try:
+            await self.poll(spec, use_lease=use_lease)
+        except Exception as exc:
+            log.error("source_poll_crashed", source=spec.name, error=repr(exc), exc_info=exc)
+
     async def _scheduled_poll(self, spec: SourceSpec) -> None:
         if self.stop.is_set():
             return
         try:
             with self._in_flight():
-                await self.poll(spec, use_lease=True)
+                await self._guarded_poll(spec, use_lease=True)
         finally:
             if spec.name not in self._first_round_done:  # the first round of many sources can take a while
                 self._first_round_done.add(spec.name)
@@ -409,7 +415,8 @@ class Worker:
     async def _failed_poll(self, spec: SourceSpec, exc: Exception, duration: float) -> float | None:
         """Count a failed poll in the source's health; the seconds to leave the source alone.
 
-        Its validators are not committed, so the next poll reads the same answer again."""
+        Its validators and read cursors are not committed, so the next poll reads the same
+        answer again."""
         error = str(exc) if isinstance(exc, SourceError) else f"unexpected {type(exc).__name__}: {exc}"
         self.metrics.polls.labels(spec.name, "error").inc()
         self.metrics.fetch_errors.labels(spec.name).inc()

@@ -78,6 +78,7 @@ def test_three_workers_poll_once_per_interval_and_alert_once(tmp_path: Path, red
         gaps = [b - a for a, b in itertools.pairwise(fetched)]
         assert len(fetched) >= 3, logs
         assert min(gaps) >= 0.5 * INTERVAL, (gaps, logs)
+        assert max(gaps) <= 3 * INTERVAL, (gaps, logs)  # and one of them polls every interval
         assert len(fetched) <= intervals + 1, (len(fetched), intervals, logs)
         ids = [m.alert_id for m in slack.messages]
         assert len(ids) == len(set(ids)) == 2, logs

@@ -51,3 +51,14 @@ async def test_unreachable_redis_is_store_error() -> None:
     with pytest.raises(StoreError):
         await batch.commit(dead)
     await dead.aclose()
+
+
+async def test_a_write_the_script_does_not_know_fails_before_any_write(client: aioredis.Redis) -> None:
+    """A batch from a newer worker with a kind of write this script lacks fails as a whole
+    (StoreError) instead of applying the writes it knows and silently skipping the other."""
+    batch = Batch()
+    batch.set("k1", "v", 60_000)
+    batch.ops.append(["pexpire", 1, 60_000])
+    with pytest.raises(StoreError, match="unknown write pexpire"):
+        await batch.commit(client)
+    assert await client.exists("k1") == 0

@@ -21,3 +21,21 @@ async def test_unchanged_validators_are_not_rewritten(client: Redis) -> None:
     assert await client.exists(KEYS.http_validators(URL)) == 0
     await cache.put(URL, Validators('"v2"', None))
     assert await cache.get(URL) == Validators('"v2"', None)
+
+
+async def test_a_read_cursor_moves_forward_and_lives_with_the_validators(client: Redis) -> None:
+    """The newest post id read only moves forward (a late or parallel commit of an older poll
+    cannot send the next poll back), and the validators' daily renewal keeps it alive while
+    the account answers 304 for weeks."""
+    cache = RedisValidatorCache(client, KEYS)
+    statuses = "https://truthsocial.com/api/v1/accounts/1/statuses?limit=40"
+    await cache.put_cursor(statuses, "115")
+    await cache.put_cursor(statuses, "112")
+    assert await cache.cursor(statuses) == "115"
+    await cache.put(statuses, Validators('"v1"', None))
+    assert await cache.get(statuses) == Validators('"v1"', None)
+    assert await cache.cursor(statuses) == "115"
+    await client.expire(KEYS.http_validators(statuses), 60)  # weeks of 304s later
+    await RedisValidatorCache(client, KEYS).put(statuses, Validators('"v1"', None))  # a day's renewal
+    assert await client.ttl(KEYS.http_validators(statuses)) > 86_400
+    assert await cache.cursor(statuses) == "115"

@@ -29,6 +29,9 @@ for _, c in ipairs(spec.c) do
   if want == cjson.null then want = false end
   if v ~= want then return {0, c[1]} end
 end
+for _, op in ipairs(spec.o) do  -- a write this script does not know fails the batch before any write
+  if op[1] ~= 'set' and op[1] ~= 'xadd' then return redis.error_reply('unknown write ' .. tostring(op[1])) end
+end
 local ids = {}
 for _, op in ipairs(spec.o) do
   local kind = op[1]

@@ -125,12 +125,9 @@ class Keys:
         return self._k("health-index")
 
     def http_validators(self, url: str) -> str:
-        """Hash of ETag/Last-Modified per URL (hashed: URLs are long); TTL VALIDATORS_TTL."""
+        """Hash of ETag/Last-Modified per URL (hashed: URLs are long), and the `cursor` of a paged
+        listing (how far it was read, e.g. the newest post id); TTL VALIDATORS_TTL."""
         return self._k("http", hashlib.sha256(url.encode("utf-8")).hexdigest()[:32])
-
-    def read_cursor(self, url: str) -> str:
-        """How far a paged listing at this URL was read (e.g. the newest post id); TTL VALIDATORS_TTL."""
-        return self._k("cursor", hashlib.sha256(url.encode("utf-8")).hexdigest()[:32])
 
     # --- digest, deadlines and reminders, silences (store/digest.py, reminders.py, silences.py) -
 

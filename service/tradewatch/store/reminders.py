@@ -21,7 +21,10 @@ import structlog
 
 from tradewatch.config import Settings
 from tradewatch.deadlines import (
+    BEFORE_PLANNED,
     CALENDAR_PAST,
+    PAST_GRACE,
+    SUPERSEDED,
     from_match,
     from_spec,
     reminder_alert,
@@ -225,15 +228,15 @@ class Reminders:
                 continue
             latest = pending[-1]
             for r in pending[:-1]:
-                await self.redis.hsetnx(fired_key, r.key, f"skipped:{_epoch(now)}:superseded")
+                await self.redis.hsetnx(fired_key, r.key, f"skipped:{_epoch(now)}:{SUPERSEDED}")
             if now > d.due + grace:
-                await self.redis.hsetnx(fired_key, latest.key, f"skipped:{_epoch(now)}:past-grace")
+                await self.redis.hsetnx(fired_key, latest.key, f"skipped:{_epoch(now)}:{PAST_GRACE}")
                 log.info("reminder_expired", deadline=d.id, offset=latest.offset.total_seconds())
                 continue
             known_since = d.planned_at or now
             if latest.fire_at < known_since and d.origin == "match":
                 # The match alert that created this deadline already told readers; no stale reminder.
-                await self.redis.hsetnx(fired_key, latest.key, f"skipped:{_epoch(now)}:before-planned")
+                await self.redis.hsetnx(fired_key, latest.key, f"skipped:{_epoch(now)}:{BEFORE_PLANNED}")
                 continue
             late = latest.fire_at >= known_since and now - latest.fire_at > self.late_after
             alert = reminder_alert(latest, now, late=late, tz=self.tz)

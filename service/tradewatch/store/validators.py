@@ -21,6 +21,13 @@ from tradewatch.store.keys import VALIDATORS_TTL, Keys
 
 REWRITE_AFTER = 86_400.0  # seconds: renew the key's TTL at least daily while unchanged
 
+_FORWARD = """
+local old = redis.call('HGET', KEYS[1], 'cursor')
+local a, b = tonumber(ARGV[1]), old and tonumber(old)
+if not (a and b and a <= b) then redis.call('HSET', KEYS[1], 'cursor', ARGV[1]) end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+"""
+
 __all__ = ["MemoryValidatorCache", "RedisValidatorCache", "ValidatorCache", "Validators"]
 
 
@@ -109,11 +116,14 @@ class RedisValidatorCache:
         await self._writes.call((url, validators))
 
     async def cursor(self, url: str) -> str | None:
-        raw = await self.redis.get(self.keys.read_cursor(url))
+        raw = await self.redis.hget(self.keys.http_validators(url), "cursor")
         return _s(raw) if raw else None
 
     async def put_cursor(self, url: str, value: str) -> None:
-        await self.redis.set(self.keys.read_cursor(url), value, ex=VALIDATORS_TTL)
+        """Kept in the URL's validators hash, so the daily renewal of a source answering 304 keeps
+        it too; a numeric cursor only moves forward (a `run --once` beside the worker, or an older
+        poll committed late, cannot send the next poll back over posts already read)."""
+        await self.redis.eval(_FORWARD, 1, self.keys.http_validators(url), value, VALIDATORS_TTL)
 
     async def _hset(self, puts: Sequence[tuple[str, Validators]]) -> list[Exception | None]:
         async with self.redis.pipeline(transaction=True) as pipe:
