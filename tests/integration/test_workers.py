@@ -19,8 +19,8 @@ from tests.conftest import tradewatch_env
 from tests.fakeslack import FakeSlack
 from tests.integration.feeds import Feed, write_config
 from tests.servers import LocalServer, Response
+from tradewatch.polling import failure_backoff
 from tradewatch.store.keys import Keys
-from tradewatch.worker import failure_backoff
 
 pytestmark = pytest.mark.integration
 

@@ -11,9 +11,9 @@ import redis.asyncio as aioredis
 
 from tests.store.helpers import stalls_until_cancelled, wait_for
 from tradewatch.errors import StoreError
+from tradewatch.polling import Poller
 from tradewatch.store.keys import Keys
 from tradewatch.store.leases import Leases
-from tradewatch.worker import Worker
 
 KEYS = Keys("tw-test")
 
@@ -121,16 +121,15 @@ async def test_a_first_try_that_meets_a_held_lease_moves_the_next_run_to_its_end
     leases = Leases(client, KEYS)
     moved: dict[str, datetime] = {}
 
-    class Scheduler:
-        def modify_job(self, job_id: str, **changes: datetime) -> None:
-            moved[job_id] = changes["next_run_time"]
+    def reschedule(source: str, seconds: float) -> None:
+        moved[f"poll:{source}"] = datetime.now(UTC) + timedelta(seconds=seconds)
 
-    worker = SimpleNamespace(leases=leases, _scheduler=Scheduler())
+    poller = SimpleNamespace(leases=leases, reschedule=reschedule)
     assert await leases.acquire("feed", 3_000) is not None  # the previous process's lease: 3 s left
     assert await leases.acquire("slow", 120_000) is not None  # a backoff hold beyond the interval
     before = datetime.now(UTC)
     for name in ("feed", "slow", "free"):
         spec = SimpleNamespace(name=name, every=timedelta(minutes=1))
-        await Worker._retry_when_lease_ends(worker, spec)  # type: ignore[arg-type]
+        await Poller._retry_when_lease_ends(poller, spec)  # type: ignore[arg-type]
     assert list(moved) == ["poll:feed"]
     assert timedelta(seconds=2.5) < moved["poll:feed"] - before < timedelta(seconds=3 + 3.1)
