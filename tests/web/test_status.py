@@ -61,7 +61,7 @@ async def test_recent_alerts_show_events_sources_and_facts(seeded: FakeWorker) -
     assert "商务部 海关总署公告2025年第18号" in alerts
     assert "2 sources reported this event" in alerts
     assert "reuters-wire" in alerts
-    assert "announcement: 2025年第18号" in alerts
+    assert "Announcement: No. 18 of 2025" in alerts  # as the Slack alert and the digest show it
     assert "ustr-press is failing" in alerts
 
 

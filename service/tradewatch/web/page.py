@@ -12,6 +12,7 @@ from urllib.parse import quote, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from tradewatch.notify.render import fact_items, format_time
 from tradewatch.web.status import StatusData
 
 __all__ = ["render_status", "safe_url"]
@@ -29,19 +30,8 @@ def safe_url(value: object) -> str:
     return text if parts.scheme.lower() in ("http", "https") and parts.netloc else ""
 
 
-def _fact(value: object) -> str:
-    """A fact as a reader wants it: lists joined, numbers as they are."""
-    if isinstance(value, list | tuple | set):
-        return ", ".join(_fact(v) for v in value)
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={_fact(v)}" for k, v in value.items())
-    return str(value)
-
-
 def _fmt_time(value: datetime | None) -> str:
-    if value is None:
-        return "—"
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return format_time(value) or "—"
 
 
 def _relative(value: datetime | None, now: datetime) -> str:
@@ -71,7 +61,7 @@ def _environment() -> Environment:
     )
     env.filters["safe_url"] = safe_url
     env.filters["fmt_time"] = _fmt_time
-    env.filters["fact"] = _fact
+    env.filters["fact_items"] = fact_items  # as the alerts show them: labels, rates as percentages
     env.filters["iso"] = lambda v: v.astimezone(UTC).isoformat() if v else ""
     return env
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import redis.asyncio as aioredis
 import structlog
 
+from tradewatch.durations import format_duration
 from tradewatch.store.keys import Keys
 from tradewatch.web.calendar import DeadlineRow, upcoming_deadlines
 from tradewatch.web.history import AlertRecord as AlertRow
@@ -133,16 +134,6 @@ def _when(value: Any) -> datetime | None:
     return None
 
 
-def _duration_text(value: Any) -> str:
-    if isinstance(value, timedelta):
-        seconds = int(value.total_seconds())
-        for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-            if seconds and seconds % size == 0:
-                return f"{seconds // size}{unit}"
-        return f"{seconds}s"
-    return str(value)
-
-
 def _redis(state: WorkerState) -> aioredis.Redis:
     if state.redis is None:
         raise ConnectionError("redis not connected")
@@ -170,7 +161,7 @@ def _source_row(spec: Any, health: Any) -> SourceRow:
         name=spec.name,
         kind=spec.kind,
         url=spec.url,
-        every=_duration_text(spec.every),
+        every=format_duration(spec.every),
         enabled=spec.enabled,
         status="unknown" if spec.enabled else "disabled",
     )
