@@ -20,9 +20,10 @@ from datetime import UTC, datetime
 import redis.asyncio as aioredis
 import structlog
 
-from tradewatch.alerting import Decider, Plan, PollCounts, RulebookLike, Work, baselined, digest
+from tradewatch.alerting import Decider, Plan, PollCounts, Work, baselined, digest
 from tradewatch.config import Settings, SourceSpec
 from tradewatch.errors import StoreError
+from tradewatch.matching.engine import Rulebook
 from tradewatch.models import Document, Match
 from tradewatch.observe import METRICS, Metrics
 from tradewatch.sources import SourceResult
@@ -54,7 +55,7 @@ class Pipeline:
         self,
         settings: Settings,
         redis: aioredis.Redis,
-        rulebook: RulebookLike,
+        rulebook: Rulebook,
         *,
         keys: Keys,
         now: Callable[[], datetime] = utcnow,
@@ -71,10 +72,10 @@ class Pipeline:
         self.silences = Silences(redis, keys, settings)
         self.decider = Decider(rulebook, keys, Outbox(redis, keys), Suppressions(redis, keys))
         self._commit_lock = asyncio.Lock()  # one poll's read-decide-commit at a time per worker
-        self.reminders = Reminders(redis, keys, settings, rulebook)  # type: ignore[arg-type]
-        cancelling = {rule for spec in getattr(rulebook, "deadlines", []) for rule in spec.cancelled_by}
+        self.reminders = Reminders(redis, keys, settings, rulebook)
+        cancelling = {rule for spec in rulebook.deadlines for rule in spec.cancelled_by}
         self.deadline_rules = {
-            rule.id for rule in getattr(rulebook, "rules", []) if rule.deadline_from or rule.id in cancelling
+            rule.id for rule in rulebook.rules if rule.deadline_from or rule.id in cancelling
         }
 
     async def process(self, spec: SourceSpec, result: SourceResult) -> PollCounts:

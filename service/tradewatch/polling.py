@@ -13,7 +13,6 @@ import random
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import structlog
 from redis.exceptions import RedisError
@@ -155,7 +154,7 @@ class Poller:
             duration=round(time.perf_counter() - started, 3),
             fetch_duration=round(fetched, 3),
             documents=len(result.documents),
-            **_counts(counts),
+            **counts.as_dict(),
         )
         if transition:
             _health_changed(spec, transition.kind, "")
@@ -205,18 +204,6 @@ class Poller:
         if failure.transition:
             _health_changed(spec, failure.transition.kind, error)
         return failure.streak
-
-
-def _counts(counts: Any) -> dict[str, Any]:
-    if counts is None:
-        return {}
-    if hasattr(counts, "as_dict"):
-        return dict(counts.as_dict())
-    if hasattr(counts, "__dataclass_fields__"):
-        return {k: getattr(counts, k) for k in counts.__dataclass_fields__}
-    if hasattr(counts, "model_dump"):
-        return dict(counts.model_dump())
-    return {}
 
 
 def failure_backoff(every: float, streak: int, after: int) -> float:

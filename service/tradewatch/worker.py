@@ -183,8 +183,8 @@ class Worker:
         log.info(
             "run_once_finished",
             sources=len(specs),
-            delivered=getattr(result, "delivered", None),
-            pending=getattr(result, "pending", None),
+            delivered=result.delivered,
+            pending=result.pending,
         )
         return 0
 
