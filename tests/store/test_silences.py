@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 import typer
 from typer.testing import CliRunner
 
+from tests.conftest import ROOT
 from tests.notify.alerts import make_alert
 from tradewatch.config import Settings
 from tradewatch.errors import ConfigError
@@ -142,3 +143,29 @@ def test_silence_commands(tmp_path: Path, redis_url: str) -> None:
     assert runner.invoke(app, ["silence", "remove", sid, "--config", str(config)]).exit_code == 1
     bad = runner.invoke(app, ["silence", "add", "--until", "2h", "--config", str(config)])
     assert bad.exit_code == 1
+
+
+def test_silence_add_warns_of_a_name_that_matches_nothing(tmp_path: Path, redis_url: str) -> None:
+    """A misspelt rule (or a glob matching no source) is added, as asked, with a warning that it
+    mutes nothing and the name it may have meant; a name that matches says nothing."""
+    app = typer.Typer()
+    app.add_typer(silence_app, name="silence")
+    config = tmp_path / "tradewatch.yaml"
+    config.write_text(
+        f"redis_url: {redis_url}\nrules: {ROOT / 'rules'}\n"
+        "sources:\n  - {name: mofcom-en, kind: rss, url: 'http://127.0.0.1/feed'}\n",
+        encoding="utf-8",
+    )
+    runner = CliRunner()
+    common = ["--until", "2h", "--config", str(config)]
+    typo = runner.invoke(app, ["silence", "add", "--rule", "us-tariff-action-oficial", *common])
+    assert typo.exit_code == 0, typo.output
+    assert (
+        "warning: no rule of this config matches 'us-tariff-action-oficial' "
+        "(did you mean 'us-tariff-action-official'?); the silence mutes nothing"
+    ) in typo.stderr
+    fine = runner.invoke(app, ["silence", "add", "--source", "mofcom-*", "--tag", "tariff-*", *common])
+    assert fine.exit_code == 0, fine.output
+    assert "warning" not in fine.stderr
+    nothing = runner.invoke(app, ["silence", "add", "--source", "reuters-*", *common])
+    assert "no source of this config matches 'reuters-*'" in nothing.stderr

@@ -8,6 +8,7 @@ changed by editing the config.
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import getpass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ import typer
 
 from tradewatch.config import Settings
 from tradewatch.errors import TradewatchError
+from tradewatch.matching.tree import did_you_mean
 from tradewatch.store.connection import open_redis
 from tradewatch.store.keys import Keys
 from tradewatch.store.silences import Silence, Silences, parse_until
@@ -63,6 +65,32 @@ async def _remove(settings: Settings, silence_id: str) -> bool:
         await handle.close()
 
 
+def _unmatched(settings: Settings, **given: str | None) -> list[str]:
+    """A warning per name (or glob) that matches no rule, tag or source of this config: such a
+    silence mutes nothing, which is easy to miss (`tarrif-*`). Nothing is said when the rules
+    cannot be read."""
+    from tradewatch.matching import RuleProblems
+    from tradewatch.worker import load_rules_or_report
+
+    try:
+        rulebook = load_rules_or_report(settings)
+    except (RuleProblems, TradewatchError):
+        return []
+    known = {
+        "rule": {r.id for r in rulebook.rules},
+        "tag": {t for r in rulebook.rules for t in r.tags} | {t for d in rulebook.deadlines for t in d.tags},
+        "source": {s.name for s in settings.sources},
+    }
+    warnings = []
+    for field, pattern in given.items():
+        if pattern and not any(fnmatch.fnmatchcase(name, pattern) for name in known[field]):
+            hint = did_you_mean(pattern, known[field])
+            warnings.append(
+                f"warning: no {field} of this config matches {pattern!r}{hint}; the silence mutes nothing"
+            )
+    return warnings
+
+
 @silence_app.command("add")
 def add(
     until: Annotated[str, typer.Option("--until", help="2h, 3d, 2025-12-01 or an ISO time")],
@@ -80,6 +108,8 @@ def add(
     except TradewatchError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
+    for warning in _unmatched(settings, rule=rule, tag=tag, source=source):
+        typer.echo(warning, err=True)
     typer.echo(silence.id)
 
 
