@@ -222,6 +222,8 @@ _MATCH_DEFECTS = [
     ("{any: []}", "any needs at least one item"),
     ("{any: [tariff, true]}", "match: expected a term, a list or a mapping, got True"),
     ("{}", "empty match mapping"),
+    ("{none: [draft]}", "a match of only `none` matches nearly every document"),
+    ("{in: title, none: [draft]}", "a match of only `none` matches nearly every document"),
 ]
 
 
