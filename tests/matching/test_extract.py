@@ -183,6 +183,12 @@ def test_chinese_number(text: str, expected: int | None) -> None:
         ("价值比例达到0.1%及以上的；控股50%及以上的子公司", [0.1, 50]),
         ("稀土精矿交易价环比上涨了37%。", []),
         ("Trump orders an additional 10% on all imports from China", [10]),
+        # a market or trade figure moving beside a tariff in the same sentence
+        ("The Nasdaq fell 3.6% while Trump announced tariffs of 25% on Canada, Mexico and China.", [25]),
+        ("the S&P 500 dropped 2.7% after Trump threatened a 100% tariff on Chinese goods", [100]),
+        ("exports rose 5% despite the 10% duties", [10]),
+        ("股指下跌2%，美国对华加征关税34%", [34]),
+        ("Tariffs rose to 145% on Chinese goods; tariffs on Chinese imports rose to 125%", [145, 125]),
     ],
 )
 def test_rates(text: str, expected: list[float]) -> None:

@@ -38,6 +38,21 @@ _TARIFF_WORD = re.compile(
     r"关税|税率|加征|征收|税|价值比例|持股|控股|股权",
     re.IGNORECASE,
 )
+# A market or trade figure moving is not a rate, even beside a tariff: "the Nasdaq fell 3.6%
+# while Trump announced tariffs of 25%", "exports rose 5% despite the duties", 股指下跌2%.
+# Read in the clause just before the number; a tariff itself moving ("tariffs rose to 30%")
+# has no such subject and stays a rate.
+_MARKET_MOVE = re.compile(
+    r"(?:\b(?:nasdaq|s&p(?:\s*500)?|dow(?:\s+jones)?|stocks?|shares|equities|ind(?:ex|ices|exes)|"
+    r"markets?|yuan|renminbi|dollar|futures|bonds?|yields?|oil|copper|prices?|exports?|imports?|"
+    r"output|gdp|sales|profits?|earnings|revenue|inflation)\b[^.;:%\d]{0,40}?\b"
+    r"(?:fell|fall(?:s|ing)?|dropped|drops?|rose|rises?|rising|gained|gains?|slid|slipped|tumbled|"
+    r"jumped|climbed|lost|declined|plunged|surged|sank|slumped|rallied|soared|grew|shrank|"
+    r"increased|decreased|down|up)\b(?:\s+(?:by|about|around|nearly|almost|some|more\s+than))*"
+    r"|(?:股市|股指|指数|道指|纳指|标普|美股|A股|港股|汇率|人民币|油价|价格|出口|进口)"
+    r"[^，。；%\d]{0,10}?(?:下跌|上涨|下降|增长|下滑|攀升|回落|上升|跌|涨)了?)\s*$",
+    re.IGNORECASE,
+)
 _RATE_REACH = (120, 40)  # characters looked at before and after the number
 _MAX_RATES_READ = 300  # percentages looked at per document: an annex of rate tables is not news
 # A sentence or paragraph ends (not at "U.S. " or at a list's ";": "BYD: 17.4%; Geely: 20%")
@@ -150,10 +165,11 @@ def rates(text: str, others: _ThirdCountries | None = None) -> list[float | int]
         (m.start(), _number(m.group(1)))
         for m in islice(_RATE.finditer(text), _MAX_RATES_READ)
         if _about_tariffs(text, m.start(), m.end())
+        and not _market_move(text, m.start())
         and (others is None or not others.tied(text, m.start(), m.end()))
     ]
     for m in islice(_RATE_ZH.finditer(text), _MAX_RATES_READ):
-        if not _about_tariffs(text, m.start(), m.end()):
+        if not _about_tariffs(text, m.start(), m.end()) or _market_move(text, m.start()):
             continue
         if others is not None and others.tied(text, m.start(), m.end()):
             continue
@@ -167,6 +183,11 @@ def rates(text: str, others: _ThirdCountries | None = None) -> list[float | int]
         if value not in out:
             out.append(value)
     return out
+
+
+def _market_move(text: str, start: int) -> bool:
+    """Is the percentage at `start` a market or trade figure's move ("the Nasdaq fell 3.6%")?"""
+    return _MARKET_MOVE.search(text, max(0, start - 60), start) is not None
 
 
 def _about_tariffs(text: str, start: int, end: int) -> bool:
