@@ -241,3 +241,22 @@ def test_match_defects_name_their_line(tmp_path: Path, match: str, fragment: str
     (tmp_path / "r.yaml").write_text(body, encoding="utf-8")
     problems = [str(p) for p in check_rules(tmp_path)]
     assert any(p.startswith(f"{tmp_path / 'r.yaml'}:6: ") and fragment in p for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("line", "fragment"),
+    [
+        ("lang: [english]", "lang: unknown language 'english'; use zh or en"),
+        ("remind: [7d]", "remind: needs deadline_from (effective_date or dates)"),
+    ],
+)
+def test_a_value_that_would_keep_a_rule_silent_is_refused(tmp_path: Path, line: str, fragment: str) -> None:
+    """A value typo that would make a rule never fire (or never remind) is an error on its line,
+    as a key typo is."""
+    body = (
+        "rules:\n  - id: probe\n    title: Probe\n    tags: [probe]\n    severity: info\n"
+        f"    {line}\n    match: {{any: [tariff]}}\n"
+    )
+    (tmp_path / "r.yaml").write_text(body, encoding="utf-8")
+    problems = [str(p) for p in check_rules(tmp_path)]
+    assert any(p.startswith(f"{tmp_path / 'r.yaml'}:6: ") and fragment in p for p in problems), problems

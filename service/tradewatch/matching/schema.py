@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from tradewatch.durations import Duration
 from tradewatch.models import Severity
@@ -39,6 +39,8 @@ NodeKind = Literal["any", "all", "none", "term", "regex", "glossary", "near", "i
 # news report states its event, as opposed to background further down.
 LEAD_CHARS = 1000
 FIELD_BITS = {"title": 1, "text": 2, "lead": 4}
+
+LANGUAGES = ("zh", "en")  # what a document's `lang` is (models.detect_lang)
 
 
 def field_mask(fields: Sequence[str]) -> int:
@@ -172,8 +174,26 @@ class Rule(BaseModel):
 
     @field_validator("lang")
     @classmethod
-    def _lower_lang(cls, values: list[str]) -> list[str]:
-        return [v.lower() for v in values]
+    def _known_lang(cls, values: list[str]) -> list[str]:
+        """Documents are `zh` or `en` (a tag like `zh-Hant` counts as `zh`): any other value,
+        `english` say, would silently keep the rule from ever firing."""
+        out = [v.lower() for v in values]
+        for value in out:
+            if value not in LANGUAGES:
+                raise ValueError(f"unknown language {value!r}; use {' or '.join(LANGUAGES)}")
+        return out
+
+    @field_validator("remind")
+    @classmethod
+    def _remind_counts_back_from_a_date(
+        cls, values: list[timedelta], info: ValidationInfo
+    ) -> list[timedelta]:
+        """Reminders count back from the date `deadline_from` names; without it they never fire."""
+        if values and not info.data.get("deadline_from"):
+            raise ValueError(
+                "needs deadline_from (effective_date or dates), the date the reminders count back from"
+            )
+        return values
 
     @field_validator("fields")
     @classmethod
