@@ -78,6 +78,9 @@ def glossary() -> Glossary:
             "seven rare earths take effect immediately.",
             "2025-10-20",
         ),
+        # when people meet is not when a measure starts; a measure agreed at talks keeps its date
+        ("He Lifeng will lead the delegation during talks scheduled from October 27 to 30.", None),
+        ("The talks agreed that the 24% tariff is suspended starting November 10.", "2025-11-10"),
     ],
 )
 def test_effective_date(text: str, expected: str | None) -> None:

@@ -104,6 +104,17 @@ _CLOCK = re.compile(
     re.IGNORECASE,
 )
 _CLOCK_SPAN = 60  # how far back a keyword is looked for when a time of day may sit in between
+# A weak keyword's date in a sentence about people meeting is when they meet, not when a
+# measure starts: "talks scheduled from July 27 to 30", 磋商将于…开始.
+_MEETING = re.compile(
+    r"\b(?:talks|negotiations?|meetings?|meet|summit|consultations?|visit|delegation)\b|会谈|磋商|会晤|谈判|访问",
+    re.IGNORECASE,
+)
+_MEASURE = re.compile(
+    r"tariff|dut(?:y|ies)|levy|control|export|import|licen[cs]|\bban|suspen|exempt|rate"
+    r"|关税|管制|出口|进口|许可|暂停|加征|豁免|税率",
+    re.IGNORECASE,
+)
 # "takes effect from Sunday until Nov 27, 2026": the date after "until" is when it ends
 _UNTIL = re.compile(r"\b(?:until|till|through|to|expir\w*)\b|至|截至|到", re.IGNORECASE)
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -220,9 +231,23 @@ def _strength(text: str, start: int, end: int) -> int:
             gap = before[last.end() :]
             if _SENTENCE_END.search(gap) or _UNTIL.search(gap):
                 continue
+            if strength == 1 and _meeting_date(_sentence_before(text, start)):
+                continue  # "talks scheduled from July 27 to 30": when people meet, not a measure
             if len(gap) <= reach or len(_CLOCK.sub(" ", gap)) <= reach:
                 return strength
     return 0
+
+
+def _meeting_date(sentence: str) -> bool:
+    """A sentence about people meeting that names no measure."""
+    return _MEETING.search(sentence) is not None and _MEASURE.search(sentence) is None
+
+
+def _sentence_before(text: str, start: int) -> str:
+    """The sentence up to `start` (at most 200 characters back)."""
+    before = text[max(0, start - 200) : start]
+    ends = list(_SENTENCE_END.finditer(before))
+    return before[ends[-1].end() :] if ends else before
 
 
 def _weekday_effective(text: str, published: datetime) -> str | None:
