@@ -260,3 +260,18 @@ def test_a_value_that_would_keep_a_rule_silent_is_refused(tmp_path: Path, line: 
     (tmp_path / "r.yaml").write_text(body, encoding="utf-8")
     problems = [str(p) for p in check_rules(tmp_path)]
     assert any(p.startswith(f"{tmp_path / 'r.yaml'}:6: ") and fragment in p for p in problems), problems
+
+
+def test_a_glossary_in_a_subfolder_is_named_not_ignored(tmp_path: Path) -> None:
+    """Only the top folder's glossary.yaml is read: one kept beside your own rules in a subfolder
+    is reported (its entries would silently be missing), not taken for a rule file."""
+    ours = tmp_path / "ours"
+    ours.mkdir()
+    (ours / "glossary.yaml").write_text(
+        "glossary:\n  mything: {kind: measure, en: [thing]}\n", encoding="utf-8"
+    )
+    problems = [str(p) for p in check_rules(tmp_path)]
+    assert problems == [
+        f"{ours / 'glossary.yaml'}:1: a glossary is read only at the top of the rules folder "
+        f"({tmp_path / 'glossary.yaml'}): move its entries there"
+    ]

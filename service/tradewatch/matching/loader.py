@@ -248,6 +248,13 @@ class _Checker:
         files = rule_files(rules_dir)
         for path in files:
             self.file(path)
+        for stray in sorted(rules_dir.rglob(f"*/{GLOSSARY_FILE}")):
+            if not any(part.startswith(".") for part in stray.relative_to(rules_dir).parts):
+                self.error(
+                    f"a glossary is read only at the top of the rules folder ({own}): move its entries there",
+                    str(stray),
+                    1,
+                )
         for ref, file, line in self.cancel_refs:
             if ref not in self.origins:
                 hint = did_you_mean(ref, self.origins)
