@@ -248,6 +248,7 @@ def test_match_defects_name_their_line(tmp_path: Path, match: str, fragment: str
     [
         ("lang: [english]", "lang: unknown language 'english'; use zh or en"),
         ("remind: [7d]", "remind: needs deadline_from (effective_date or dates)"),
+        ('notify: [sms, pager, "slack:"]', "notify: 'sms', 'pager', 'slack:' are not notify targets"),
     ],
 )
 def test_a_value_that_would_keep_a_rule_silent_is_refused(tmp_path: Path, line: str, fragment: str) -> None:

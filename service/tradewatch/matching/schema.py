@@ -81,12 +81,19 @@ def _check_id(value: str) -> str:
 
 
 def _check_notify(values: list[str]) -> list[str]:
+    """Every target that is not one, named at once (fixing one at a time is a slow loop)."""
+    bad = []
     for value in values:
         kind, _, route = value.partition(":")
         if kind not in NOTIFY_KINDS or (route and kind != "slack") or (":" in value and not route):
-            raise ValueError(
-                f"{value!r} is not a notify target; use console, slack, slack:ROUTE, digest, email or webhook"
-            )
+            bad.append(repr(value))
+    if bad:
+        what = (
+            f"{bad[0]} is not a notify target"
+            if len(bad) == 1
+            else f"{', '.join(bad)} are not notify targets"
+        )
+        raise ValueError(f"{what}; use console, slack, slack:ROUTE, digest, email or webhook")
     return values
 
 
