@@ -224,20 +224,22 @@ def test_replay_with_labels_prints_precision_and_recall() -> None:
 
 
 def test_replay_labels_name_their_own_mistakes(tmp_path: Path) -> None:
-    """A misspelled tag, a label for no document and an unknown key each get a note; before, a
-    typo scored as a silent miss and the rest was ignored."""
+    """A misspelled tag, a label for no document, an unknown key and a document labelled twice
+    each get a note; before, a typo scored as a silent miss and the rest was ignored."""
     docs = tmp_path / "docs.jsonl"
     docs.write_text('{"id": "a", "source": "news", "title": "China bans gallium exports to the US"}\n')
     labels = tmp_path / "labels.jsonl"
     labels.write_text(
         '{"id": "a", "expect": ["export-control", "galium"], "expects": ["x"]}\n'
         '{"id": "zzz", "expect": ["truce"]}\n'
+        '{"id": "zzz", "expect": ["tariff-change"]}\n'
     )
     result = CliRunner().invoke(app, ["replay", str(docs), "--rules", str(RULES), "--labels", str(labels)])
     assert result.exit_code == 0, result.output
     notes = [line for line in result.stdout.splitlines() if line.startswith("note")]
     assert notes == [
         "note        labels line 1: unknown key 'expects' ignored",
+        "note        labels line 3: 'zzz' is labelled on line 2 too; the later counts",
         "note        1 labels name no document: zzz",
         "note        no rule has the tag 'galium' (a typo in the labels?)",
     ]

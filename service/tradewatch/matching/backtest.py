@@ -84,6 +84,7 @@ def read_documents(lines: Iterable[str]) -> Iterator[Document]:
 def read_labels(lines: Iterable[str], notes: list[str] | None = None) -> dict[str, Label]:
     """Labels by document id; BadInput names the first bad line; unknown keys go to `notes`."""
     labels: dict[str, Label] = {}
+    lines_of: dict[str, int] = {}
     for number, data in _json_lines(lines, "labels"):
         try:
             label = Label.model_validate(data)
@@ -92,6 +93,12 @@ def read_labels(lines: Iterable[str], notes: list[str] | None = None) -> dict[st
         unknown = sorted(set(data) - set(Label.model_fields)) if isinstance(data, dict) else []
         if unknown and notes is not None:
             notes.append(f"labels line {number}: unknown key {', '.join(map(repr, unknown))} ignored")
+        if label.id in lines_of and notes is not None:
+            first = lines_of[label.id]
+            notes.append(
+                f"labels line {number}: {label.id!r} is labelled on line {first} too; the later counts"
+            )
+        lines_of[label.id] = number
         labels[label.id] = label
     return labels
 
