@@ -276,3 +276,17 @@ def test_a_glossary_in_a_subfolder_is_named_not_ignored(tmp_path: Path) -> None:
         f"{ours / 'glossary.yaml'}:1: a glossary is read only at the top of the rules folder "
         f"({tmp_path / 'glossary.yaml'}): move its entries there"
     ]
+
+
+def test_an_example_typo_is_named_as_written(tmp_path: Path) -> None:
+    """A misspelt key in an example mapping is named by its YAML path, once, with the key it
+    may have meant; not with pydantic's union members (`…0.Example.titel`, `…0.str`)."""
+    body = (
+        "rules:\n  - id: probe\n    title: Probe\n    tags: [probe]\n    severity: info\n"
+        "    match: {any: [tariff]}\n    examples:\n      match: [tariff hike]\n"
+        "      no_match:\n        - {titel: nothing}\n"
+    )
+    (tmp_path / "r.yaml").write_text(body, encoding="utf-8")
+    assert [str(p) for p in check_rules(tmp_path)] == [
+        f"{tmp_path / 'r.yaml'}:10: rule probe: unknown key 'examples.no_match.0.titel' (did you mean 'title'?)"
+    ]

@@ -73,12 +73,20 @@ class _Checker:
         for err in errors:
             loc = tuple(err["loc"])
             line, node = line_of(raw), raw
+            path: list[str | int] = []  # the keys and indexes the YAML has: not pydantic's union tags
+            found = False
             for part in loc:
                 in_dict = isinstance(node, LineDict) and isinstance(part, str) and part in node
                 in_list = isinstance(node, LineList) and isinstance(part, int) and part < len(node)
-                if in_dict or in_list:
+                found = in_dict or in_list
+                if found:
                     line, node = line_of(node, part), node[part]
-            name = ".".join(str(part) for part in loc if isinstance(part, str | int)) or "entry"
+                    path.append(part)
+            if err["type"] == "string_type" and isinstance(node, LineDict):
+                continue  # a mapping where a string or a mapping may go: its mapping reading speaks
+            if err["type"] == "missing" and loc and not found:
+                path.append(loc[-1])  # the key the YAML lacks
+            name = ".".join(str(part) for part in path) or "entry"
             if err["type"] == "extra_forbidden":
                 hint = did_you_mean(str(loc[-1]), _nested_keys(kind, loc[:-1]))
                 self.error(f"{what}: unknown key {name!r}{hint}", file, line)
