@@ -288,5 +288,6 @@ def test_an_example_typo_is_named_as_written(tmp_path: Path) -> None:
     )
     (tmp_path / "r.yaml").write_text(body, encoding="utf-8")
     assert [str(p) for p in check_rules(tmp_path)] == [
-        f"{tmp_path / 'r.yaml'}:10: rule probe: unknown key 'examples.no_match.0.titel' (did you mean 'title'?)"
+        f"{tmp_path / 'r.yaml'}:10: rule probe: unknown key 'examples.no_match.0.titel' "
+        "(did you mean 'title'?)"
     ]
