@@ -169,7 +169,7 @@ YAML_TRAPS = [
         "date.yaml",
         "rules: []\ndeadlines:\n  - id: d\n    title: D\n    due: 2025-02-30\n",
         5,
-        "cannot read '2025-02-30'",
+        "deadline d: due: Input should be a valid datetime or date, day value is outside expected range",
     ),
     ("quote.yaml", "rules:\n  - id: r\n    title: 'unclosed\n    match: {any: [x]}\n\n", 3, "YAML error"),
     ("bytes.yaml", b"rules:\n  - id: r\n    title: caf\xe9\n", 3, "not UTF-8: byte 0xe9"),
@@ -195,7 +195,9 @@ def test_yaml_traps_are_named_not_raised(
     else:
         path.write_text(text, encoding="utf-8")
     problems = [str(p) for p in check_rules(tmp_path)]
-    assert any(p.startswith(f"{path}:{line}: ") and fragment in p for p in problems), problems
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(f"{path}:{line}: "), problems
+    assert fragment in problems[0], problems
 
 
 def test_an_empty_rules_folder_loads_with_a_warning(tmp_path: Path) -> None:

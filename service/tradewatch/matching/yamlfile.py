@@ -12,6 +12,7 @@ from tradewatch.errors import RuleError
 __all__ = ["LineDict", "LineList", "line_of", "read_yaml"]
 
 # libyaml's parser when PyYAML was built with it: ten times faster on a 10,000-rule file.
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 _STR_TAG = "tag:yaml.org,2002:str"
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -89,7 +90,10 @@ class _Builder:
         try:
             return self.loader.construct_object(node, deep=True)
         except (ValueError, OverflowError, TypeError) as exc:  # e.g. a date such as 2025-02-30
-            self.problems.append(RuleError(f"cannot read {node.value!r}: {exc}", file=self.file, line=line))
+            if node.tag != _TIMESTAMP_TAG:  # a date is judged where it is used, with its key: said once
+                self.problems.append(
+                    RuleError(f"cannot read {node.value!r}: {exc}", file=self.file, line=line)
+                )
             return node.value
 
     def _mapping(self, node: yaml.MappingNode, line: int) -> LineDict:
