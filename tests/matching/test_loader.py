@@ -293,3 +293,21 @@ def test_an_example_typo_is_named_as_written(tmp_path: Path) -> None:
         f"{tmp_path / 'r.yaml'}:10: rule probe: unknown key 'examples.no_match.0.titel' "
         "(did you mean 'title'?)"
     ]
+
+
+def test_a_rule_using_a_broken_glossary_entry_points_at_it(tmp_path: Path) -> None:
+    """An entry of the folder's glossary with an unknown key is named as rule files name one, and
+    a rule using it is told the entry has errors, not that the shipped glossary has it."""
+    (tmp_path / "glossary.yaml").write_text(
+        "glossary:\n  export-licence: {label: licence, kind: measure, en: [licence], fr: [licence]}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "r.yaml").write_text(
+        "rules:\n  - id: r\n    title: R\n    match: {glossary: export-licence}\n", encoding="utf-8"
+    )
+    problems = [str(p) for p in check_rules(tmp_path)]
+    assert problems == [
+        f"{tmp_path / 'glossary.yaml'}:2: glossary export-licence: unknown key 'fr'",
+        f"{tmp_path / 'r.yaml'}:4: rule r: match: unknown glossary entry 'export-licence' "
+        f"(its entry in {tmp_path / 'glossary.yaml'} has errors, named there)",
+    ]

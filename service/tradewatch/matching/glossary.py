@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tradewatch.errors import RuleError
 from tradewatch.matching.normalize import term_problem
+from tradewatch.matching.tree import did_you_mean
 from tradewatch.matching.yamlfile import LineDict, line_of, read_yaml
 
 __all__ = ["Glossary", "GlossaryEntry", "default_glossary_path", "load_glossary"]
@@ -88,11 +89,16 @@ def load_glossary(path: Path, problems: list[RuleError], *, display: str | None 
             for err in exc.errors():
                 loc = [p for p in err["loc"] if isinstance(p, str | int)]
                 where = line_of(body, loc[0]) if loc and isinstance(body, LineDict) else line
-                problems.append(
-                    RuleError(
-                        f"glossary {entry_id}: {'.'.join(map(str, loc))}: {err['msg']}", file=file, line=where
+                key = ".".join(map(str, loc))
+                if err["type"] == "extra_forbidden":  # as rule files say it
+                    what = (
+                        f"unknown key {key!r}{did_you_mean(str(loc[-1]), list(GlossaryEntry.model_fields))}"
                     )
-                )
+                elif err["type"] == "missing":
+                    what = f"missing key {key!r}"
+                else:
+                    what = f"{key}: {str(err['msg']).removeprefix('Value error, ')}"
+                problems.append(RuleError(f"glossary {entry_id}: {what}", file=file, line=where))
             continue
         if not entry.terms():
             problems.append(

@@ -27,6 +27,7 @@ log = structlog.get_logger(__name__)
 
 _TOP_KEYS = ("rules", "deadlines")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_BROKEN_ENTRY = re.compile(r"glossary (\S+): ")
 _UNKNOWN_ENTRY = re.compile(r"unknown glossary entry '([^']+)'")
 # What a dedup key may name besides the rule's facts (store/suppressions.dedup_value fills these).
 DEDUP_FIELDS = ("rule",)
@@ -273,12 +274,18 @@ class _Checker:
     def _own_glossary_hint(self, own: Path) -> None:
         """A folder's own glossary replaces the shipped one: say so where that is the cause."""
         shipped = default_glossary_path()
-        if shipped is None:
-            return
-        ids = set(load_glossary(shipped, [], display=str(shipped)).entries)
+        ids = set(load_glossary(shipped, [], display=str(shipped)).entries) if shipped is not None else set()
+        broken = {  # entries the folder's glossary has, but with errors of their own (said there)
+            m.group(1)
+            for problem in self.problems
+            if problem.file == str(own) and (m := _BROKEN_ENTRY.match(str(problem.args[0])))
+        }
         for i, problem in enumerate(self.problems):
             m = _UNKNOWN_ENTRY.search(str(problem.args[0]))
-            if m and m.group(1) in ids:
+            if m and m.group(1) in broken:
+                message = f"{problem.args[0]} (its entry in {own} has errors, named there)"
+                self.problems[i] = RuleError(message, file=problem.file, line=problem.line)
+            elif m and m.group(1) in ids:
                 message = (
                     f"{problem.args[0]} ({own} replaces the shipped glossary, which has {m.group(1)!r}: "
                     "copy the entries your rules use into it, or remove it to use the shipped one)"
