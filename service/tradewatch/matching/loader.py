@@ -130,6 +130,15 @@ class _Checker:
             return
         rule_id = raw.get("id") if isinstance(raw.get("id"), str) else None
         what = f"rule {rule_id}" if rule_id else "rule"
+        if rule_id is not None:  # an id is taken even by a rule with errors: its copy is named too
+            if rule_id in self.origins:
+                first = self.origins[rule_id]
+                where = line_of(raw, "id")
+                self.error(
+                    f"duplicate rule id {rule_id!r} (first defined at {first[0]}:{first[1]})", file, where
+                )
+                return
+            self.origins[rule_id] = (file, line)
         raw = self.unknown_keys(raw, list(Rule.model_fields), what, file)
         data = dict(raw)
         ok = True
@@ -157,15 +166,6 @@ class _Checker:
         if not ok:
             return
         self.rule_consistency(rule, raw, what, file)
-        if rule.id in self.origins:
-            first = self.origins[rule.id]
-            self.error(
-                f"duplicate rule id {rule.id!r} (first defined at {first[0]}:{first[1]})",
-                file,
-                line_of(raw, "id"),
-            )
-            return
-        self.origins[rule.id] = (file, line)
         self.rules.append(rule)
 
     def rule_consistency(self, rule: Rule, raw: LineDict, what: str, file: str) -> None:
