@@ -315,7 +315,7 @@ def test_a_rule_using_a_broken_glossary_entry_points_at_it(tmp_path: Path) -> No
 
 def test_a_duplicate_id_is_named_even_when_the_first_copy_has_errors(tmp_path: Path) -> None:
     """Fixing the first copy's error must not be what reveals the duplicate: both are named at once."""
-    rule = "rules:\n  - id: twice\n    title: T\n    match: {MATCH}\n"
+    rule = "rules:\n  - id: twice\n    title: T\n    match: MATCH\n"
     (tmp_path / "a.yaml").write_text(rule.replace("MATCH", "{nnone: [draft]}"), encoding="utf-8")
     (tmp_path / "b.yaml").write_text(rule.replace("MATCH", "{any: [tariff]}"), encoding="utf-8")
     problems = [str(p) for p in check_rules(tmp_path)]
