@@ -116,6 +116,8 @@ class _Timed:
     def __init__(self, book: Any) -> None:
         self.book = book
         self.seconds = 0.0
+        self.rules = book.rules
+        self.deadlines = book.deadlines
 
     def match(self, doc: Document, **options: Any) -> Any:
         started = time.perf_counter()

@@ -12,7 +12,7 @@ import contextlib
 import random
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import structlog
 from redis.exceptions import RedisError
@@ -21,7 +21,7 @@ from tradewatch.config import Settings, SourceSpec
 from tradewatch.errors import SourceError, StoreError
 from tradewatch.fetch import Fetcher
 from tradewatch.observe import Metrics
-from tradewatch.pipeline import Pipeline
+from tradewatch.pipeline import Pipeline, utcnow
 from tradewatch.sources import Source
 from tradewatch.store.health import SourceHealth
 from tradewatch.store.leases import Leases
@@ -38,10 +38,6 @@ MAX_RETRY_AFTER = 86400.0  # a source's Retry-After defers its polls at most a d
 FAILURE_BACKOFF_MAX = 1800.0
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class Poller:
     """Polls the worker's sources, one call per poll."""
 
@@ -55,7 +51,7 @@ class Poller:
         leases: Leases,
         *,
         metrics: Metrics,
-        reschedule: Callable[[str, float], None] | None = None,
+        reschedule: Callable[[str, float], bool] | None = None,
     ) -> None:
         self.settings = settings
         self.sources = sources
@@ -113,8 +109,8 @@ class Poller:
         if not 0 < left < every or self.reschedule is None:
             return  # no lease any more (the next tick polls), or a hold for backoff: the schedule waits
         delay = left + random.uniform(0.05, max(0.1, min(5.0, every * 0.05)))  # spread the workers
-        self.reschedule(spec.name, delay)
-        log.debug("poll_moved_to_lease_end", source=spec.name, in_seconds=round(delay, 1))
+        if self.reschedule(spec.name, delay):
+            log.debug("poll_moved_to_lease_end", source=spec.name, in_seconds=round(delay, 1))
 
     async def _poll_once(self, spec: SourceSpec) -> float | None:
         """One poll; returns the seconds to leave the source alone after a failure: the server's

@@ -17,7 +17,7 @@ import socket
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -32,6 +32,7 @@ from tradewatch.fetch import Fetcher
 from tradewatch.matching import Rulebook, RuleProblems, load_rulebook
 from tradewatch.notify import NOTIFIERS, Notifier
 from tradewatch.observe import METRICS, Metrics, Progress
+from tradewatch.pipeline import utcnow
 from tradewatch.polling import Poller
 from tradewatch.sources import SOURCES, Source
 from tradewatch.store.connection import RedisHandle, open_redis
@@ -43,10 +44,6 @@ log = structlog.get_logger(__name__)
 
 SHUTDOWN_GRACE = 30.0  # seconds in-flight polls and sends may take, together, to finish after SIGTERM
 ONCE_DELIVERY_TIMEOUT = 120.0  # seconds `run --once` keeps retrying transient delivery errors
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def load_rules_or_report(settings: Settings) -> Rulebook:
@@ -325,12 +322,15 @@ class Worker:
         """Poll one source once (polling.Poller); every failure stays inside this source."""
         await self.poller.poll(spec, use_lease=use_lease, first_try=spec.name not in self._first_round_done)
 
-    def _move_next_run(self, source: str, seconds: float) -> None:
-        if self._scheduler is not None:
-            with contextlib.suppress(JobLookupError):
-                self._scheduler.modify_job(
-                    f"poll:{source}", next_run_time=utcnow() + timedelta(seconds=seconds)
-                )
+    def _move_next_run(self, source: str, seconds: float) -> bool:
+        """Move a source's next scheduled poll to `seconds` from now; False when it has none."""
+        if self._scheduler is None:
+            return False
+        try:
+            self._scheduler.modify_job(f"poll:{source}", next_run_time=utcnow() + timedelta(seconds=seconds))
+        except JobLookupError:
+            return False
+        return True
 
     async def _tick_deadlines(self) -> None:
         """Reminders that are due, and the digest when its slot has come (both exactly once)."""

@@ -37,7 +37,8 @@ rules:
         - China to raise tariffs on US goods
         - 中国决定提高对美关税
       no_match:
-        - China to raise tariffs on US goods, stocks fall (征求意见稿)
+        - China to raise tariffs on US goods; stocks fall
+        - 中国决定提高对美关税（征求意见稿）
 """
     (tmp_path / "tree.yaml").write_text(rule, encoding="utf-8")
     assert check_rules(tmp_path) == []

@@ -81,6 +81,15 @@ def glossary() -> Glossary:
         # when people meet is not when a measure starts; a measure agreed at talks keeps its date
         ("He Lifeng will lead the delegation during talks scheduled from October 27 to 30.", None),
         ("The talks agreed that the 24% tariff is suspended starting November 10.", "2025-11-10"),
+        ("Officials said Monday. Talks are scheduled from October 27 to 30.", None),
+        (
+            "Both sides held talks in Geneva. Tariffs agreed at the talks apply from November 14.",
+            "2025-11-14",
+        ),
+        (
+            "After talks in Geneva, the U.S. said that from November 14 it will cut tariffs to 30%.",
+            "2025-11-14",
+        ),
     ],
 )
 def test_effective_date(text: str, expected: str | None) -> None:
@@ -192,6 +201,12 @@ def test_chinese_number(text: str, expected: int | None) -> None:
         ("exports rose 5% despite the 10% duties", [10]),
         ("股指下跌2%，美国对华加征关税34%", [34]),
         ("Tariffs rose to 145% on Chinese goods; tariffs on Chinese imports rose to 125%", [145, 125]),
+        # …but a tariff that moves is a rate, whatever the sentence's other words
+        ("Tariffs on Chinese imports increased by 10% on Tuesday.", [10]),
+        ("Trump said tariffs on Chinese imports would rise by 10% next month.", [10]),
+        ("Duties on Canadian imports jumped 25% overnight.", [25]),
+        ("对美进口商品关税上涨25%", [25]),
+        ("As tariffs bit, exports fell 5% and the 25% duty stayed", [25]),
     ],
 )
 def test_rates(text: str, expected: list[float]) -> None:

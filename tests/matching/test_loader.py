@@ -224,8 +224,8 @@ _MATCH_DEFECTS = [
     ("{any: []}", "any needs at least one item"),
     ("{any: [tariff, true]}", "match: expected a term, a list or a mapping, got True"),
     ("{}", "empty match mapping"),
-    ("{none: [draft]}", "a match of only `none` matches nearly every document"),
-    ("{in: title, none: [draft]}", "a match of only `none` matches nearly every document"),
+    ("{none: [draft]}", "match: only `none` matches nearly every document"),
+    ("{in: title, none: [draft]}", "match: only `none` matches nearly every document"),
 ]
 
 
@@ -248,9 +248,11 @@ def test_match_defects_name_their_line(tmp_path: Path, match: str, fragment: str
 @pytest.mark.parametrize(
     ("line", "fragment"),
     [
-        ("lang: [english]", "lang: unknown language 'english'; use zh or en"),
-        ("remind: [7d]", "remind: needs deadline_from (effective_date or dates)"),
+        ("lang: [english]", "lang: 'english' is not a language code; use zh, en or another ISO 639-1 code"),
+        ("remind: [7d]", "remind: needs a valid deadline_from (effective_date or dates)"),
         ('notify: [sms, pager, "slack:"]', "notify: 'sms', 'pager', 'slack:' are not notify targets"),
+        ("extract: [{rates: 1}]", "extract.0: Input should be a valid string"),
+        ("notify: [{slack: x}]", "notify.0: Input should be a valid string"),
     ],
 )
 def test_a_value_that_would_keep_a_rule_silent_is_refused(tmp_path: Path, line: str, fragment: str) -> None:
@@ -322,3 +324,14 @@ def test_a_duplicate_id_is_named_even_when_the_first_copy_has_errors(tmp_path: P
     assert len(problems) == 2, problems
     assert "unknown key 'nnone' in match" in problems[0]
     assert problems[1].startswith(f"{tmp_path / 'b.yaml'}:2: duplicate rule id 'twice' (first defined at ")
+
+
+def test_a_match_of_only_none_is_fine_for_a_rule_limited_to_sources(tmp_path: Path) -> None:
+    """ "Every MOFCOM notice except drafts" says what to leave out of a source's documents: with
+    `sources:` a `none`-only match is a rule, not a mistake; and a post's declared language counts."""
+    (tmp_path / "r.yaml").write_text(
+        "rules:\n  - id: probe\n    title: P\n    sources: [mofcom*]\n    lang: [zh, es]\n"
+        "    match: {none: [征求意见稿]}\n",
+        encoding="utf-8",
+    )
+    assert check_rules(tmp_path) == []

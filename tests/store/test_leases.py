@@ -121,8 +121,9 @@ async def test_a_first_try_that_meets_a_held_lease_moves_the_next_run_to_its_end
     leases = Leases(client, KEYS)
     moved: dict[str, datetime] = {}
 
-    def reschedule(source: str, seconds: float) -> None:
+    def reschedule(source: str, seconds: float) -> bool:
         moved[f"poll:{source}"] = datetime.now(UTC) + timedelta(seconds=seconds)
+        return True
 
     poller = SimpleNamespace(leases=leases, reschedule=reschedule)
     assert await leases.acquire("feed", 3_000) is not None  # the previous process's lease: 3 s left

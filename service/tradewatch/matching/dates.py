@@ -231,7 +231,7 @@ def _strength(text: str, start: int, end: int) -> int:
             gap = before[last.end() :]
             if _SENTENCE_END.search(gap) or _UNTIL.search(gap):
                 continue
-            if strength == 1 and _meeting_date(_sentence_before(text, start)):
+            if strength == 1 and _meeting_date(_sentence_around(text, start)):
                 continue  # "talks scheduled from July 27 to 30": when people meet, not a measure
             if len(gap) <= reach or len(_CLOCK.sub(" ", gap)) <= reach:
                 return strength
@@ -243,11 +243,18 @@ def _meeting_date(sentence: str) -> bool:
     return _MEETING.search(sentence) is not None and _MEASURE.search(sentence) is None
 
 
-def _sentence_before(text: str, start: int) -> str:
-    """The sentence up to `start` (at most 200 characters back)."""
+def _sentence_around(text: str, start: int) -> str:
+    """The sentence holding `start` (at most 200 characters either side)."""
     before = text[max(0, start - 200) : start]
     ends = list(_SENTENCE_END.finditer(before))
-    return before[ends[-1].end() :] if ends else before
+    if ends:  # a stop before a capital ends the last sentence; the capital opens this one
+        last = ends[-1]
+        before = before[
+            last.end() - (1 if last.group().endswith(tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZ")) else 0) :
+        ]
+    after = text[start : start + 200]
+    stop = _SENTENCE_END.search(after)
+    return before + (after[: stop.start() + 1] if stop else after)
 
 
 def _weekday_effective(text: str, published: datetime) -> str | None:

@@ -53,6 +53,7 @@ _MARKET_MOVE = re.compile(
     r"[^，。；%\d]{0,10}?(?:下跌|上涨|下降|增长|下滑|攀升|回落|上升|跌|涨)了?)\s*$",
     re.IGNORECASE,
 )
+_CLAUSE_START = re.compile(r"[.;:,!?。；：，！？]\s*|\b(?:while|as|after|before|but|and)\s+", re.IGNORECASE)
 _RATE_REACH = (120, 40)  # characters looked at before and after the number
 _MAX_RATES_READ = 300  # percentages looked at per document: an annex of rate tables is not news
 # A sentence or paragraph ends (not at "U.S. " or at a list's ";": "BYD: 17.4%; Geely: 20%")
@@ -186,8 +187,13 @@ def rates(text: str, others: _ThirdCountries | None = None) -> list[float | int]
 
 
 def _market_move(text: str, start: int) -> bool:
-    """Is the percentage at `start` a market or trade figure's move ("the Nasdaq fell 3.6%")?"""
-    return _MARKET_MOVE.search(text, max(0, start - 60), start) is not None
+    """Is the percentage at `start` a market or trade figure's move ("the Nasdaq fell 3.6%"), in
+    a clause that does not speak of a tariff ("tariffs on Chinese imports rose by 10%" is one)?"""
+    lo = max(0, start - 60)
+    if _MARKET_MOVE.search(text, lo, start) is None:
+        return False
+    clause = _CLAUSE_START.split(text[lo:start])[-1]
+    return _TARIFF_WORD.search(clause) is None
 
 
 def _about_tariffs(text: str, start: int, end: int) -> bool:

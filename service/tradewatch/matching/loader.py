@@ -18,7 +18,7 @@ from tradewatch.errors import RuleError
 from tradewatch.matching.engine import Rulebook
 from tradewatch.matching.glossary import GLOSSARY_FILE, Glossary, default_glossary_path, load_glossary
 from tradewatch.matching.schema import EXTRACTORS, DeadlineSpec, Dedup, Example, Examples, Rule
-from tradewatch.matching.tree import did_you_mean, parse_tree
+from tradewatch.matching.tree import did_you_mean, only_excludes, parse_tree
 from tradewatch.matching.yamlfile import LineDict, LineList, line_of, read_yaml, rule_files
 
 __all__ = ["RuleProblems", "check_rules", "load_rulebook", "rule_files"]
@@ -83,8 +83,8 @@ class _Checker:
                 if found:
                     line, node = line_of(node, part), node[part]
                     path.append(part)
-            if err["type"] == "string_type" and isinstance(node, LineDict):
-                continue  # a mapping where a string or a mapping may go: its mapping reading speaks
+            if err["type"] == "string_type" and loc and loc[-1] == "str" and not found:
+                continue  # a `str | mapping` union given a mapping: the mapping's error speaks
             if err["type"] == "missing" and loc and not found:
                 path.append(loc[-1])  # the key the YAML lacks
             name = ".".join(str(part) for part in path) or "entry"
@@ -153,6 +153,14 @@ class _Checker:
                 RuleError(f"{what}: match: {p.args[0]}", file=p.file, line=p.line) for p in problems
             )
             ok = tree is not None
+            if tree is not None and only_excludes(tree) and not raw.get("sources"):
+                self.error(
+                    f"{what}: match: only `none` matches nearly every document; add what it must "
+                    "contain (any, all, regex, glossary or near), or limit the rule to `sources`",
+                    file,
+                    line_of(raw, "match"),
+                )
+                ok = False
             data["match"] = tree
         self.routes(raw, what, file)
         if not ok:

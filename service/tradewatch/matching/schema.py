@@ -40,7 +40,7 @@ NodeKind = Literal["any", "all", "none", "term", "regex", "glossary", "near", "i
 LEAD_CHARS = 1000
 FIELD_BITS = {"title": 1, "text": 2, "lead": 4}
 
-LANGUAGES = ("zh", "en")  # what a document's `lang` is (models.detect_lang)
+_LANG_CODE = re.compile(r"[a-z]{2,3}(?:-[a-z0-9]{2,8})*")  # zh, en, zh-hant: what a document's `lang` is
 
 
 def field_mask(fields: Sequence[str]) -> int:
@@ -181,13 +181,13 @@ class Rule(BaseModel):
 
     @field_validator("lang")
     @classmethod
-    def _known_lang(cls, values: list[str]) -> list[str]:
-        """Documents are `zh` or `en` (a tag like `zh-Hant` counts as `zh`): any other value,
-        `english` say, would silently keep the rule from ever firing."""
+    def _language_codes(cls, values: list[str]) -> list[str]:
+        """Language codes as documents carry them (`zh`, `en`; a post may declare `es`); a word
+        such as `english` is no document's language and would keep the rule from firing."""
         out = [v.lower() for v in values]
         for value in out:
-            if value not in LANGUAGES:
-                raise ValueError(f"unknown language {value!r}; use {' or '.join(LANGUAGES)}")
+            if not _LANG_CODE.fullmatch(value):
+                raise ValueError(f"{value!r} is not a language code; use zh, en or another ISO 639-1 code")
         return out
 
     @field_validator("remind")
@@ -198,7 +198,7 @@ class Rule(BaseModel):
         """Reminders count back from the date `deadline_from` names; without it they never fire."""
         if values and not info.data.get("deadline_from"):
             raise ValueError(
-                "needs deadline_from (effective_date or dates), the date the reminders count back from"
+                "needs a valid deadline_from (effective_date or dates): reminders count back from it"
             )
         return values
 

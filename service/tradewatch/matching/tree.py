@@ -223,19 +223,13 @@ def parse_tree(
     """The MatchNode for `raw`, or None with every problem found."""
     parser = _Parser(file, glossary_ids)
     node = parser.node(raw, line)
-    if node is not None and _only_excludes(node):
-        parser.error(
-            "a match of only `none` matches nearly every document; "
-            "add what it must contain (any, all, regex, glossary or near)",
-            line,
-        )
     return (node if not parser.problems else None), parser.problems
 
 
-def _only_excludes(node: MatchNode) -> bool:
+def only_excludes(node: MatchNode) -> bool:
     """A tree that says only what a document must not contain."""
     if node.kind == "none":
         return True
     if node.kind in ("all", "in"):
-        return all(_only_excludes(child) for child in node.children)
+        return all(only_excludes(child) for child in node.children)
     return False

@@ -67,20 +67,22 @@ async def _remove(settings: Settings, silence_id: str) -> bool:
 
 def _unmatched(settings: Settings, **given: str | None) -> list[str]:
     """A warning per name (or glob) that matches no rule, tag or source of this config: such a
-    silence mutes nothing, which is easy to miss (`tarrif-*`). Nothing is said when the rules
-    cannot be read."""
+    silence mutes nothing, which is easy to miss (`tarrif-*`). Rules and tags are not checked
+    when the rules cannot be read."""
     from tradewatch.matching import RuleProblems
     from tradewatch.worker import load_rules_or_report
 
-    try:
-        rulebook = load_rules_or_report(settings)
-    except (RuleProblems, TradewatchError):
-        return []
-    known = {
-        "rule": {r.id for r in rulebook.rules},
-        "tag": {t for r in rulebook.rules for t in r.tags} | {t for d in rulebook.deadlines for t in d.tags},
-        "source": {s.name for s in settings.sources},
-    }
+    known: dict[str, set[str]] = {"source": {s.name for s in settings.sources}}
+    if given.get("rule") or given.get("tag"):  # the rulebook is read only when a rule or tag is named
+        try:
+            rulebook = load_rules_or_report(settings)
+        except (RuleProblems, TradewatchError):
+            given = {"source": given.get("source")}
+        else:
+            known["rule"] = {r.id for r in rulebook.rules}
+            known["tag"] = {t for r in rulebook.rules for t in r.tags} | {
+                t for d in rulebook.deadlines for t in d.tags
+            }
     warnings = []
     for field, pattern in given.items():
         if pattern and not any(fnmatch.fnmatchcase(name, pattern) for name in known[field]):
