@@ -21,6 +21,7 @@ from tradewatch.config import SourceSpec
 from tradewatch.errors import SourceError
 from tradewatch.fetch import Fetcher, RequestOptions, decode_body, parse_xml
 from tradewatch.sources import _pools
+from tradewatch.sources._destination import Destinations
 from tradewatch.sources._netguard import trusted_entries, trusts
 from tradewatch.sources.base import SourceResult
 
@@ -452,10 +453,10 @@ async def test_dns_rebinding_is_caught_at_connect_time(
     port = server.url("/").rsplit(":", 1)[1].rstrip("/")
     server.routes["/secret"] = Response(200, b"internal")
 
-    async def first_answer_public(self: Fetcher, host: str, port: int, proxied: bool) -> list[str]:
+    async def first_answer_public(self: Destinations, host: str, port: int, proxied: bool) -> list[str]:
         return ["93.184.216.34"]  # the attacker's DNS answers public first, loopback next
 
-    monkeypatch.setattr(Fetcher, "_resolve", first_answer_public)
+    monkeypatch.setattr(Destinations, "_resolve", first_answer_public)
     async with Fetcher(http_settings()) as f:
         with pytest.raises(
             SourceError, match=r"refused: localhost resolves to non-public address .* at connect time"
@@ -626,10 +627,10 @@ async def test_a_connection_opened_under_allowance_is_not_lent_to_a_strict_reque
     async with Fetcher(http_settings()) as f:
         assert (await f.get(f"http://localhost:{port}/x", trusting)).content == b"internal"
 
-        async def public(self: Fetcher, host: str, port: int, proxied: bool) -> list[str]:
+        async def public(self: Destinations, host: str, port: int, proxied: bool) -> list[str]:
             return ["93.184.216.34"]  # the pre-check is fooled; the connection must not be
 
-        monkeypatch.setattr(Fetcher, "_resolve", public)
+        monkeypatch.setattr(Destinations, "_resolve", public)
         with pytest.raises(SourceError, match="at connect time"):
             await f.get(f"http://localhost:{port}/x", strict)
     assert server.hits("/x") == 1

@@ -6,8 +6,9 @@ and 5xx, honouring Retry-After), size limits (counted on the body as it is decod
 in bounded steps, so a compression bomb is cut too: `sources/_inflate.py`), redirect
 safety and conditional GET live in one place.
 
-Private addresses: a request whose host resolves into a private, loopback,
-link-local or otherwise non-public range is refused, unless the source allows
+Private addresses (`sources/_destination.py`, before each request and redirect hop): a
+request whose host resolves into a private, loopback, link-local or otherwise non-public
+range is refused, unless the source allows
 private addresses (`allow_private`) *and* the host is one the operator wrote in
 that source's config. A redirect or a link to any other host is checked strictly,
 so a public page can never bounce the worker into the local network. A DNS answer
@@ -23,10 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import ipaddress
 import random
 import re
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,8 +40,9 @@ import structlog
 from tradewatch.config import HttpSettings
 from tradewatch.errors import SourceError
 from tradewatch.sources._decode import decode_body, parse_json, parse_xml
+from tradewatch.sources._destination import CannotResolve, Destinations
 from tradewatch.sources._inflate import BoundedDecoder
-from tradewatch.sources._netguard import ALLOWED_PRIVATE, RefusedAddress, is_public, odd_ipv4, trusts
+from tradewatch.sources._netguard import ALLOWED_PRIVATE, RefusedAddress, trusts
 from tradewatch.sources._pools import KEEPALIVE_EXPIRY, HostPools
 from tradewatch.sources._transport import AiohttpTransport
 from tradewatch.sources.base import RequestOptions, SourceResult
@@ -69,19 +69,11 @@ def _retry_scheduled(details: stamina.instrumentation.RetryDetails) -> None:
 
 stamina.instrumentation.set_on_retry_hooks([_retry_scheduled])
 
-# Names of internal networks: a single label (`metadata`, `intranet`) or a suffix no public
-# registry hands out. Behind a proxy that alone resolves names, these are refused unless trusted.
-_INTERNAL_NAME = re.compile(
-    r"^[^.]+\.?$|\.(internal|local|localhost|localdomain|lan|home|corp|intranet|private|home\.arpa)\.?$",
-    re.IGNORECASE,
-)
 _REASON_JUNK = re.compile(r"[^\x20-\x7e]")
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 # A Retry-After longer than this is not waited out inside a poll: the error carries it to the scheduler.
 _MAX_INLINE_RETRY_AFTER = 60.0
-# Resolved addresses are reused this long, so a busy host costs one getaddrinfo a minute.
-_DNS_TTL = 60.0
 # Backoff between attempts: exponential from _WAIT_INITIAL, capped, plus up to _WAIT_JITTER.
 _WAIT_INITIAL = 0.5
 _WAIT_MAX = 30.0
@@ -180,7 +172,7 @@ class Fetcher:
         self.pools = HostPools(per_host=http.per_host, shared_size=http.concurrency)
         self._gates: dict[str, _HostGate] = {}
         self._global = asyncio.Semaphore(http.concurrency)
-        self._dns: dict[tuple[str, int], tuple[float, list[str]]] = {}
+        self.destinations = Destinations(allow_private=http.allow_private)
 
     async def __aenter__(self) -> Fetcher:
         return self
@@ -314,7 +306,10 @@ class Fetcher:
         spent = 0.0  # seconds the attempt's requests took so far (its waits for a slot left out)
         for _ in range(self.http.max_redirects + 1):
             proxy = self.pools.proxy_for(current, opts.proxy or self.http.proxy)
-            await self._check_destination(current, opts, proxied=proxy is not None)
+            try:
+                await self.destinations.check(current, opts, proxied=proxy is not None)
+            except CannotResolve as exc:
+                raise _Transient(str(exc)) from None
             resp, location, spent = await self._once(current, headers, opts, proxy, spent)
             if location is None:
                 resp.requested_url = url
@@ -332,54 +327,6 @@ class Fetcher:
             log.debug("redirect_followed", source=opts.source, status=resp.status, location=str(nxt))
             current = nxt
         raise SourceError(f"more than {self.http.max_redirects} redirects ({url})", source=opts.source)
-
-    async def _check_destination(self, url: httpx.URL, opts: RequestOptions, *, proxied: bool) -> None:
-        if url.scheme not in ("http", "https"):
-            raise SourceError(f"unsupported URL scheme {url.scheme!r} ({url})", source=opts.source)
-        if odd_ipv4(url.host):
-            raise SourceError(
-                f"refused: {url.host} is an IPv4 address in a non-canonical form ({url})", source=opts.source
-            )
-        allow = self.http.allow_private if opts.allow_private is None else opts.allow_private
-        port = url.port or (443 if url.scheme == "https" else 80)
-        if allow and trusts(opts.trusted_hosts, url.host, port):
-            return
-        addresses = await self._resolve(url.host, port, proxied)
-        if not addresses and _INTERNAL_NAME.search(url.host):
-            # only the proxy knows this name, and it reads as a name of an internal network
-            why = "not a configured host of this source" if allow else "allow_private is off"
-            raise SourceError(
-                f"refused: {url.host} looks like an internal host name and resolves only through the proxy "
-                f"({why}) ({url})",
-                source=opts.source,
-            )
-        for address in addresses:
-            ip = ipaddress.ip_address(address.split("%", 1)[0])
-            if not is_public(ip):
-                why = "not a configured host of this source" if allow else "allow_private is off"
-                raise SourceError(
-                    f"refused: {url.host} resolves to non-public address {ip} ({why}) ({url})",
-                    source=opts.source,
-                )
-
-    async def _resolve(self, host: str, port: int, proxied: bool) -> list[str]:
-        try:
-            return [str(ipaddress.ip_address(host.strip("[]")))]
-        except ValueError:
-            pass
-        now = time.monotonic()
-        hit = self._dns.get((host, port))
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError:
-            if proxied:
-                return []  # the proxy resolves it; nothing to check here
-            raise _Transient(f"cannot resolve host {host}") from None
-        addresses = sorted({str(info[4][0]) for info in infos})
-        self._dns[(host, port)] = (now + _DNS_TTL, addresses)
-        return addresses
 
     async def _once(
         self,
