@@ -19,11 +19,11 @@ from tradewatch.matching.extract import (
     glossary_labels,
     hs_codes,
     plain_text,
-    rates,
 )
 from tradewatch.matching.glossary import Glossary, GlossaryEntry
 from tradewatch.matching.lead import _shipped_glossary
 from tradewatch.matching.normalize import normalize
+from tradewatch.matching.rates import rates
 from tradewatch.matching.scan import PythonScanner
 from tradewatch.models import Document
 
