@@ -428,6 +428,11 @@ def test_lead_line_of_an_export_ban_is_not_a_suspension(glossary: Glossary) -> N
             "自2025年11月10日13时01分起，停止实施加征15%关税的措施。",
             "Tariff Commission — end of tariffs — effective 2025-11-10",
         ),
+        (  # what is suspended named between 暂停 and the tariff
+            "国务院关税税则委员会将暂停对原产于美国的进口商品实施24%的加征关税税率，为期一年",
+            "自2025年11月10日13时01分起，将暂停对原产于美国的进口商品实施24%的加征关税税率。",
+            "Tariff Commission — suspension of tariffs — effective 2025-11-10",
+        ),
     ],
 )
 def test_lead_line_says_a_measure_is_suspended_or_ended(

@@ -35,9 +35,10 @@ _BANS = re.compile(r"(?:暂停|禁止|停止)(?:向|对)[^，。；]{1,10}出口
 _BANS_TEXT = re.compile(
     r"^[一二三四五六七八九十\d]+[、.]\s*禁止[^，。；]{0,20}出口|原则上不予许可[^，。；]{0,30}出口", re.M
 )
-# 暂停实施 (suspends applying) a measure; not 暂停对美国出口 (suspends exports: a ban)
+# 暂停实施 (suspends applying) a measure, also with what it applies to in between
+# (暂停对原产于美国的进口商品实施24%的加征关税); not 暂停对美国出口 (suspends exports: a ban)
 _SUSPENDS = re.compile(
-    r"(?:暂停|暂缓)(?:实施|执行|适用|征收|加征)|(?:暂停|暂缓)[^，。；]{0,12}(?:措施|公告|决定|管制|关税)"
+    r"(?:暂停|暂缓)(?:实施|执行|适用|征收|加征)|(?:暂停|暂缓)(?:(?!出口)[^，。；]){0,30}(?:措施|公告|决定|管制|关税)"
     r"|\b(?:suspend\w*|suspension|paus\w*)\s+(?:of\s+|the\s+)*(?:\w+\s+){0,3}"
     r"(?:controls?|tariffs?|duties|measures?|announcement|rules?)\b"
 )
