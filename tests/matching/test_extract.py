@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -443,6 +443,33 @@ def test_lead_line_says_a_measure_is_suspended_or_ended(
     doc = Document(title=title, text=text, published_at=PUBLISHED)
     facts = extract_facts(["announcement", "items", "effective_date", "rates"], doc, glossary)
     assert lead_line(doc, facts) == expected
+
+
+def test_a_yearless_date_told_after_a_dated_event_takes_its_year() -> None:
+    """A report of spring's events, published in November: 4 April, 3 and 4 March follow
+    "今年4月2日" and are that year's, not next year's nearest ones; a coming start keeps the
+    year nearest the document (自1月1日起施行 after a 2024 date is next January), and a coming
+    end anchors nothing."""
+    published = datetime(2025, 11, 5, tzinfo=UTC)
+    told = (
+        "今年4月2日，美方宣布对等关税。大陆随即于4月4日发布公告。自11月10日13时01分起停止实施。"
+        "另外，美方3月3日宣布加征，大陆于3月4日发布公告。"
+    )
+    assert all_dates(told, published) == [
+        "2025-04-02",
+        "2025-04-04",
+        "2025-11-10",
+        "2025-03-03",
+        "2025-03-04",
+    ]
+    assert all_dates("根据2024年12月3日公告，本规定自1月1日起施行。", published) == [
+        "2024-12-03",
+        "2026-01-01",
+    ]
+    assert all_dates("The suspension runs until Nov. 27, 2026. Talks on Oct. 30 followed.", published) == [
+        "2026-11-27",
+        "2025-10-30",
+    ]
 
 
 def test_numeric_date_formats() -> None:

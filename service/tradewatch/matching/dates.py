@@ -186,9 +186,15 @@ def _date(year: int, month: int, day: int) -> date | None:
 
 
 def _found(text: str, published: datetime | None) -> list[tuple[int, int, date]]:
-    """Every date with its span, earliest first; overlapping weaker readings dropped."""
+    """Every date with its span, earliest first; overlapping weaker readings dropped.
+
+    A date without a year that tells of something done (not when a measure starts or ends)
+    takes the year of the past event told just before it with a year, when that puts it
+    within ANCHOR_DAYS of it: "今年4月2日，美方…大陆随即于4月4日发布…" is the 4 April of that year,
+    not the next 4 April nearest the document's date.
+    """
     hint = published.date() if published else None
-    spans: list[tuple[int, int, date]] = []
+    spans: list[tuple[int, int, date, bool]] = []
     taken = bytearray(len(text) + 1)  # characters a stronger reading already covers
     for pattern in _DATE_PATTERNS:
         for m in pattern.finditer(text):
@@ -196,9 +202,35 @@ def _found(text: str, published: datetime | None) -> list[tuple[int, int, date]]
                 continue
             found = _to_date(m, hint)
             if found is not None:
-                spans.append((m.start(), m.end(), found))
+                explicit = bool(m.groupdict().get("y") or m.groupdict().get("rel"))
+                spans.append((m.start(), m.end(), found, explicit))
                 taken[m.start() : m.end()] = b"\x01" * (m.end() - m.start())
-    return sorted(spans)
+    spans.sort()
+    out: list[tuple[int, int, date]] = []
+    anchor: date | None = None
+    for start, end, found, explicit in spans:
+        if explicit:  # an event told as past anchors what follows; a coming end or start does not
+            past = hint is None or found <= hint
+            anchor = found if past and _told(text, start, end) else None
+        elif anchor is not None and _told(text, start, end):
+            found = _near_anchor(found, anchor) or found
+        out.append((start, end, found))
+    return out
+
+
+ANCHOR_DAYS = 60  # how near a yearless date must fall to the dated event told before it
+
+
+def _told(text: str, start: int, end: int) -> bool:
+    """A date of something done: no effective or until keyword around it."""
+    return _strength(text, start, end) == 0 and not _UNTIL.search(text[max(0, start - 12) : start])
+
+
+def _near_anchor(found: date, anchor: date) -> date | None:
+    """`found`'s month and day in the year that puts it nearest `anchor`, if within ANCHOR_DAYS."""
+    readings = [d for d in (_date(anchor.year + k, found.month, found.day) for k in (-1, 0, 1)) if d]
+    best = min(readings, key=lambda d: abs((d - anchor).days), default=None)
+    return best if best is not None and abs((best - anchor).days) <= ANCHOR_DAYS else None
 
 
 def all_dates(text: str, published: datetime | None) -> list[str]:
