@@ -104,6 +104,22 @@ async def test_a_retry_an_earlier_run_scheduled_is_not_waited_for(client: Redis,
     assert loop.time() - started < 30  # it did not sit out the earlier run's 30 s backoff
 
 
+async def test_a_drain_trims_what_every_notifier_settled(client: Redis, redis_url: str) -> None:
+    """`run --once` from cron never ran the worker's minutely trim, so its outbox grew with every
+    alert ever sent; now a drain ends by dropping what every notifier settled, and keeps what one
+    has still to send."""
+    outbox = Outbox(client, KEYS)
+    for n in range(3):
+        await outbox.enqueue_operator(alert(n))
+    await delivery(client, redis_url, {"console": Recorder(), "webhook": Recorder()}).drain(5)
+    assert await client.xlen(KEYS.outbox()) == 0
+    await outbox.enqueue_operator(alert(9))
+    failing = Recorder(fail_next=1, retry_after=60)
+    result = await delivery(client, redis_url, {"console": Recorder(), "webhook": failing}).drain(0.2)
+    assert (result.delivered, result.pending) == (1, 1)
+    assert await client.xlen(KEYS.outbox()) == 1  # the webhook's retry is still in it
+
+
 async def test_permanent_failure_dead_letters_and_retry_redrives(client: Redis, redis_url: str) -> None:
     """A permanent error parks the alert; `retry_dead` re-drives it to that notifier only."""
     outbox = Outbox(client, KEYS)

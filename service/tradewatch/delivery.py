@@ -182,11 +182,14 @@ class Delivery:
         result = DrainResult()
         deadline = time.monotonic() + timeout
         try:
+            for name in self.notifiers:  # every group exists before any reads: none starts past another
+                await self._ensure(name)
             await asyncio.gather(*(self._drain_one(name, deadline, result) for name in self.notifiers))
             for name in self.notifiers:
                 count = await self.outbox.pending_count(name)
                 self.metrics.alerts_pending.labels(name).set(count)
                 result.pending += count
+            await self.outbox.trim()  # what every notifier settled: cron runs keep the outbox bounded too
         except (RedisError, OSError) as exc:  # what was not acknowledged stays queued
             self.metrics.redis_errors.inc()
             raise StoreError(f"redis unavailable while delivering: {exc}") from exc
