@@ -189,7 +189,10 @@ class Delivery:
                 count = await self.outbox.pending_count(name)
                 self.metrics.alerts_pending.labels(name).set(count)
                 result.pending += count
-            await self.outbox.trim()  # what every notifier settled: cron runs keep the outbox bounded too
+            try:  # what every notifier settled: cron runs keep the outbox bounded too
+                await self.outbox.trim()
+            except (RedisError, OSError, StoreError) as exc:  # delivered all the same; the next run trims
+                log.warning("outbox_not_trimmed", error=str(exc))
         except (RedisError, OSError) as exc:  # what was not acknowledged stays queued
             self.metrics.redis_errors.inc()
             raise StoreError(f"redis unavailable while delivering: {exc}") from exc

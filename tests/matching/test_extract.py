@@ -428,6 +428,11 @@ def test_lead_line_of_an_export_ban_is_not_a_suspension(glossary: Glossary) -> N
             "自2025年11月10日13时01分起，停止实施加征15%关税的措施。",
             "Tariff Commission — end of tariffs — effective 2025-11-10",
         ),
+        (  # a new tariff beside a suspension of something else is not a suspension of tariffs
+            "国务院关税税则委员会关于暂停3家美国企业输华资质并对原产于美国的进口商品加征关税的公告",
+            "自2025年3月10日起，对原产于美国的部分进口商品加征15%关税。",
+            "Tariff Commission — tariffs — rates 15% — effective 2025-03-10",
+        ),
         (  # what is suspended named between 暂停 and the tariff
             "国务院关税税则委员会将暂停对原产于美国的进口商品实施24%的加征关税税率，为期一年",
             "自2025年11月10日13时01分起，将暂停对原产于美国的进口商品实施24%的加征关税税率。",
@@ -466,6 +471,18 @@ def test_a_yearless_date_told_after_a_dated_event_takes_its_year() -> None:
         "2024-12-03",
         "2026-01-01",
     ]
+    # a coming date after an old dated event keeps the year ahead (a past one would never remind)
+    assert all_dates("2024年12月3日，商务部发布公告。相关措施将于12月1日正式生效。", published) == [
+        "2024-12-03",
+        "2025-12-01",
+    ]
+    assert all_dates("今年4月2日，美方宣布对等关税。双方将于4月4日再谈。", published) == [
+        "2025-04-02",
+        "2026-04-04",
+    ]
+    december = datetime(2025, 12, 20, tzinfo=UTC)
+    ruling = "Beijing first restricted gallium exports on December 3, 2024. A ruling is due on December 28."
+    assert all_dates(ruling, december) == ["2024-12-03", "2025-12-28"]
     assert all_dates("The suspension runs until Nov. 27, 2026. Talks on Oct. 30 followed.", published) == [
         "2026-11-27",
         "2025-10-30",

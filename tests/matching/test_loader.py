@@ -248,7 +248,8 @@ def test_match_defects_name_their_line(tmp_path: Path, match: str, fragment: str
 @pytest.mark.parametrize(
     ("line", "fragment"),
     [
-        ("lang: [english]", "lang: 'english' is not a language code; use zh, en or another ISO 639-1 code"),
+        ("lang: [english]", "lang: 'english' is not a language code; use zh, en or another two-letter"),
+        ("lang: [zh-hant]", "lang: 'zh-hant' is not a language code"),
         ("remind: [7d]", "remind: needs a valid deadline_from (effective_date or dates)"),
         ('notify: [sms, pager, "slack:"]', "notify: 'sms', 'pager', 'slack:' are not notify targets"),
         ("extract: [{rates: 1}]", "extract.0: Input should be a valid string"),

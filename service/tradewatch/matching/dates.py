@@ -188,13 +188,14 @@ def _date(year: int, month: int, day: int) -> date | None:
 def _found(text: str, published: datetime | None) -> list[tuple[int, int, date]]:
     """Every date with its span, earliest first; overlapping weaker readings dropped.
 
-    A date without a year that tells of something done (not when a measure starts or ends)
-    takes the year of the past event told just before it with a year, when that puts it
-    within ANCHOR_DAYS of it: "今年4月2日，美方…大陆随即于4月4日发布…" is the 4 April of that year,
-    not the next 4 April nearest the document's date.
+    A date without a year that tells of something done (no effective, until or future word)
+    and would otherwise fall after the document's date takes the year of the "this year" or
+    "last year" event told before it, when that puts it within ANCHOR_DAYS of it:
+    "今年4月2日，美方…大陆随即于4月4日发布…" is the 4 April of that year, not the next 4 April
+    nearest the document's date.
     """
     hint = published.date() if published else None
-    spans: list[tuple[int, int, date, bool]] = []
+    spans: list[tuple[int, int, date, bool, bool]] = []
     taken = bytearray(len(text) + 1)  # characters a stronger reading already covers
     for pattern in _DATE_PATTERNS:
         for m in pattern.finditer(text):
@@ -202,17 +203,18 @@ def _found(text: str, published: datetime | None) -> list[tuple[int, int, date]]
                 continue
             found = _to_date(m, hint)
             if found is not None:
-                explicit = bool(m.groupdict().get("y") or m.groupdict().get("rel"))
-                spans.append((m.start(), m.end(), found, explicit))
+                relative = bool(m.groupdict().get("rel"))
+                explicit = relative or bool(m.groupdict().get("y"))
+                spans.append((m.start(), m.end(), found, relative, explicit))
                 taken[m.start() : m.end()] = b"\x01" * (m.end() - m.start())
     spans.sort()
     out: list[tuple[int, int, date]] = []
     anchor: date | None = None
-    for start, end, found, explicit in spans:
-        if explicit:  # an event told as past anchors what follows; a coming end or start does not
+    for start, end, found, relative, explicit in spans:
+        if explicit:  # only "this year's"/"last year's" event told as past anchors what follows
             past = hint is None or found <= hint
-            anchor = found if past and _told(text, start, end) else None
-        elif anchor is not None and _told(text, start, end):
+            anchor = found if relative and past and _told(text, start, end) else None
+        elif anchor is not None and hint is not None and found > hint and _told(text, start, end):
             found = _near_anchor(found, anchor) or found
         out.append((start, end, found))
     return out
@@ -221,9 +223,16 @@ def _found(text: str, published: datetime | None) -> list[tuple[int, int, date]]
 ANCHOR_DAYS = 60  # how near a yearless date must fall to the dated event told before it
 
 
+_FUTURE = re.compile(
+    r"将|拟|计划|预计|届时|将于|\b(?:will|due|expected|scheduled|set to|plans?)\b", re.IGNORECASE
+)
+
+
 def _told(text: str, start: int, end: int) -> bool:
-    """A date of something done: no effective or until keyword around it."""
-    return _strength(text, start, end) == 0 and not _UNTIL.search(text[max(0, start - 12) : start])
+    """A date of something done: no effective, until or future word around it."""
+    if _strength(text, start, end) or _UNTIL.search(text[max(0, start - 12) : start]):
+        return False
+    return _FUTURE.search(_sentence_around(text, start)) is None
 
 
 def _near_anchor(found: date, anchor: date) -> date | None:

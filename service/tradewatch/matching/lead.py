@@ -38,7 +38,8 @@ _BANS_TEXT = re.compile(
 # 暂停实施 (suspends applying) a measure, also with what it applies to in between
 # (暂停对原产于美国的进口商品实施24%的加征关税); not 暂停对美国出口 (suspends exports: a ban)
 _SUSPENDS = re.compile(
-    r"(?:暂停|暂缓)(?:实施|执行|适用|征收|加征)|(?:暂停|暂缓)(?:(?!出口)[^，。；]){0,30}(?:措施|公告|决定|管制|关税)"
+    r"(?:暂停|暂缓)(?:实施|执行|适用|征收|加征)|(?:暂停|暂缓)[^，。；]{0,12}(?:措施|公告|决定|管制|关税)"
+    r"|(?:暂停|暂缓)(?:对|向)(?:(?![并及和])[^，。；]){0,30}?(?:实施|征收|加征)[^，。；]{0,10}(?:关税|措施|管制)"
     r"|\b(?:suspend\w*|suspension|paus\w*)\s+(?:of\s+|the\s+)*(?:\w+\s+){0,3}"
     r"(?:controls?|tariffs?|duties|measures?|announcement|rules?)\b"
 )

@@ -40,7 +40,7 @@ NodeKind = Literal["any", "all", "none", "term", "regex", "glossary", "near", "i
 LEAD_CHARS = 1000
 FIELD_BITS = {"title": 1, "text": 2, "lead": 4}
 
-_LANG_CODE = re.compile(r"[a-z]{2,3}(?:-[a-z0-9]{2,8})*")  # zh, en, zh-hant: what a document's `lang` is
+_LANG_CODE = re.compile(r"[a-z]{2}")  # zh, en: a document's `lang` is matched by its primary subtag
 
 
 def field_mask(fields: Sequence[str]) -> int:
@@ -187,7 +187,9 @@ class Rule(BaseModel):
         out = [v.lower() for v in values]
         for value in out:
             if not _LANG_CODE.fullmatch(value):
-                raise ValueError(f"{value!r} is not a language code; use zh, en or another ISO 639-1 code")
+                raise ValueError(
+                    f"{value!r} is not a language code; use zh, en or another two-letter ISO 639-1 code"
+                )
         return out
 
     @field_validator("remind")
