@@ -85,6 +85,7 @@ class RedisValidatorCache:
         self.redis = redis
         self.keys = keys
         self._read: dict[str, tuple[Validators, float]] = {}  # what get() found, and when
+        self._cursor_read: dict[str, str] = {}  # a cursor get() found beside the validators, until asked
         self._reads = Coalescer(self._hgetall)
         self._writes: Coalescer[tuple[str, Validators], None] = Coalescer(self._hset, window=WRITE_WINDOW)
 
@@ -96,10 +97,13 @@ class RedisValidatorCache:
 
     async def get(self, url: str) -> Validators | None:
         raw = await self._reads.call(url)
+        self._cursor_read.pop(url, None)  # only this read's cursor may answer the next cursor()
         if not raw:
             self._read.pop(url, None)
             return None
         data = {_s(k): _s(v) for k, v in raw.items()}
+        if data.get("cursor"):  # the same hash: the poll that asks for it next needs no read of its own
+            self._cursor_read[url] = data["cursor"]
         found = Validators(data.get("etag") or None, data.get("last_modified") or None)
         self._read[url] = (found, time.monotonic())
         return found
@@ -116,6 +120,8 @@ class RedisValidatorCache:
         await self._writes.call((url, validators))
 
     async def cursor(self, url: str) -> str | None:
+        if url in self._cursor_read:
+            return self._cursor_read.pop(url)
         raw = await self.redis.hget(self.keys.http_validators(url), "cursor")
         return _s(raw) if raw else None
 
