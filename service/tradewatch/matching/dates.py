@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta
+from functools import lru_cache
+from typing import Protocol
 
-__all__ = ["all_dates", "chinese_number", "effective_date", "until_date"]
+__all__ = ["Affinity", "all_dates", "chinese_number", "effective_date", "sentence_span", "until_date"]
 
 _MONTHS = {
     "january": 1,
@@ -286,16 +288,8 @@ def _meeting_date(sentence: str) -> bool:
 
 def _sentence_around(text: str, start: int) -> str:
     """The sentence holding `start` (at most 200 characters either side)."""
-    before = text[max(0, start - 200) : start]
-    ends = list(_SENTENCE_END.finditer(before))
-    if ends:  # a stop before a capital ends the last sentence; the capital opens this one
-        last = ends[-1]
-        before = before[
-            last.end() - (1 if last.group().endswith(tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZ")) else 0) :
-        ]
-    after = text[start : start + 200]
-    stop = _SENTENCE_END.search(after)
-    return before + (after[: stop.start() + 1] if stop else after)
+    lo, hi = sentence_span(text, start)
+    return text[lo:hi]
 
 
 def _weekday_effective(text: str, published: datetime) -> str | None:
@@ -313,21 +307,76 @@ def _weekday_effective(text: str, published: datetime) -> str | None:
     return (today + timedelta(days=ahead)).isoformat()
 
 
-def effective_date(text: str, published: datetime | None) -> str | None:
+class Affinity(Protocol):
+    """How much the sentence at a place of a text speaks for one rule (higher wins; below zero:
+    it tells of another rule's measure)."""
+
+    @property
+    def contested(self) -> bool:
+        """Whether another firing rule may claim a sentence (else one date needs no scoring)."""
+
+    def __call__(self, text: str, place: int) -> tuple[int, int]: ...
+
+
+def effective_date(text: str, published: datetime | None, *, affinity: Affinity | None = None) -> str | None:
     """The date the text says a measure takes effect from, ISO; None when it does not say.
 
     The first date with a keyword ("effective", "take effect", 起施行; "from", "as of",
     "beginning"), except that a strong keyword later in the same sentence beats a weak one:
     "doubled from March 4, will be cut to 10% effective Nov. 10" takes effect on Nov. 10.
+
+    `affinity` reads one rule's date in a text that states several: only the statements in
+    the sentences that speak most for the rule count ("34% tariffs from April 10 … Effective
+    April 4, samarium … controls" gives an export-control rule April 4). When no statement's
+    sentence speaks for it, the text's date stands; when each tells of another rule's
+    measure, the rule has none.
     """
+    dated, immediate = _statements(text, published)
+    several = len({d[2] for d in dated} | ({None} if immediate else set())) > 1
+    if affinity is not None and (several or (affinity.contested and (dated or immediate))):
+        scores = {start: affinity(text, start) for start in (*(d[0] for d in dated), *immediate)}
+        best = max(scores.values())
+        if best < (0,):  # every statement tells of another rule's measure
+            return None
+        if any(best):
+            dated = tuple(d for d in dated if scores[d[0]] == best)
+            immediate = tuple(start for start in immediate if scores[start] == best)
+            return _chosen(text, published, dated, bool(immediate), weekday=False)
+    return _chosen(text, published, dated, bool(immediate), weekday=True)
+
+
+_Dated = tuple[tuple[int, int, date, int], ...]
+
+
+@lru_cache(maxsize=8)
+def _statements(text: str, published: datetime | None) -> tuple[_Dated, tuple[int, ...]]:
+    """Each date stated as when something takes effect (span, date, strength 2 strong or 1 weak),
+    and where the text says "immediately"; kept for the other rules that ask of the same text."""
+    dated = tuple(
+        (start, end, found, strength)
+        for start, end, found in _found(text, published)
+        if (strength := _strength(text, start, end))
+    )
+    immediate = (
+        tuple(m.start() for m in (*_TODAY_ZH.finditer(text), *_TODAY_EN.finditer(text))) if published else ()
+    )
+    return dated, immediate
+
+
+def _chosen(
+    text: str,
+    published: datetime | None,
+    dated: _Dated,
+    immediate: bool,
+    *,
+    weekday: bool,
+) -> str | None:
     weak: tuple[int, date] | None = None
-    for start, end, found in _found(text, published):
-        strength = _strength(text, start, end)
+    for start, end, found, strength in dated:
         if strength == 2 and (weak is None or not _SENTENCE_END.search(text, weak[0], start)):
             return found.isoformat()
-        if strength and weak is None:
+        if weak is None:
             weak = (end, found)
-    immediate = published is not None and bool(_TODAY_ZH.search(text) or _TODAY_EN.search(text))
     # "takes immediate effect" beats a weak date already past ("prices as of November 28 rose"),
     # not a coming one ("34% tariffs starting April 10; export controls take effect immediately")
     if weak is not None and not (immediate and published is not None and weak[1] < published.date()):
@@ -336,4 +385,15 @@ def effective_date(text: str, published: datetime | None) -> str | None:
         return None
     if immediate:
         return published.date().isoformat()
-    return _weekday_effective(text, published)
+    return _weekday_effective(text, published) if weekday else None
+
+
+def sentence_span(text: str, start: int) -> tuple[int, int]:
+    """Where the sentence holding `start` begins and ends (at most 200 characters either side)."""
+    lo = max(0, start - 200)
+    ends = list(_SENTENCE_END.finditer(text, lo, start))
+    if ends:  # a stop before a capital ends the last sentence; the capital opens this one
+        last = ends[-1]
+        lo = last.end() - (1 if last.group().endswith(tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZ")) else 0)
+    stop = _SENTENCE_END.search(text, start, start + 200)
+    return lo, (stop.start() + 1 if stop else min(len(text), start + 200))

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Container
+from collections.abc import Callable, Container
+from dataclasses import dataclass
 from typing import Any
 
 from tradewatch.matching.compiler import compile_rules, positive_pids
+from tradewatch.matching.dates import sentence_span
 from tradewatch.matching.extract import extract_facts
 from tradewatch.matching.glossary import Glossary
 from tradewatch.matching.lead import lead_line
 from tradewatch.matching.predicates import predicate
-from tradewatch.matching.prepared import Prepared, prepare
+from tradewatch.matching.prepared import Prepared, prepare, prepare_fields
 from tradewatch.matching.scan import make_scanner
 from tradewatch.matching.schema import DeadlineSpec, Rule
 from tradewatch.models import Document, Match
@@ -31,6 +33,30 @@ def within_reach(doc: Document) -> Document:
     if len(doc.text) <= MATCH_TEXT_MAX:
         return doc
     return doc.model_copy(update={"text": doc.text[:MATCH_TEXT_MAX]})
+
+
+@dataclass(frozen=True)
+class _Affinity:
+    """How much the sentence at a place of a document's plain text speaks for one rule: how many
+    of the rule's index terms, then of all its terms, it holds. A sentence holding none of its
+    index terms but some of another firing rule's (of another tag) tells of that rule's
+    measure: (-1, 0). `present` scans each sentence once a document."""
+
+    index: frozenset[int]
+    terms: frozenset[int]
+    others: list[frozenset[int]]
+    present: Callable[[str, int], frozenset[int]]
+
+    @property
+    def contested(self) -> bool:
+        return bool(self.others)
+
+    def __call__(self, text: str, place: int) -> tuple[int, int]:
+        found = self.present(text, place)
+        own = len(self.index & found)
+        if not own and any(not other.isdisjoint(found) for other in self.others):
+            return -1, 0
+        return own, len(self.terms & found)
 
 
 class Rulebook:
@@ -60,8 +86,8 @@ class Rulebook:
         for pid, woken in self._compiled.index.items():
             for i in woken:
                 triggers[i].add(pid)
-        positive = [frozenset(positive_pids(t)) for t in self._compiled.trees]
-        self._title_pids = [frozenset(t) & p for t, p in zip(triggers, positive, strict=True)]
+        self._positive = [frozenset(positive_pids(t)) for t in self._compiled.trees]
+        self._title_pids = [frozenset(t) & p for t, p in zip(triggers, self._positive, strict=True)]
         self._index_of = {rule.id: i for i, rule in enumerate(rules)}
         self._scanner = make_scanner(self._compiled.literals, backend)
         self.backend = self._scanner.backend
@@ -136,13 +162,44 @@ class Rulebook:
                 title=rule.title,
                 tags=list(rule.tags),
                 severity=rule.severity,
-                facts=extract_facts(rule.wants(), doc, self.glossary, cache)
+                facts=self._facts(rule, doc, fired, cache)
                 if facts_for is None or rule.id in facts_for
                 else {},
             )
             match._in_title = not self._title_pids[self._index_of[rule.id]].isdisjoint(in_title)
             matches.append(match)
         return matches
+
+    def facts(self, rule_id: str, doc: Document) -> dict[str, Any]:
+        """The facts one rule extracts from `doc`, read as `match` reads them (beside the other
+        rules that fire on it), whether or not the rule itself fires (for its examples)."""
+        doc = within_reach(doc)
+        fired, _ = self.matching_rules(doc)
+        return self._facts(self._by_id[rule_id], doc, fired, {})
+
+    def _facts(self, rule: Rule, doc: Document, fired: list[Rule], cache: dict[str, Any]) -> dict[str, Any]:
+        affinity = self._affinity(rule.id, fired, cache)
+        return extract_facts(rule.wants(), doc, self.glossary, cache, affinity=affinity)
+
+    def _affinity(self, rule_id: str, fired: list[Rule], cache: dict[str, Any]) -> _Affinity:
+        i = self._index_of[rule_id]
+        tags = set(self._by_id[rule_id].tags)
+        index = self._title_pids[i]
+        others = [  # a rule without index terms (regexes only) has no sentence to lose to another
+            self._title_pids[self._index_of[r.id]] for r in fired if index and tags.isdisjoint(r.tags)
+        ]
+        sentences: dict[tuple[int, int], frozenset[int]] = cache.setdefault("sentences", {})
+
+        def present(text: str, place: int) -> frozenset[int]:
+            span = sentence_span(text, place)
+            found = sentences.get(span)
+            if found is None:
+                sentence = text[span[0] : span[1]]
+                found = frozenset(prepare_fields("", sentence, self._compiled, self._scanner).hits)
+                sentences[span] = found
+            return found
+
+        return _Affinity(index, self._positive[i], others, present)
 
     def lead_line(self, doc: Document, facts: dict[str, Any]) -> str:
         """The English lead line for a (Chinese) document, from this rulebook's glossary."""
