@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.asyncio import Redis
 
+from tests.conftest import CORPUS, need_shared
 from tests.store.helpers import NOW, Clock, doc, result, rulebook, settings, spec
 from tradewatch import pipeline as pipeline_module
 from tradewatch.errors import StoreError
@@ -405,6 +406,27 @@ async def test_chinese_notice_and_english_story_join_by_facts(
     await pipe.process(spec("wire2"), result(doc("o", EN_OTHER[0], source="wire2", text=EN_OTHER[1])))
     kinds = [a.kind for a in await queued(client)]
     assert kinds == ["new", "also", "new"]
+
+
+def _corpus(*ids: str) -> dict[str, Document]:
+    from tradewatch.matching.backtest import read_documents
+
+    lines = need_shared(CORPUS / "documents.jsonl").read_text(encoding="utf-8").splitlines()
+    return {d.id: d for d in read_documents(lines) if d.id in ids}
+
+
+async def test_reports_of_one_extension_join_by_its_end_date(
+    client: Redis, shipped: Rulebook, redis_url: str
+) -> None:
+    """A Chinese and an English report of the August 2025 truce extension ("until 10 November")
+    share no link, number or text: one critical alert and a reply, not two critical alerts."""
+    docs = _corpus("ev-0016", "ev-0114")
+    pipe = make(client, shipped, redis_url, clock=Clock(datetime(2025, 8, 12, 12, tzinfo=UTC)))
+    await pipe.process(spec("hk-news"), result(docs["ev-0016"].model_copy(update={"source": "hk-news"})))
+    await pipe.process(spec("wire"), result(docs["ev-0114"].model_copy(update={"source": "wire"})))
+    alerts = await queued(client)
+    assert [(a.kind, a.severity) for a in alerts] == [("new", "critical"), ("also", "critical")]
+    assert alerts[1].thread_of == alerts[0].id
 
 
 TIED = """

@@ -1,7 +1,8 @@
 """Events: documents from several sources about one happening, clustered by shared keys or text.
 
 A document joins an earlier event when it shares a canonical URL or a document
-number with it, or an announcement number and a rule, or near-duplicate text
+number with it, or an announcement number and a rule, or a rule and its effective or
+end date with agreeing facts (items, countries, rates), or near-duplicate text
 (MinHash over word and character bigrams of the normalised title and text, LSH
 banded, estimated Jaccard ≥ SIM_THRESHOLD) and a rule, within CLUSTER_WINDOW of
 the event's last report. The lookup of a whole poll is one MGET over the index
@@ -107,7 +108,8 @@ def _fact_values(value: Any) -> list[str]:
 
 def cluster_keys(doc: Document, matches: Sequence[Match]) -> dict[str, list[str]]:
     """Shared identities of a document: `url` and `docnum` join alone, `ann` joins with a shared rule,
-    `fact` (rule + effective date) joins when the extracted facts also agree (see `facts_agree`)."""
+    `fact` (rule + effective date, rule + end date) joins when the extracted facts also agree (see
+    `facts_agree`)."""
     keys: dict[str, list[str]] = {"url": [], "docnum": [], "ann": [], "fact": []}
     url = canonical_url(doc.url)
     if url:
@@ -121,6 +123,8 @@ def cluster_keys(doc: Document, matches: Sequence[Match]) -> dict[str, list[str]
                 keys["ann"].append(_digest(norm))
         for date in _fact_values(match.facts.get("effective_date"))[:1]:
             keys["fact"].append(_digest(f"{match.rule}|{date}"))
+        for date in _fact_values(match.facts.get("until"))[:1]:  # "truce extended until November 10"
+            keys["fact"].append(_digest(f"{match.rule}|until|{date}"))
     for number in numbers:
         if _digest(number.strip().lower()) not in keys["docnum"]:
             keys["docnum"].append(_digest(number.strip().lower()))
