@@ -429,6 +429,21 @@ async def test_reports_of_one_extension_join_by_its_end_date(
     assert alerts[1].thread_of == alerts[0].id
 
 
+async def test_reports_of_one_suspension_join_by_its_end_date(
+    client: Redis, shipped: Rulebook, redis_url: str
+) -> None:
+    """Three reports of China suspending its gallium, germanium and antimony export ban (November
+    2025, "until November 27, 2026"), in different words: one alert and two replies."""
+    docs = _corpus("ev-0005", "ev-0111", "ev-0159")
+    pipe = make(client, shipped, redis_url, clock=Clock(datetime(2025, 11, 9, 12, tzinfo=UTC)))
+    for n, doc_id in enumerate(("ev-0005", "ev-0111", "ev-0159")):
+        source = f"news-{n}"
+        await pipe.process(spec(source), result(docs[doc_id].model_copy(update={"source": source})))
+    alerts = await queued(client)
+    assert [a.kind for a in alerts] == ["new", "also", "also"]
+    assert {a.thread_of for a in alerts[1:]} == {alerts[0].id}
+
+
 TIED = """
 rules:
   - id: export-control-news
