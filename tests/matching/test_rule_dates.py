@@ -101,3 +101,10 @@ def test_shipped_rules_on_a_report_of_two_measures() -> None:
     facts = {m.rule: m.facts for m in rulebook.match(doc)}
     assert facts["us-china-tariff-change-headline"]["effective_date"] == "2025-04-10"
     assert facts["china-export-control-news"]["effective_date"] == "2025-04-04"
+
+
+def test_a_headline_is_a_sentence_of_its_own(book: Rulebook) -> None:
+    """A title without a full stop does not lend its terms to the text's first sentence."""
+    dates = _dates(book, "It imposes 34% tariffs starting April 10.", title="China tightens export controls")
+    assert dates["tariffs"] == "2025-04-10"
+    assert dates["controls"] is None

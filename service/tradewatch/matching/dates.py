@@ -389,11 +389,15 @@ def _chosen(
 
 
 def sentence_span(text: str, start: int) -> tuple[int, int]:
-    """Where the sentence holding `start` begins and ends (at most 200 characters either side)."""
+    """Where the sentence holding `start` begins and ends (at most 200 characters either side);
+    a line ends one too (a headline has no full stop)."""
     lo = max(0, start - 200)
+    lo = text.rfind("\n", lo, start) + 1 or lo
     ends = list(_SENTENCE_END.finditer(text, lo, start))
     if ends:  # a stop before a capital ends the last sentence; the capital opens this one
         last = ends[-1]
         lo = last.end() - (1 if last.group().endswith(tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZ")) else 0)
-    stop = _SENTENCE_END.search(text, start, start + 200)
-    return lo, (stop.start() + 1 if stop else min(len(text), start + 200))
+    line_end = text.find("\n", start, start + 200)
+    hi = min(len(text), start + 200) if line_end < 0 else line_end
+    stop = _SENTENCE_END.search(text, start, hi)
+    return lo, (stop.start() + 1 if stop else hi)

@@ -22,7 +22,7 @@ from tradewatch.matching.rates import rates, third_countries
 from tradewatch.matching.scan import HyperscanScanner, PythonScanner, Scanner
 from tradewatch.models import Document
 
-__all__ = ["announcement", "extract_facts", "glossary_labels", "hs_codes", "plain_text"]
+__all__ = ["OWN_FACTS", "announcement", "extract_facts", "glossary_labels", "hs_codes", "plain_text"]
 
 _ANN_ZH = [
     re.compile(r"公告\s*[〔\[(（]?\s*(?P<y>\d{4})\s*[〕\])）]?\s*年?\s*第\s*(?P<n>\d+)\s*号"),
@@ -265,6 +265,9 @@ def _effective_on(doc: Document) -> str | None:
         return date.fromisoformat(value[:10]).isoformat()
     except ValueError:
         return None
+
+
+OWN_FACTS = frozenset({"effective_date"})  # facts each rule reads for itself (`affinity`), not the text's
 
 
 def _effective(doc: Document, plain: str, affinity: Affinity | None = None) -> str | None:
