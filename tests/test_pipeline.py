@@ -490,8 +490,21 @@ async def test_an_alert_shows_no_other_measures_effective_date(
     """An export-control story that dates only a tariff: its alert states no effective date
     (each rule reads its own, and the header's is not taken from the tariff rule beside it);
     the tariff story's alert keeps the tariff's date."""
-    dated = TIED.replace("  - id: tariff-news", "    extract: [effective_date]\n  - id: tariff-news")
-    dated += "    extract: [effective_date]\n"
+    dated = """
+rules:
+  - id: export-control-news
+    title: China export controls in the news
+    tags: [export-control]
+    severity: warning
+    match: {glossary: export-control}
+    extract: [effective_date]
+  - id: tariff-news
+    title: China tariffs in the news
+    tags: [tariff-change]
+    severity: warning
+    match: {glossary: tariff}
+    extract: [effective_date]
+"""
     pipe = make(client, rulebook(tmp_path, dated), redis_url, first_poll_window="30d")
     controls = "China tightens export controls on rare earths"
     tariffs = "China imposes 34% tariffs on U.S. goods"

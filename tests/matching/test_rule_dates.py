@@ -25,9 +25,9 @@ def _rule(rule_id: str, tag: str, match: Any) -> dict[str, Any]:
 @pytest.fixture(params=["hyperscan", "python"])
 def book(request: pytest.FixtureRequest, tmp_path: Path) -> Rulebook:
     rules = [
-        _rule("tariffs", "tariff-change", {"any": ["tariff*"]}),
+        _rule("tariffs", "tariff-change", {"glossary": "tariff"}),
         _rule("duties", "tariff-change", {"any": ["duty", "duties"]}),
-        _rule("controls", "export-control", {"any": ["export control*", "samarium", "gallium"]}),
+        _rule("controls", "export-control", {"any": [{"glossary": "export-control"}, "samarium", "gallium"]}),
         _rule("controls-by-regex", "export-control", {"regex": r"export controls?\b"}),
     ]
     (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"rules": rules}), encoding="utf-8")
@@ -72,6 +72,7 @@ def test_a_rule_of_regexes_alone_keeps_the_texts_date(book: Rulebook) -> None:
         "Beijing will also tighten export controls.",
     )
     assert dates["controls-by-regex"] == "2025-04-10"
+    assert dates["controls"] is None
 
 
 def test_immediate_effect_beside_the_rules_terms_wins_over_another_measures_date(book: Rulebook) -> None:
@@ -84,7 +85,8 @@ def test_immediate_effect_beside_the_rules_terms_wins_over_another_measures_date
 
 
 def test_a_date_in_a_sentence_of_no_rules_terms_is_every_rules(book: Rulebook) -> None:
-    """A notice whose date sentence names no measure ("This announcement takes effect on …")."""
+    """A notice whose date sentence names no measure ("This announcement takes effect on …"),
+    however many measures the others name."""
     dates = _dates(
         book,
         "New export controls on gallium items. New tariffs of 10%. "
@@ -108,3 +110,73 @@ def test_a_headline_is_a_sentence_of_its_own(book: Rulebook) -> None:
     dates = _dates(book, "It imposes 34% tariffs starting April 10.", title="China tightens export controls")
     assert dates["tariffs"] == "2025-04-10"
     assert dates["controls"] is None
+
+
+def test_a_weekday_beside_the_rules_measure_counts_when_another_measures_date_does_not(
+    book: Rulebook,
+) -> None:
+    dates = _dates(
+        book, "China imposes 34% tariffs starting April 10. Its export controls take effect from Sunday."
+    )
+    assert dates["tariffs"] == "2025-04-10"
+    assert dates["controls"] == "2025-04-06"  # the Sunday after Friday 4 April
+
+
+SHIPPED_CASES = [
+    # (source, title, text, published, rule, effective date)
+    (
+        "tariff-commission",
+        "国务院关税税则委员会关于调整对原产于美国的进口商品加征关税措施的公告",
+        "税委会公告2025年第7号 经国务院批准，在一年内继续暂停实施24%的对美加征关税税率，保留10%的税率。"
+        "上述措施自2025年11月10日13时01分起执行，为期一年。",
+        "2025-11-05T17:00:00+08:00",
+        "china-tariff-commission-notice",
+        "2025-11-10",
+    ),
+    (
+        "mofcom-exportcontrol",
+        "商务部公告2025年第9号 关于对部分关键矿产相关物项实施出口管制的公告",
+        "鉴于美方对原产于中国的进口商品加征10%关税，根据《中华人民共和国出口管制法》有关规定，决定对钨、碲、铋、钼、铟"
+        "相关物项实施出口管制。本公告自2025年2月10日起正式实施。",
+        "2025-02-04T10:00:00+08:00",
+        "mofcom-export-control-notice",
+        "2025-02-10",
+    ),
+    (
+        "mofcom",
+        "商务部新闻发言人答记者问",
+        "中方将暂停实施10月9日公布的相关出口管制等措施一年，并研究细化具体方案。上述措施自2025年11月10日起实施。",
+        "2025-11-05T10:00:00+08:00",
+        "mofcom-export-control-notice",
+        "2025-11-10",
+    ),
+    (
+        "mofcom-en",
+        "China announces countermeasures: export controls on gallium items and tariffs on US goods",
+        "China imposes 15% tariffs on U.S. coal. New export controls on gallium items. "
+        "This announcement takes effect on May 1, 2025.",
+        "2025-04-20T10:00:00+00:00",
+        "mofcom-export-control-notice",
+        "2025-05-01",
+    ),
+    (
+        "news",
+        "Trump threatens 100% tariff on China after Beijing expands rare earth export controls",
+        "The US will impose an additional 100% tariff on imports from China starting November 1. "
+        "Beijing's new rules on rare earth exports take effect on December 1.",
+        "2025-10-11T10:00:00+00:00",
+        "china-export-control-news",
+        "2025-12-01",
+    ),
+]
+
+
+@pytest.mark.parametrize(("source", "title", "text", "published", "rule", "expected"), SHIPPED_CASES)
+def test_shipped_rules_keep_an_official_notices_date(
+    source: str, title: str, text: str, published: str, rule: str, expected: str
+) -> None:
+    """A date sentence that names no measure ("上述措施自…起执行", "This announcement takes effect
+    on …") stays every rule's: an official notice keeps the date its deadline reminds from."""
+    doc = Document(title=title, text=text, source=source, published_at=datetime.fromisoformat(published))
+    facts = {m.rule: m.facts for m in load_rulebook(SHIPPED).match(doc)}
+    assert facts[rule].get("effective_date") == expected

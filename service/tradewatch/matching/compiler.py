@@ -74,6 +74,7 @@ class Compiled:
     index: dict[int, list[int]] = field(default_factory=dict)
     always: list[int] = field(default_factory=list)
     pattern_count: int = 0
+    pids: dict[tuple[bytes, bool, bool], int] = field(default_factory=dict)  # term_literal → id
 
 
 class _Builder:
@@ -194,5 +195,6 @@ def compile_rules(rules: list[Rule], glossary: Glossary) -> Compiled:
         for pid in trigger[0]:
             out.index.setdefault(pid, []).append(i)
     out.pattern_count = len(builder.pids)
+    out.pids = builder.pids
     out.lengths = [len(lit) for lit in out.literals]
     return out

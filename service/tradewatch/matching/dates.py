@@ -309,13 +309,16 @@ def _weekday_effective(text: str, published: datetime) -> str | None:
 
 class Affinity(Protocol):
     """How much the sentence at a place of a text speaks for one rule (higher wins; below zero:
-    it tells of another rule's measure)."""
+    it tells of another measure)."""
 
     @property
     def contested(self) -> bool:
-        """Whether another firing rule may claim a sentence (else one date needs no scoring)."""
+        """Whether a sentence may tell of another measure (else one date needs no scoring)."""
 
     def __call__(self, text: str, place: int) -> tuple[int, int]: ...
+
+
+SCORED_STATEMENTS = 64  # statements a rule's reading weighs (a notice states its dates early)
 
 
 def effective_date(text: str, published: datetime | None, *, affinity: Affinity | None = None) -> str | None:
@@ -325,40 +328,47 @@ def effective_date(text: str, published: datetime | None, *, affinity: Affinity 
     "beginning"), except that a strong keyword later in the same sentence beats a weak one:
     "doubled from March 4, will be cut to 10% effective Nov. 10" takes effect on Nov. 10.
 
-    `affinity` reads one rule's date in a text that states several: only the statements in
-    the sentences that speak most for the rule count ("34% tariffs from April 10 … Effective
-    April 4, samarium … controls" gives an export-control rule April 4). When no statement's
-    sentence speaks for it, the text's date stands; when each tells of another rule's
-    measure, the rule has none.
+    `affinity` reads one rule's date: a statement in a sentence that names only other
+    measures is not the rule's ("34% tariffs starting April 10" for an export-control rule),
+    and of the rest those in the sentences that speak most for the rule count ("Effective
+    April 4, samarium … controls"). A statement in a sentence naming no measure ("本公告自
+    公布之日起施行") is every rule's.
     """
-    dated, immediate = _statements(text, published)
+    dated, immediate = _statements(text, published.isoformat() if published else None)
     several = len({d[2] for d in dated} | ({None} if immediate else set())) > 1
+    weekday = True
     if affinity is not None and (several or (affinity.contested and (dated or immediate))):
+        dated, immediate = dated[:SCORED_STATEMENTS], immediate[:SCORED_STATEMENTS]
         scores = {start: affinity(text, start) for start in (*(d[0] for d in dated), *immediate)}
         best = max(scores.values())
-        if best < (0,):  # every statement tells of another rule's measure
-            return None
-        if any(best):
-            dated = tuple(d for d in dated if scores[d[0]] == best)
-            immediate = tuple(start for start in immediate if scores[start] == best)
-            return _chosen(text, published, dated, bool(immediate), weekday=False)
-    return _chosen(text, published, dated, bool(immediate), weekday=True)
+        if best > (0, 0):  # the sentences that speak most for the rule
+            kept = {start for start, score in scores.items() if score == best}
+        else:  # none does: every one that is not another measure's
+            kept = {start for start, score in scores.items() if score >= (0, 0)}
+        if len(kept) < len(scores) and best <= (0, 0):  # another measure's date was set aside
+            relative = _RELATIVE_DAY.search(text)  # "export controls take effect from Sunday"
+            weekday = relative is not None and affinity(text, relative.start()) >= (0, 0)
+        dated = tuple(d for d in dated if d[0] in kept)
+        immediate = tuple(start for start in immediate if start in kept)
+    return _chosen(text, published, dated, bool(immediate), weekday=weekday)
 
 
 _Dated = tuple[tuple[int, int, date, int], ...]
 
 
 @lru_cache(maxsize=8)
-def _statements(text: str, published: datetime | None) -> tuple[_Dated, tuple[int, ...]]:
+def _statements(text: str, published: str | None) -> tuple[_Dated, tuple[int, ...]]:
     """Each date stated as when something takes effect (span, date, strength 2 strong or 1 weak),
-    and where the text says "immediately"; kept for the other rules that ask of the same text."""
+    and where the text says "immediately"; kept for the other rules that ask of the same text.
+    Keyed by the ISO time: one instant in two timezones is two different days."""
+    when = datetime.fromisoformat(published) if published else None
     dated = tuple(
         (start, end, found, strength)
-        for start, end, found in _found(text, published)
+        for start, end, found in _found(text, when)
         if (strength := _strength(text, start, end))
     )
     immediate = (
-        tuple(m.start() for m in (*_TODAY_ZH.finditer(text), *_TODAY_EN.finditer(text))) if published else ()
+        tuple(m.start() for m in (*_TODAY_ZH.finditer(text), *_TODAY_EN.finditer(text))) if when else ()
     )
     return dated, immediate
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Container
 from dataclasses import dataclass
 from typing import Any
 
-from tradewatch.matching.compiler import compile_rules, positive_pids
+from tradewatch.matching.compiler import compile_rules, positive_pids, term_literal
 from tradewatch.matching.dates import sentence_span
 from tradewatch.matching.extract import extract_facts
 from tradewatch.matching.glossary import Glossary
@@ -38,25 +38,26 @@ def within_reach(doc: Document) -> Document:
 @dataclass(frozen=True)
 class _Affinity:
     """How much the sentence at a place of a document's plain text speaks for one rule: how many
-    of the rule's index terms, then of all its terms, it holds. A sentence holding none of its
-    index terms but some of another firing rule's (of another tag) tells of that rule's
-    measure: (-1, 0). `present` scans each sentence once a document."""
+    of the rule's measures (glossary entries of kind `measure`: tariffs, export controls…) it
+    names, then how many of the rule's items. A sentence that names measures, none of them the
+    rule's, tells of another measure: (-1, 0). A rule naming no measure scores every sentence
+    (0, items). `present` scans each sentence once a document."""
 
-    index: frozenset[int]
-    terms: frozenset[int]
-    others: list[frozenset[int]]
+    own: frozenset[str]  # the rule's measures
+    items: frozenset[int]  # the rule's item terms
+    measures: dict[str, frozenset[int]]  # every measure's terms
     present: Callable[[str, int], frozenset[int]]
 
     @property
     def contested(self) -> bool:
-        return bool(self.others)
+        return bool(self.own)
 
     def __call__(self, text: str, place: int) -> tuple[int, int]:
         found = self.present(text, place)
-        own = len(self.index & found)
-        if not own and any(not other.isdisjoint(found) for other in self.others):
+        named = {name for name, pids in self.measures.items() if not pids.isdisjoint(found)}
+        if self.own and named and self.own.isdisjoint(named):
             return -1, 0
-        return own, len(self.terms & found)
+        return len(self.own & named), len(self.items & found)
 
 
 class Rulebook:
@@ -89,6 +90,14 @@ class Rulebook:
         self._positive = [frozenset(positive_pids(t)) for t in self._compiled.trees]
         self._title_pids = [frozenset(t) & p for t, p in zip(triggers, self._positive, strict=True)]
         self._index_of = {rule.id: i for i, rule in enumerate(rules)}
+        # Measures and items by their terms, for reading each rule's own effective date
+        self._measures = self._entry_pids("measure")
+        items = frozenset().union(*self._entry_pids("item").values())
+        self._own_measures = [
+            frozenset(name for name, pids in self._measures.items() if not pids.isdisjoint(p))
+            for p in self._positive
+        ]
+        self._own_items = [p & items for p in self._positive]
         self._scanner = make_scanner(self._compiled.literals, backend)
         self.backend = self._scanner.backend
 
@@ -162,44 +171,44 @@ class Rulebook:
                 title=rule.title,
                 tags=list(rule.tags),
                 severity=rule.severity,
-                facts=self._facts(rule, doc, fired, cache)
-                if facts_for is None or rule.id in facts_for
-                else {},
+                facts=self._facts(rule, doc, cache) if facts_for is None or rule.id in facts_for else {},
             )
             match._in_title = not self._title_pids[self._index_of[rule.id]].isdisjoint(in_title)
             matches.append(match)
         return matches
 
     def facts(self, rule_id: str, doc: Document) -> dict[str, Any]:
-        """The facts one rule extracts from `doc`, read as `match` reads them (beside the other
-        rules that fire on it), whether or not the rule itself fires (for its examples)."""
-        doc = within_reach(doc)
-        fired, _ = self.matching_rules(doc)
-        return self._facts(self._by_id[rule_id], doc, fired, {})
+        """The facts one rule extracts from `doc`, read as `match` reads them, whether or not the
+        rule fires (for its examples)."""
+        return self._facts(self._by_id[rule_id], within_reach(doc), {})
 
-    def _facts(self, rule: Rule, doc: Document, fired: list[Rule], cache: dict[str, Any]) -> dict[str, Any]:
-        affinity = self._affinity(rule.id, fired, cache)
+    def _facts(self, rule: Rule, doc: Document, cache: dict[str, Any]) -> dict[str, Any]:
+        affinity = self._affinity(rule.id, cache)
         return extract_facts(rule.wants(), doc, self.glossary, cache, affinity=affinity)
 
-    def _affinity(self, rule_id: str, fired: list[Rule], cache: dict[str, Any]) -> _Affinity:
+    def _entry_pids(self, kind: str) -> dict[str, frozenset[int]]:
+        """The pattern ids of each glossary entry of one kind that some rule uses."""
+        pids = self._compiled.pids
+        out = {}
+        for name, entry in self.glossary.of_kind(kind).items():
+            found = frozenset(p for t in entry.terms() if (p := pids.get(term_literal(t))) is not None)
+            if found:
+                out[name] = found
+        return out
+
+    def _affinity(self, rule_id: str, cache: dict[str, Any]) -> _Affinity:
         i = self._index_of[rule_id]
-        tags = set(self._by_id[rule_id].tags)
-        index = self._title_pids[i]
-        others = [  # a rule without index terms (regexes only) has no sentence to lose to another
-            self._title_pids[self._index_of[r.id]] for r in fired if index and tags.isdisjoint(r.tags)
-        ]
-        sentences: dict[tuple[int, int], frozenset[int]] = cache.setdefault("sentences", {})
+        sentences: dict[int, frozenset[int]] = cache.setdefault("sentences", {})
 
         def present(text: str, place: int) -> frozenset[int]:
-            span = sentence_span(text, place)
-            found = sentences.get(span)
+            found = sentences.get(place)
             if found is None:
-                sentence = text[span[0] : span[1]]
-                found = frozenset(prepare_fields("", sentence, self._compiled, self._scanner).hits)
-                sentences[span] = found
+                lo, hi = sentence_span(text, place)
+                found = frozenset(prepare_fields("", text[lo:hi], self._compiled, self._scanner).hits)
+                sentences[place] = found
             return found
 
-        return _Affinity(index, self._positive[i], others, present)
+        return _Affinity(self._own_measures[i], self._own_items[i], self._measures, present)
 
     def lead_line(self, doc: Document, facts: dict[str, Any]) -> str:
         """The English lead line for a (Chinese) document, from this rulebook's glossary."""
