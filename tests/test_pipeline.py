@@ -429,6 +429,32 @@ async def test_reports_of_one_extension_join_by_its_end_date(
     assert alerts[1].thread_of == alerts[0].id
 
 
+async def test_two_measures_until_one_date_stay_apart(
+    client: Redis, shipped: Rulebook, redis_url: str
+) -> None:
+    """A tariff suspension and an export-control suspension that both run until 10 November 2026
+    share a rule, an end date, countries and rates, but not their goods: two alerts."""
+    pipe = make(client, shipped, redis_url, clock=Clock(NOW))
+    tariffs = doc(
+        "t",
+        "China keeps 24% tariff on US goods suspended for one year until November 10, 2026",
+        source="wire",
+        text="China will keep its 24% additional tariff on U.S. goods suspended for one year, until "
+        "November 10, 2026, while retaining a 10% tariff, the Tariff Commission said.",
+    )
+    controls = doc(
+        "c",
+        "China extends suspension of rare earth export controls on US for one year until November 10, 2026",
+        source="wire2",
+        text="China suspends its rare earth export controls on the U.S. for one year, until November 10, "
+        "2026, as part of the truce that keeps the 24% tariff suspended and a 10% tariff in place.",
+    )
+    await pipe.process(spec("wire"), result(tariffs))
+    await pipe.process(spec("wire2"), result(controls))
+    alerts = await queued(client)
+    assert [a.kind for a in alerts] == ["new", "new"], [(a.kind, a.rule, a.facts) for a in alerts]
+
+
 async def test_reports_of_one_suspension_join_by_its_end_date(
     client: Redis, shipped: Rulebook, redis_url: str
 ) -> None:

@@ -108,9 +108,9 @@ def _fact_values(value: Any) -> list[str]:
 
 def cluster_keys(doc: Document, matches: Sequence[Match]) -> dict[str, list[str]]:
     """Shared identities of a document: `url` and `docnum` join alone, `ann` joins with a shared rule,
-    `fact` (rule + effective date, rule + end date) joins when the extracted facts also agree (see
-    `facts_agree`)."""
-    keys: dict[str, list[str]] = {"url": [], "docnum": [], "ann": [], "fact": []}
+    `fact` (rule + effective date) joins when the extracted facts also agree (see `facts_agree`),
+    `end` (rule + the date a measure runs until) when they agree and name the same items."""
+    keys: dict[str, list[str]] = {"url": [], "docnum": [], "ann": [], "fact": [], "end": []}
     url = canonical_url(doc.url)
     if url:
         keys["url"].append(_digest(url))
@@ -124,7 +124,7 @@ def cluster_keys(doc: Document, matches: Sequence[Match]) -> dict[str, list[str]
         for date in _fact_values(match.facts.get("effective_date"))[:1]:
             keys["fact"].append(_digest(f"{match.rule}|{date}"))
         for date in _fact_values(match.facts.get("until"))[:1]:  # "truce extended until November 10"
-            keys["fact"].append(_digest(f"{match.rule}|until|{date}"))
+            keys["end"].append(_digest(f"{match.rule}|until|{date}"))
     for number in numbers:
         if _digest(number.strip().lower()) not in keys["docnum"]:
             keys["docnum"].append(_digest(number.strip().lower()))
@@ -145,6 +145,13 @@ def facts_agree(a: Sequence[str], b: Sequence[str]) -> bool:
     sa, sb = set(a), set(b)
     shared = len(sa & sb)
     return shared >= FACTS_MIN_SHARED and shared / len(sa | sb) >= FACTS_THRESHOLD
+
+
+def _items_agree(a: Sequence[str], b: Sequence[str]) -> bool:
+    """Two reports of a state that runs until one date name the same goods (or none): a tariff
+    suspension and an export-control suspension until the same day are two measures."""
+    ia, ib = {t for t in a if t.startswith("items:")}, {t for t in b if t.startswith("items:")}
+    return ia == ib or len(ia & ib) / len(ia | ib) >= FACTS_THRESHOLD
 
 
 def _shingles(text: str) -> set[str]:
@@ -295,9 +302,10 @@ class Probe:
     docnums: list[str] = field(default_factory=list)  # the docnum keys among `exact`
     facts: list[str] = field(default_factory=list)  # rule + effective-date keys: join if facts agree
     tokens: list[str] = field(default_factory=list)  # the facts compared then (fact_tokens)
+    ends: list[str] = field(default_factory=list)  # rule + until-date keys: join if facts and items agree
 
     def all_keys(self) -> list[str]:
-        return self.exact + self.by_rule + self.facts + self.bands
+        return self.exact + self.by_rule + self.facts + self.ends + self.bands
 
     def conflicts(self, event: Event) -> bool:
         """Different announcement or document numbers: not the same event, however similar the text."""
@@ -327,6 +335,7 @@ class EventIndex:
             docnums=docnums,
             by_rule=[self.keys.event_index("ann", v) for v in ck["ann"]],
             facts=[self.keys.event_index("fact", v) for v in ck["fact"]],
+            ends=[self.keys.event_index("fact", v) for v in ck["end"]],
             tokens=fact_tokens(matches),
             bands=[self.keys.event_index("sim", b) for b in sim_bands(value)] if value is not None else [],
             signature=value,
@@ -359,13 +368,14 @@ def choose_event(
         event_id = index.get(key)
         if event_id and event_id in events and rules & set(events[event_id].rules):
             return event_id
-    for key in probe.facts:  # across languages: same rule and effective date, same items and places
+    for key in [*probe.facts, *probe.ends]:  # across languages: same rule and date, same items and places
         event = events.get(index.get(key) or "")
         if (
             event is not None
             and rules & set(event.rules)
             and not probe.conflicts(event)
             and facts_agree(probe.tokens, event.tokens)
+            and (key in probe.facts or _items_agree(probe.tokens, event.tokens))
         ):
             return event.id
     best: tuple[float, str] | None = None
