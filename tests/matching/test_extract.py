@@ -62,6 +62,8 @@ def glossary() -> Glossary:
         ),
         ("The pause is effective as of 12:01 a.m. eastern daylight time on August 12, 2025.", "2025-08-12"),
         ("This order is effective upon signature.", "2025-10-09"),
+        ("This announcement shall take effect from the date of publication.", "2025-10-09"),
+        ("These regulations take effect as of the date of their promulgation.", "2025-10-09"),
         ("自公布之日起至2026年11月10日暂停实施。", "2025-10-09"),
         # a strong keyword beats an earlier weak one in the same sentence, not in a later one
         ("Tariffs doubled from March 4 will be cut to 10% effective Nov. 10.", "2025-11-10"),
@@ -95,6 +97,17 @@ def glossary() -> Glossary:
 def test_effective_date(text: str, expected: str | None) -> None:
     """The date a measure takes effect, resolved against the document's date and timezone."""
     assert effective_date(text, PUBLISHED) == expected
+
+
+def test_one_instant_in_two_timezones_is_read_on_each_ones_day() -> None:
+    """The statements read of a text are kept per ISO time, not per instant: 5 January 12:00 in
+    Beijing is 4 January 23:00 in New York, and "July 6" is nearest in different years."""
+    text = "Tariffs take effect July 6."
+    beijing = datetime(2025, 1, 5, 12, tzinfo=timezone(timedelta(hours=8)))
+    new_york = datetime(2025, 1, 4, 23, tzinfo=timezone(timedelta(hours=-5)))
+    assert beijing == new_york
+    assert effective_date(text, new_york) == "2024-07-06"
+    assert effective_date(text, beijing) == "2025-07-06"
 
 
 def test_effective_date_uses_the_documents_own_timezone() -> None:

@@ -79,8 +79,10 @@ _TODAY_ZH = re.compile(
     r"自?(?:公布|发布|印发|公告发布|签署)之日起(?:(?:正式)?(?:施行|执行|实施|生效|实行)|至)|自即日起"
 )
 _TODAY_EN = re.compile(
-    r"\b(?:(?:effective|take[sn]? effect|took effect)\s+(?:immediately|upon (?:its |their )?"
-    r"(?:publication|signing|signature|release|issuance|announcement))|with immediate effect"
+    r"\b(?:(?:effective|take[sn]? effect|took effect)\s+"
+    r"(?:immediately|(?:upon|(?:as )?(?:from|of|on) the date of) (?:its |their |this |the )?"
+    r"(?:publication|promulgation|signing|signature|release|issuance|announcement))"
+    r"|with immediate effect"
     r"|(?:take[sn]?|took|taking|to take|has taken) immediate effect|immediately effective)\b",
     re.IGNORECASE,
 )
