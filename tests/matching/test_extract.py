@@ -64,6 +64,9 @@ def glossary() -> Glossary:
         ("This order is effective upon signature.", "2025-10-09"),
         ("This announcement shall take effect from the date of publication.", "2025-10-09"),
         ("These regulations take effect as of the date of their promulgation.", "2025-10-09"),
+        # another document's publication or signing is a date still to come
+        ("The action would take effect on the date of publication of the final determination.", None),
+        ("The cuts take effect on the date of signing of the agreement, expected later this month.", None),
         ("自公布之日起至2026年11月10日暂停实施。", "2025-10-09"),
         # a strong keyword beats an earlier weak one in the same sentence, not in a later one
         ("Tariffs doubled from March 4 will be cut to 10% effective Nov. 10.", "2025-11-10"),

@@ -122,7 +122,14 @@ def test_a_weekday_beside_the_rules_measure_counts_when_another_measures_date_do
     assert dates["controls"] == "2025-04-06"  # the Sunday after Friday 4 April
 
 
-SHIPPED_CASES = [
+def test_each_rule_takes_the_weekday_stated_for_its_own_measure(book: Rulebook) -> None:
+    text = "Export controls on gallium take effect from Sunday. The tariff change takes effect from Monday."
+    dates = _dates(book, text)
+    assert dates["controls"] == "2025-04-06"
+    assert dates["tariffs"] == "2025-04-07"
+
+
+SHIPPED_CASES: list[tuple[str, str, str, str, str, str | None]] = [
     # (source, title, text, published, rule, effective date)
     (
         "tariff-commission",
@@ -171,9 +178,71 @@ SHIPPED_CASES = [
 ]
 
 
+SHIPPED_CASES += [
+    # a background date beside the rule's own kind of measure does not beat the notice's date
+    (
+        "tariff-commission",
+        "国务院关税税则委员会关于调整对原产于美国的进口商品加征关税措施的公告",
+        "税委会公告2025年第7号 自2025年11月10日13时01分起，停止执行税委会公告2025年第2号规定的加征关税措施。"
+        "美方自4月5日起实施的所谓对等关税中，24%部分继续暂停一年。",
+        "2025-11-05T17:00:00+08:00",
+        "china-tariff-commission-notice",
+        "2025-11-10",
+    ),
+    (
+        "whitehouse",
+        "Modifying Duties Addressing the Synthetic Opioid Supply Chain in the People's Republic of China",
+        "The United States will reduce the tariffs on Chinese imports designed to curb the flow of fentanyl "
+        "by 10 percentage points, effective November 10, 2025. The 10 percent reciprocal tariff that took "
+        "effect on April 5 remains in place for China.",
+        "2025-11-01T12:00:00+00:00",
+        "us-tariff-action-official",
+        "2025-11-10",
+    ),
+    (
+        "mofcom",
+        "商务部公告 关于对境外相关稀土物项实施出口管制的决定",
+        "一、自2025年12月1日起，对境外相关稀土物项实施出口管制。二、商务部此前已于2025年10月9日起对相关两用物项实施出口管制。",
+        "2025-10-09T10:00:00+08:00",
+        "mofcom-export-control-notice",
+        "2025-12-01",
+    ),
+    # export licences are the export controls' kind of measure: their date is the controls' date
+    (
+        "mofcom",
+        "商务部 海关总署公告2023年第23号 关于对镓、锗相关物项实施出口管制的公告",
+        "根据《中华人民共和国出口管制法》有关规定，决定对镓、锗相关物项实施出口管制。"
+        "出口经营者应自2023年8月1日起向商务部申请出口许可。",
+        "2023-07-03T10:00:00+08:00",
+        "mofcom-export-control-notice",
+        "2023-08-01",
+    ),
+    # a measure no shipped rule names (the unreliable entity list) is still another measure
+    (
+        "news",
+        "China adds US firms to unreliable entity list, tightens export controls",
+        "China added 11 US firms to its unreliable entity list effective April 4. "
+        "Beijing will also tighten export controls on rare earths.",
+        "2025-04-04T10:00:00+00:00",
+        "china-export-control-news",
+        None,
+    ),
+    # a weekday stated for another kind of measure is not the rule's either
+    (
+        "news",
+        "China imposes 34% tariffs on U.S. goods",
+        "China imposes 34% tariffs on U.S. goods. Its export controls on rare earth magnets take effect "
+        "from Sunday.",
+        "2025-04-04T10:00:00+00:00",
+        "us-china-tariff-change-headline",
+        None,
+    ),
+]
+
+
 @pytest.mark.parametrize(("source", "title", "text", "published", "rule", "expected"), SHIPPED_CASES)
 def test_shipped_rules_keep_an_official_notices_date(
-    source: str, title: str, text: str, published: str, rule: str, expected: str
+    source: str, title: str, text: str, published: str, rule: str, expected: str | None
 ) -> None:
     """A date sentence that names no measure ("上述措施自…起执行", "This announcement takes effect
     on …") stays every rule's: an official notice keeps the date its deadline reminds from."""

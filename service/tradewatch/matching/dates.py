@@ -10,8 +10,9 @@ too early would never remind anyone, so a tie goes to the later reading.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Protocol
 
 __all__ = ["Affinity", "all_dates", "chinese_number", "effective_date", "sentence_span", "until_date"]
@@ -81,7 +82,7 @@ _TODAY_ZH = re.compile(
 _TODAY_EN = re.compile(
     r"\b(?:(?:effective|take[sn]? effect|took effect)\s+"
     r"(?:immediately|(?:upon|(?:as )?(?:from|of|on) the date of) (?:its |their |this |the )?"
-    r"(?:publication|promulgation|signing|signature|release|issuance|announcement))"
+    r"(?:publication|promulgation|signing|signature|release|issuance|announcement)(?!\s+of\b))"
     r"|with immediate effect"
     r"|(?:take[sn]?|took|taking|to take|has taken) immediate effect|immediately effective)\b",
     re.IGNORECASE,
@@ -294,9 +295,12 @@ def _sentence_around(text: str, start: int) -> str:
     return text[lo:hi]
 
 
-def _weekday_effective(text: str, published: datetime) -> str | None:
-    """ "Takes effect from Sunday", "effective tomorrow": the next such day on or after publication."""
-    m = _RELATIVE_DAY.search(text)
+def _weekday_effective(
+    text: str, published: datetime, keep: Callable[[int], bool] | None = None
+) -> str | None:
+    """ "Takes effect from Sunday", "effective tomorrow": the next such day on or after publication
+    (the first such phrase `keep` accepts by its place)."""
+    m = next((m for m in _RELATIVE_DAY.finditer(text) if keep is None or keep(m.start())), None)
     if m is None:
         return None
     day = m.group(1).lower()
@@ -310,17 +314,16 @@ def _weekday_effective(text: str, published: datetime) -> str | None:
 
 
 class Affinity(Protocol):
-    """How much the sentence at a place of a text speaks for one rule (higher wins; below zero:
-    it tells of another measure)."""
+    """Which places of a text tell of another kind of measure than one rule's."""
 
     @property
     def contested(self) -> bool:
-        """Whether a sentence may tell of another measure (else one date needs no scoring)."""
+        """Whether any place can (a rule that names no measure takes every date)."""
 
-    def __call__(self, text: str, place: int) -> tuple[int, int]: ...
+    def elsewhere(self, text: str, place: int) -> bool: ...
 
 
-SCORED_STATEMENTS = 64  # statements a rule's reading weighs (a notice states its dates early)
+SCORED_STATEMENTS = 64  # statements a rule's reading checks (a notice states its dates early)
 
 
 def effective_date(text: str, published: datetime | None, *, affinity: Affinity | None = None) -> str | None:
@@ -330,29 +333,23 @@ def effective_date(text: str, published: datetime | None, *, affinity: Affinity 
     "beginning"), except that a strong keyword later in the same sentence beats a weak one:
     "doubled from March 4, will be cut to 10% effective Nov. 10" takes effect on Nov. 10.
 
-    `affinity` reads one rule's date: a statement in a sentence that names only other
-    measures is not the rule's ("34% tariffs starting April 10" for an export-control rule),
-    and of the rest those in the sentences that speak most for the rule count ("Effective
-    April 4, samarium … controls"). A statement in a sentence naming no measure ("本公告自
-    公布之日起施行") is every rule's.
+    `affinity` reads one rule's date: a statement in a sentence that names only measures of
+    another kind is left out ("34% tariffs starting April 10" for an export-control rule);
+    the rest are read as above. A sentence naming no measure ("本公告自公布之日起施行") is
+    every rule's.
     """
     dated, immediate = _statements(text, published.isoformat() if published else None)
-    several = len({d[2] for d in dated} | ({None} if immediate else set())) > 1
-    weekday = True
-    if affinity is not None and (several or (affinity.contested and (dated or immediate))):
-        dated, immediate = dated[:SCORED_STATEMENTS], immediate[:SCORED_STATEMENTS]
-        scores = {start: affinity(text, start) for start in (*(d[0] for d in dated), *immediate)}
-        best = max(scores.values())
-        if best > (0, 0):  # the sentences that speak most for the rule
-            kept = {start for start, score in scores.items() if score == best}
-        else:  # none does: every one that is not another measure's
-            kept = {start for start, score in scores.items() if score >= (0, 0)}
-        if len(kept) < len(scores) and best <= (0, 0):  # another measure's date was set aside
-            relative = _RELATIVE_DAY.search(text)  # "export controls take effect from Sunday"
-            weekday = relative is not None and affinity(text, relative.start()) >= (0, 0)
-        dated = tuple(d for d in dated if d[0] in kept)
-        immediate = tuple(start for start in immediate if start in kept)
-    return _chosen(text, published, dated, bool(immediate), weekday=weekday)
+    keep: Callable[[int], bool] | None = None
+    if affinity is not None and affinity.contested:
+        n = SCORED_STATEMENTS
+        dated = tuple(d for d in dated[:n] if not affinity.elsewhere(text, d[0])) + dated[n:]
+        immediate = tuple(p for p in immediate[:n] if not affinity.elsewhere(text, p)) + immediate[n:]
+        keep = partial(_not_elsewhere, affinity, text)  # "export controls take effect from Sunday"
+    return _chosen(text, published, dated, bool(immediate), keep=keep)
+
+
+def _not_elsewhere(affinity: Affinity, text: str, place: int) -> bool:
+    return not affinity.elsewhere(text, place)
 
 
 _Dated = tuple[tuple[int, int, date, int], ...]
@@ -381,7 +378,7 @@ def _chosen(
     dated: _Dated,
     immediate: bool,
     *,
-    weekday: bool,
+    keep: Callable[[int], bool] | None = None,
 ) -> str | None:
     weak: tuple[int, date] | None = None
     for start, end, found, strength in dated:
@@ -397,7 +394,7 @@ def _chosen(
         return None
     if immediate:
         return published.date().isoformat()
-    return _weekday_effective(text, published) if weekday else None
+    return _weekday_effective(text, published, keep)
 
 
 def sentence_span(text: str, start: int) -> tuple[int, int]:

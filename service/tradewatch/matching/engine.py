@@ -37,14 +37,13 @@ def within_reach(doc: Document) -> Document:
 
 @dataclass(frozen=True)
 class _Affinity:
-    """How much the sentence at a place of a document's plain text speaks for one rule: how many
-    of the rule's measures (glossary entries of kind `measure`: tariffs, export controls…) it
-    names, then how many of the rule's items. A sentence that names measures, none of them the
-    rule's, tells of another measure: (-1, 0). A rule naming no measure scores every sentence
-    (0, items). `present` scans each sentence once a document."""
+    """Whether the sentence at a place of a document's plain text tells of another kind of
+    measure than one rule's: it names measures (glossary entries of kind `measure`), none of
+    the rule's kind. Measures that one rule names together are one kind (export controls,
+    dual-use items and export licences; tariffs and reciprocal tariffs). `present` scans each
+    sentence once a document."""
 
-    own: frozenset[str]  # the rule's measures
-    items: frozenset[int]  # the rule's item terms
+    own: frozenset[str]  # the measures of the rule's kind
     measures: dict[str, frozenset[int]]  # every measure's terms
     present: Callable[[str, int], frozenset[int]]
 
@@ -52,12 +51,23 @@ class _Affinity:
     def contested(self) -> bool:
         return bool(self.own)
 
-    def __call__(self, text: str, place: int) -> tuple[int, int]:
+    def elsewhere(self, text: str, place: int) -> bool:
         found = self.present(text, place)
-        named = {name for name, pids in self.measures.items() if not pids.isdisjoint(found)}
-        if self.own and named and self.own.isdisjoint(named):
-            return -1, 0
-        return len(self.own & named), len(self.items & found)
+        named = [name for name, pids in self.measures.items() if not pids.isdisjoint(found)]
+        return bool(named) and self.own.isdisjoint(named)
+
+
+def _kinds(measures: list[frozenset[str]]) -> list[frozenset[str]]:
+    """Each rule's measures widened to their kind: measures some rule names together are one."""
+    groups: list[set[str]] = []
+    for names in measures:
+        joined = set(names)
+        for group in [g for g in groups if not g.isdisjoint(names)]:
+            joined |= group
+            groups.remove(group)
+        if joined:
+            groups.append(joined)
+    return [frozenset().union(*(g for g in groups if not g.isdisjoint(names))) for names in measures]
 
 
 class Rulebook:
@@ -90,14 +100,14 @@ class Rulebook:
         self._positive = [frozenset(positive_pids(t)) for t in self._compiled.trees]
         self._title_pids = [frozenset(t) & p for t, p in zip(triggers, self._positive, strict=True)]
         self._index_of = {rule.id: i for i, rule in enumerate(rules)}
-        # Measures and items by their terms, for reading each rule's own effective date
+        # Measures by their terms and kinds, for reading each rule's own effective date
         self._measures = self._entry_pids("measure")
-        items = frozenset().union(*self._entry_pids("item").values())
-        self._own_measures = [
-            frozenset(name for name, pids in self._measures.items() if not pids.isdisjoint(p))
-            for p in self._positive
-        ]
-        self._own_items = [p & items for p in self._positive]
+        self._own_measures = _kinds(
+            [
+                frozenset(name for name, pids in self._measures.items() if not pids.isdisjoint(p))
+                for p in self._positive
+            ]
+        )
         self._scanner = make_scanner(self._compiled.literals, backend)
         self.backend = self._scanner.backend
 
@@ -187,7 +197,7 @@ class Rulebook:
         return extract_facts(rule.wants(), doc, self.glossary, cache, affinity=affinity)
 
     def _entry_pids(self, kind: str) -> dict[str, frozenset[int]]:
-        """The pattern ids of each glossary entry of one kind that some rule uses."""
+        """The pattern ids of each glossary entry of one kind (measures are always compiled)."""
         pids = self._compiled.pids
         out = {}
         for name, entry in self.glossary.of_kind(kind).items():
@@ -208,7 +218,7 @@ class Rulebook:
                 sentences[place] = found
             return found
 
-        return _Affinity(self._own_measures[i], self._own_items[i], self._measures, present)
+        return _Affinity(self._own_measures[i], self._measures, present)
 
     def lead_line(self, doc: Document, facts: dict[str, Any]) -> str:
         """The English lead line for a (Chinese) document, from this rulebook's glossary."""
