@@ -510,50 +510,6 @@ async def test_tied_rules_headline_the_one_the_title_names(
     assert (neither.rule, neither.tags) == ("export-control-news", ["export-control", "tariff-change"])
 
 
-async def test_an_alert_shows_no_other_measures_effective_date(
-    client: Redis, tmp_path: Path, redis_url: str
-) -> None:
-    """An export-control story that dates only a tariff: its alert states no effective date
-    (each rule reads its own, and the header's is not taken from the tariff rule beside it);
-    the tariff story's alert keeps the tariff's date."""
-    dated = """
-rules:
-  - id: export-control-news
-    title: China export controls in the news
-    tags: [export-control]
-    severity: warning
-    match: {glossary: export-control}
-    extract: [effective_date]
-  - id: tariff-news
-    title: China tariffs in the news
-    tags: [tariff-change]
-    severity: warning
-    match: {glossary: tariff}
-    extract: [effective_date]
-"""
-    pipe = make(client, rulebook(tmp_path, dated), redis_url, first_poll_window="30d")
-    controls = "China tightens export controls on rare earths"
-    tariffs = "China imposes 34% tariffs on U.S. goods"
-    await pipe.process(
-        spec(),
-        result(
-            doc(
-                "a",
-                controls,
-                text="It imposes 34% tariffs starting April 10. It also tightens export controls.",
-            ),
-            doc("b", tariffs, text="They apply starting April 10."),
-        ),
-    )
-    alerts = {a.title: a for a in await queued(client)}
-    assert [(a.kind, a.rule) for a in alerts.values()] == [
-        ("new", "export-control-news"),
-        ("new", "tariff-news"),
-    ]
-    assert "effective_date" not in alerts[controls].facts
-    assert alerts[tariffs].facts["effective_date"] == f"{NOW.year}-04-10"
-
-
 ESCALATING = """
 rules:
   - id: tariff-news

@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from tradewatch.config import SourceSpec
-from tradewatch.matching.extract import OWN_FACTS
 from tradewatch.models import Alert, AlertKind, Document, Match, Severity, severity_rank
 from tradewatch.store import events as ev
 from tradewatch.store.commit import Batch
@@ -43,7 +42,6 @@ class RuleLike(Protocol):
     def notify(self) -> Sequence[str]: ...
     @property
     def dedup(self) -> DedupLike | None: ...
-    def wants(self) -> list[str]: ...
 
 
 class RulebookLike(Protocol):
@@ -212,7 +210,7 @@ class Decider:
             event,
             "new",
             alert_id,
-            facts=self._facts(active),
+            facts=_facts(active),
             tags=_tags(active, lead.rule),
             rule_title=lead.title,
         )
@@ -252,7 +250,7 @@ class Decider:
             self._escalate(event, raise_to)
         event.replies += 1
         self._write_event(plan, item, event)
-        facts = self._facts(item.matches)
+        facts = _facts(item.matches)
         if confirmation:
             facts["confirmation"] = True
         alert_id = digest("alert", event.id, spec.name, doc.id)
@@ -260,23 +258,6 @@ class Decider:
             plan, doc, event, "also", alert_id, facts=facts, tags=tags, raises=raise_to is not None
         )
         self._queue(plan, alert)
-
-    def _facts(self, matches: Sequence[Match]) -> dict[str, Any]:
-        """Facts of the lead match and the others of its severity, the lead's winning on conflicts:
-        a side rule of lower severity (an info-level "tariffs mentioned") adds no figures to it.
-        A fact each rule reads for itself (its effective date) that the lead's rule asked for and
-        did not find is not taken from another: "effective 10 April" under an export-control
-        header would be the tariff's date."""
-        if not matches:
-            return {}
-        lead = _lead(matches)
-        facts: dict[str, Any] = {}
-        for match in reversed([lead, *(m for m in matches if m is not lead and m.severity == lead.severity)]):
-            facts.update(match.facts)
-        for name in OWN_FACTS.intersection(self.rulebook.rule(lead.rule).wants()):
-            if name not in lead.facts:
-                facts.pop(name, None)
-        return facts
 
     def _escalate(self, event: Event, lead: Match) -> None:
         """A later report fires a more severe rule (the official notice after a news story): the
@@ -312,7 +293,7 @@ class Decider:
         if raise_to is not None:
             self._escalate(event, raise_to)
         self._write_event(plan, item, event)
-        facts = self._facts(item.matches)
+        facts = _facts(item.matches)
         alert = self._alert(
             plan, item.doc, event, "update", alert_id, facts=facts, tags=tags, raises=raise_to is not None
         )
@@ -388,6 +369,18 @@ def _reply_muted(plan: Plan, event: Event, tags: list[str]) -> tuple[str, str | 
     if silence is None and event.replies >= ev.MAX_REPLIES:
         return "thread_full", f"thread of event {event.id} has {ev.MAX_REPLIES} replies already"
     return "silenced", silence
+
+
+def _facts(matches: Sequence[Match]) -> dict[str, Any]:
+    """Facts of the lead match and the others of its severity, the lead's winning on conflicts:
+    a side rule of lower severity (an info-level "tariffs mentioned") adds no figures to it."""
+    if not matches:
+        return {}
+    lead = _lead(matches)
+    facts: dict[str, Any] = {}
+    for match in reversed([lead, *(m for m in matches if m is not lead and m.severity == lead.severity)]):
+        facts.update(match.facts)
+    return facts
 
 
 def _lead(matches: Sequence[Match]) -> Match:

@@ -74,7 +74,6 @@ class Compiled:
     index: dict[int, list[int]] = field(default_factory=dict)
     always: list[int] = field(default_factory=list)
     pattern_count: int = 0
-    pids: dict[tuple[bytes, bool, bool], int] = field(default_factory=dict)  # term_literal → id
 
 
 class _Builder:
@@ -194,10 +193,6 @@ def compile_rules(rules: list[Rule], glossary: Glossary) -> Compiled:
             continue
         for pid in trigger[0]:
             out.index.setdefault(pid, []).append(i)
-    for entry in glossary.of_kind("measure").values():  # scanned even when no rule names it, so a
-        for term in entry.terms():  # sentence of any measure is told apart (each rule's own date)
-            builder.pid(term)
     out.pattern_count = len(builder.pids)
-    out.pids = builder.pids
     out.lengths = [len(lit) for lit in out.literals]
     return out

@@ -10,12 +10,9 @@ too early would never remind anyone, so a tie goes to the later reading.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from functools import lru_cache, partial
-from typing import Protocol
 
-__all__ = ["Affinity", "all_dates", "chinese_number", "effective_date", "sentence_span", "until_date"]
+__all__ = ["all_dates", "chinese_number", "effective_date", "until_date"]
 
 _MONTHS = {
     "january": 1,
@@ -80,10 +77,8 @@ _TODAY_ZH = re.compile(
     r"自?(?:公布|发布|印发|公告发布|签署)之日起(?:(?:正式)?(?:施行|执行|实施|生效|实行)|至)|自即日起"
 )
 _TODAY_EN = re.compile(
-    r"\b(?:(?:effective|take[sn]? effect|took effect)\s+"
-    r"(?:immediately|(?:upon|(?:as )?(?:from|of|on) the date of) (?:its |their |this |the )?"
-    r"(?:publication|promulgation|signing|signature|release|issuance|announcement)(?!\s+of\b))"
-    r"|with immediate effect"
+    r"\b(?:(?:effective|take[sn]? effect|took effect)\s+(?:immediately|upon (?:its |their )?"
+    r"(?:publication|signing|signature|release|issuance|announcement))|with immediate effect"
     r"|(?:take[sn]?|took|taking|to take|has taken) immediate effect|immediately effective)\b",
     re.IGNORECASE,
 )
@@ -291,16 +286,21 @@ def _meeting_date(sentence: str) -> bool:
 
 def _sentence_around(text: str, start: int) -> str:
     """The sentence holding `start` (at most 200 characters either side)."""
-    lo, hi = sentence_span(text, start)
-    return text[lo:hi]
+    before = text[max(0, start - 200) : start]
+    ends = list(_SENTENCE_END.finditer(before))
+    if ends:  # a stop before a capital ends the last sentence; the capital opens this one
+        last = ends[-1]
+        before = before[
+            last.end() - (1 if last.group().endswith(tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZ")) else 0) :
+        ]
+    after = text[start : start + 200]
+    stop = _SENTENCE_END.search(after)
+    return before + (after[: stop.start() + 1] if stop else after)
 
 
-def _weekday_effective(
-    text: str, published: datetime, keep: Callable[[int], bool] | None = None
-) -> str | None:
-    """ "Takes effect from Sunday", "effective tomorrow": the next such day on or after publication
-    (the first such phrase `keep` accepts by its place)."""
-    m = next((m for m in _RELATIVE_DAY.finditer(text) if keep is None or keep(m.start())), None)
+def _weekday_effective(text: str, published: datetime) -> str | None:
+    """ "Takes effect from Sunday", "effective tomorrow": the next such day on or after publication."""
+    m = _RELATIVE_DAY.search(text)
     if m is None:
         return None
     day = m.group(1).lower()
@@ -313,79 +313,21 @@ def _weekday_effective(
     return (today + timedelta(days=ahead)).isoformat()
 
 
-class Affinity(Protocol):
-    """Which places of a text tell of another kind of measure than one rule's."""
-
-    @property
-    def contested(self) -> bool:
-        """Whether any place can (a rule that names no measure takes every date)."""
-
-    def elsewhere(self, text: str, place: int) -> bool: ...
-
-
-SCORED_STATEMENTS = 64  # statements a rule's reading checks (a notice states its dates early)
-
-
-def effective_date(text: str, published: datetime | None, *, affinity: Affinity | None = None) -> str | None:
+def effective_date(text: str, published: datetime | None) -> str | None:
     """The date the text says a measure takes effect from, ISO; None when it does not say.
 
     The first date with a keyword ("effective", "take effect", 起施行; "from", "as of",
     "beginning"), except that a strong keyword later in the same sentence beats a weak one:
     "doubled from March 4, will be cut to 10% effective Nov. 10" takes effect on Nov. 10.
-
-    `affinity` reads one rule's date: a statement in a sentence that names only measures of
-    another kind is left out ("34% tariffs starting April 10" for an export-control rule);
-    the rest are read as above. A sentence naming no measure ("本公告自公布之日起施行") is
-    every rule's.
     """
-    dated, immediate = _statements(text, published.isoformat() if published else None)
-    keep: Callable[[int], bool] | None = None
-    if affinity is not None and affinity.contested:
-        n = SCORED_STATEMENTS
-        dated = tuple(d for d in dated[:n] if not affinity.elsewhere(text, d[0])) + dated[n:]
-        immediate = tuple(p for p in immediate[:n] if not affinity.elsewhere(text, p)) + immediate[n:]
-        keep = partial(_not_elsewhere, affinity, text)  # "export controls take effect from Sunday"
-    return _chosen(text, published, dated, bool(immediate), keep=keep)
-
-
-def _not_elsewhere(affinity: Affinity, text: str, place: int) -> bool:
-    return not affinity.elsewhere(text, place)
-
-
-_Dated = tuple[tuple[int, int, date, int], ...]
-
-
-@lru_cache(maxsize=8)
-def _statements(text: str, published: str | None) -> tuple[_Dated, tuple[int, ...]]:
-    """Each date stated as when something takes effect (span, date, strength 2 strong or 1 weak),
-    and where the text says "immediately"; kept for the other rules that ask of the same text.
-    Keyed by the ISO time: one instant in two timezones is two different days."""
-    when = datetime.fromisoformat(published) if published else None
-    dated = tuple(
-        (start, end, found, strength)
-        for start, end, found in _found(text, when)
-        if (strength := _strength(text, start, end))
-    )
-    immediate = (
-        tuple(m.start() for m in (*_TODAY_ZH.finditer(text), *_TODAY_EN.finditer(text))) if when else ()
-    )
-    return dated, immediate
-
-
-def _chosen(
-    text: str,
-    published: datetime | None,
-    dated: _Dated,
-    immediate: bool,
-    *,
-    keep: Callable[[int], bool] | None = None,
-) -> str | None:
     weak: tuple[int, date] | None = None
-    for start, end, found, strength in dated:
+    for start, end, found in _found(text, published):
+        strength = _strength(text, start, end)
         if strength == 2 and (weak is None or not _SENTENCE_END.search(text, weak[0], start)):
             return found.isoformat()
-        if weak is None:
+        if strength and weak is None:
             weak = (end, found)
+    immediate = published is not None and bool(_TODAY_ZH.search(text) or _TODAY_EN.search(text))
     # "takes immediate effect" beats a weak date already past ("prices as of November 28 rose"),
     # not a coming one ("34% tariffs starting April 10; export controls take effect immediately")
     if weak is not None and not (immediate and published is not None and weak[1] < published.date()):
@@ -394,19 +336,4 @@ def _chosen(
         return None
     if immediate:
         return published.date().isoformat()
-    return _weekday_effective(text, published, keep)
-
-
-def sentence_span(text: str, start: int) -> tuple[int, int]:
-    """Where the sentence holding `start` begins and ends (at most 200 characters either side);
-    a line ends one too (a headline has no full stop)."""
-    lo = max(0, start - 200)
-    lo = text.rfind("\n", lo, start) + 1 or lo
-    ends = list(_SENTENCE_END.finditer(text, lo, start))
-    if ends:  # a stop before a capital ends the last sentence; the capital opens this one
-        last = ends[-1]
-        lo = last.end() - (1 if last.group().endswith(tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZ")) else 0)
-    line_end = text.find("\n", start, start + 200)
-    hi = min(len(text), start + 200) if line_end < 0 else line_end
-    stop = _SENTENCE_END.search(text, start, hi)
-    return lo, (stop.start() + 1 if stop else hi)
+    return _weekday_effective(text, published)

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Container
-from dataclasses import dataclass
+from collections.abc import Container
 from typing import Any
 
-from tradewatch.matching.compiler import compile_rules, positive_pids, term_literal
-from tradewatch.matching.dates import sentence_span
+from tradewatch.matching.compiler import compile_rules, positive_pids
 from tradewatch.matching.extract import extract_facts
 from tradewatch.matching.glossary import Glossary
 from tradewatch.matching.lead import lead_line
 from tradewatch.matching.predicates import predicate
-from tradewatch.matching.prepared import Prepared, prepare, prepare_fields
+from tradewatch.matching.prepared import Prepared, prepare
 from tradewatch.matching.scan import make_scanner
 from tradewatch.matching.schema import DeadlineSpec, Rule
 from tradewatch.models import Document, Match
@@ -33,41 +31,6 @@ def within_reach(doc: Document) -> Document:
     if len(doc.text) <= MATCH_TEXT_MAX:
         return doc
     return doc.model_copy(update={"text": doc.text[:MATCH_TEXT_MAX]})
-
-
-@dataclass(frozen=True)
-class _Affinity:
-    """Whether the sentence at a place of a document's plain text tells of another kind of
-    measure than one rule's: it names measures (glossary entries of kind `measure`), none of
-    the rule's kind. Measures that one rule names together are one kind (export controls,
-    dual-use items and export licences; tariffs and reciprocal tariffs). `present` scans each
-    sentence once a document."""
-
-    own: frozenset[str]  # the measures of the rule's kind
-    measures: dict[str, frozenset[int]]  # every measure's terms
-    present: Callable[[str, int], frozenset[int]]
-
-    @property
-    def contested(self) -> bool:
-        return bool(self.own)
-
-    def elsewhere(self, text: str, place: int) -> bool:
-        found = self.present(text, place)
-        named = [name for name, pids in self.measures.items() if not pids.isdisjoint(found)]
-        return bool(named) and self.own.isdisjoint(named)
-
-
-def _kinds(measures: list[frozenset[str]]) -> list[frozenset[str]]:
-    """Each rule's measures widened to their kind: measures some rule names together are one."""
-    groups: list[set[str]] = []
-    for names in measures:
-        joined = set(names)
-        for group in [g for g in groups if not g.isdisjoint(names)]:
-            joined |= group
-            groups.remove(group)
-        if joined:
-            groups.append(joined)
-    return [frozenset().union(*(g for g in groups if not g.isdisjoint(names))) for names in measures]
 
 
 class Rulebook:
@@ -97,17 +60,9 @@ class Rulebook:
         for pid, woken in self._compiled.index.items():
             for i in woken:
                 triggers[i].add(pid)
-        self._positive = [frozenset(positive_pids(t)) for t in self._compiled.trees]
-        self._title_pids = [frozenset(t) & p for t, p in zip(triggers, self._positive, strict=True)]
+        positive = [frozenset(positive_pids(t)) for t in self._compiled.trees]
+        self._title_pids = [frozenset(t) & p for t, p in zip(triggers, positive, strict=True)]
         self._index_of = {rule.id: i for i, rule in enumerate(rules)}
-        # Measures by their terms and kinds, for reading each rule's own effective date
-        self._measures = self._entry_pids("measure")
-        self._own_measures = _kinds(
-            [
-                frozenset(name for name, pids in self._measures.items() if not pids.isdisjoint(p))
-                for p in self._positive
-            ]
-        )
         self._scanner = make_scanner(self._compiled.literals, backend)
         self.backend = self._scanner.backend
 
@@ -181,44 +136,13 @@ class Rulebook:
                 title=rule.title,
                 tags=list(rule.tags),
                 severity=rule.severity,
-                facts=self._facts(rule, doc, cache) if facts_for is None or rule.id in facts_for else {},
+                facts=extract_facts(rule.wants(), doc, self.glossary, cache)
+                if facts_for is None or rule.id in facts_for
+                else {},
             )
             match._in_title = not self._title_pids[self._index_of[rule.id]].isdisjoint(in_title)
             matches.append(match)
         return matches
-
-    def facts(self, rule_id: str, doc: Document) -> dict[str, Any]:
-        """The facts one rule extracts from `doc`, read as `match` reads them, whether or not the
-        rule fires (for its examples)."""
-        return self._facts(self._by_id[rule_id], within_reach(doc), {})
-
-    def _facts(self, rule: Rule, doc: Document, cache: dict[str, Any]) -> dict[str, Any]:
-        affinity = self._affinity(rule.id, cache)
-        return extract_facts(rule.wants(), doc, self.glossary, cache, affinity=affinity)
-
-    def _entry_pids(self, kind: str) -> dict[str, frozenset[int]]:
-        """The pattern ids of each glossary entry of one kind (measures are always compiled)."""
-        pids = self._compiled.pids
-        out = {}
-        for name, entry in self.glossary.of_kind(kind).items():
-            found = frozenset(p for t in entry.terms() if (p := pids.get(term_literal(t))) is not None)
-            if found:
-                out[name] = found
-        return out
-
-    def _affinity(self, rule_id: str, cache: dict[str, Any]) -> _Affinity:
-        i = self._index_of[rule_id]
-        sentences: dict[int, frozenset[int]] = cache.setdefault("sentences", {})
-
-        def present(text: str, place: int) -> frozenset[int]:
-            found = sentences.get(place)
-            if found is None:
-                lo, hi = sentence_span(text, place)
-                found = frozenset(prepare_fields("", text[lo:hi], self._compiled, self._scanner).hits)
-                sentences[place] = found
-            return found
-
-        return _Affinity(self._own_measures[i], self._measures, present)
 
     def lead_line(self, doc: Document, facts: dict[str, Any]) -> str:
         """The English lead line for a (Chinese) document, from this rulebook's glossary."""

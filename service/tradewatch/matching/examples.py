@@ -6,6 +6,7 @@ from datetime import date, datetime
 from typing import Any
 
 from tradewatch.matching.engine import Rulebook
+from tradewatch.matching.extract import extract_facts
 from tradewatch.matching.schema import Example, Rule
 from tradewatch.models import Document
 
@@ -71,7 +72,7 @@ def run_examples(rb: Rulebook) -> list[str]:
                 )
                 continue
             if isinstance(example, Example) and example.facts:
-                facts = rb.facts(rule.id, doc)
+                facts = extract_facts(rule.wants(), doc, rb.glossary)
                 failures.extend(
                     f"{prefix}rule {rule.id}: match example {i}: {problem}"
                     for problem in _fact_problems(example.facts, facts)

@@ -15,14 +15,14 @@ from functools import lru_cache
 from typing import Any
 
 from tradewatch.matching.compiler import term_literal
-from tradewatch.matching.dates import Affinity, all_dates, effective_date, until_date
+from tradewatch.matching.dates import all_dates, effective_date, until_date
 from tradewatch.matching.glossary import Glossary
 from tradewatch.matching.normalize import normalize, t2s
 from tradewatch.matching.rates import rates, third_countries
 from tradewatch.matching.scan import HyperscanScanner, PythonScanner, Scanner
 from tradewatch.models import Document
 
-__all__ = ["OWN_FACTS", "announcement", "extract_facts", "glossary_labels", "hs_codes", "plain_text"]
+__all__ = ["announcement", "extract_facts", "glossary_labels", "hs_codes", "plain_text"]
 
 _ANN_ZH = [
     re.compile(r"公告\s*[〔\[(（]?\s*(?P<y>\d{4})\s*[〕\])）]?\s*年?\s*第\s*(?P<n>\d+)\s*号"),
@@ -267,16 +267,11 @@ def _effective_on(doc: Document) -> str | None:
         return None
 
 
-OWN_FACTS = frozenset({"effective_date"})  # facts each rule reads for itself (`affinity`), not the text's
-
-
-def _effective(doc: Document, plain: str, affinity: Affinity | None = None) -> str | None:
-    return _effective_on(doc) or effective_date(plain, doc.published_at, affinity=affinity)
-
-
 _Extractor = Callable[[Document, str, str, Glossary], Any]
 EXTRACTORS: dict[str, _Extractor] = {
-    "effective_date": lambda doc, plain, _n, _g: _effective(doc, plain),
+    "effective_date": lambda doc, plain, _n, _g: (
+        _effective_on(doc) or effective_date(plain, doc.published_at)
+    ),
     "until": lambda doc, plain, _n, _g: until_date(plain, doc.published_at),
     "dates": lambda doc, plain, _n, _g: all_dates(plain, doc.published_at),
     "rates": lambda _d, plain, _n, glossary: rates(plain, third_countries(glossary)),
@@ -288,32 +283,22 @@ EXTRACTORS: dict[str, _Extractor] = {
 
 
 def extract_facts(
-    names: Iterable[str],
-    doc: Document,
-    glossary: Glossary,
-    cache: dict[str, Any] | None = None,
-    *,
-    affinity: Affinity | None = None,
+    names: Iterable[str], doc: Document, glossary: Glossary, cache: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """The facts a rule asked for; empty findings are left out, so `facts` only says what is known.
 
     `cache` (one dict per document) shares extractions between the rules that fired on it.
-    `affinity` says how much a place in the plain text speaks for this rule: given, the
-    effective date is this rule's own where the text states several.
     """
     cache = {} if cache is None else cache
     facts: dict[str, Any] = {}
     for name in names:
-        if "" not in cache:
-            plain = plain_text(doc)
-            cache[""] = (plain, normalize(plain))
-        plain, norm = cache[""]
-        if name == "effective_date" and affinity is not None:
-            value = _effective(doc, plain, affinity)
-        else:
-            if name not in cache:
-                cache[name] = EXTRACTORS[name](doc, plain, norm, glossary)
-            value = cache[name]
+        if name not in cache:
+            if "" not in cache:
+                plain = plain_text(doc)
+                cache[""] = (plain, normalize(plain))
+            plain, norm = cache[""]
+            cache[name] = EXTRACTORS[name](doc, plain, norm, glossary)
+        value = cache[name]
         if value:
             facts[name] = copy.copy(value)
     return facts

@@ -12,7 +12,7 @@ from tradewatch.matching.scan import Scanner
 from tradewatch.matching.schema import LEAD_CHARS
 from tradewatch.models import Document
 
-__all__ = ["Prepared", "prepare", "prepare_fields"]
+__all__ = ["Prepared", "prepare"]
 
 _NOT_WORD = bytes(range(256)).translate(None, b"abcdefghijklmnopqrstuvwxyz0123456789_")
 _IS_WORD = [b not in _NOT_WORD for b in range(256)]
@@ -89,13 +89,8 @@ class Prepared:
 
 def prepare(doc: Document, compiled: Compiled, scanner: Scanner) -> Prepared:
     """Normalise a document and record which patterns occur in which field (1 title, 2 text)."""
-    return prepare_fields(doc.title, doc.text, compiled, scanner)
-
-
-def prepare_fields(title: str, text: str, compiled: Compiled, scanner: Scanner) -> Prepared:
-    """`prepare` for a title and text of no document (a sentence of one, say)."""
-    title = normalize(title)
-    text = normalize(text)
+    title = normalize(doc.title)
+    text = normalize(doc.text)
     tb = title.encode("utf-8")
     xb = text.encode("utf-8")
     buf = tb + b"\x00" + xb
