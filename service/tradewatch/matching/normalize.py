@@ -30,6 +30,9 @@ _LETTER_HYPHEN = re.compile(r"[-‐‑‒–](?:(?<=[^\W\d_][-‐‑‒–])(?=[
 # mapping them first lets most documents skip the (slow) full NFKC pass.
 _FULL_WIDTH = re.compile("[\uff01-\uff5e\u3000]")
 _US = re.compile(r"(?<![A-Za-z.])US(?![A-Za-z])")
+# "Non-tariff" measures are no tariff: 非关税 and "non-tariff" become one word, so the terms
+# 关税 and "tariff" do not find a tariff in "非关税反制措施" or "non-tariff countermeasures".
+_NON_TARIFF = re.compile(r"非关税|\bnon tariff")
 
 
 @lru_cache(maxsize=1)
@@ -71,12 +74,18 @@ def normalize(text: str) -> str:
         text = " ".join(text.lower().split())
         if "-" in text:
             text = _LETTER_HYPHEN.sub(" ", text)
-        return text
-    text = t2s(_nfkc(text)).casefold()
-    text = _CJK_GAP.sub("", " ".join(text.split()))
-    if any(h in text for h in _HYPHENS):
-        text = _LETTER_HYPHEN.sub(" ", text)
+    else:
+        text = t2s(_nfkc(text)).casefold()
+        text = _CJK_GAP.sub("", " ".join(text.split()))
+        if any(h in text for h in _HYPHENS):
+            text = _LETTER_HYPHEN.sub(" ", text)
+    if "non tariff" in text or "非关税" in text:
+        text = _NON_TARIFF.sub(_one_word, text)
     return text
+
+
+def _one_word(m: re.Match[str]) -> str:
+    return "nontariff" if m.group().startswith("non") else "非关\u200b税"
 
 
 @lru_cache(maxsize=65536)  # rulebooks repeat their common terms thousands of times
