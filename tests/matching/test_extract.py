@@ -61,6 +61,7 @@ def glossary() -> Glossary:
             "2025-04-10",
         ),
         ("The pause is effective as of 12:01 a.m. eastern daylight time on August 12, 2025.", "2025-08-12"),
+        ("It takes effect at 12:01 a.m. Eastern Standard Time on November 10, 2025.", "2025-11-10"),
         ("This order is effective upon signature.", "2025-10-09"),
         ("自公布之日起至2026年11月10日暂停实施。", "2025-10-09"),
         # a strong keyword beats an earlier weak one in the same sentence, not in a later one

@@ -124,9 +124,9 @@ _RELATIVE_DAY = re.compile(
     r"(monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|tomorrow)\b",
     re.IGNORECASE,
 )
-# A full stop before a capital ends a sentence, unless it closes an initial ("U.S. Customs")
-# or a title ("Mr. Trump").
-_SENTENCE_END = re.compile(r"[;。；]|(?<!\b[A-Z])(?<!\bMr)(?<!\bMs)(?<!\bDr)(?<!\bSt)\.\s+[A-Z]")
+# A full stop before a capital ends a sentence, unless it closes an initial ("U.S. Customs"),
+# a title ("Mr. Trump") or a time ("12:01 a.m. Eastern Standard Time").
+_SENTENCE_END = re.compile(r"[;。；]|(?<!\b[A-Z])(?<!\bMr)(?<!\bMs)(?<!\bDr)(?<!\bSt)(?<![ap]\.m)\.\s+[A-Z]")
 # Chinese puts the verb after the date: 自2025年4月10日12时01分起施行.
 _EFFECTIVE_AFTER_ZH = re.compile(
     r"\s*(?:\d{1,2}\s*[时点:]\s*(?:\d{1,2}\s*分?)?)?\s*(?:起|开始施行|施行|生效|实施)"
