@@ -98,6 +98,23 @@ def test_effective_date(text: str, expected: str | None) -> None:
     assert effective_date(text, PUBLISHED) == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a yearless date told as done is past, even when next year's is nearer
+        ("The reciprocal tariff took effect on April 5.", "2025-04-05"),
+        ("The controls, which have taken effect on April 4, stay.", "2025-04-04"),
+        # told as done, it is background: the measure's own date in its sentence wins
+        ("The tariffs, which took effect on April 5, will be cut to 10% effective Nov. 10.", "2025-11-10"),
+        ("The 10% tariff that took effect on April 5 will fall to zero from November 10.", "2025-11-10"),
+        # a date to come keeps the nearest year
+        ("The reciprocal tariff takes effect on April 5.", "2026-04-05"),
+    ],
+)
+def test_a_date_told_as_done_is_past_and_background(text: str, expected: str) -> None:
+    assert effective_date(text, datetime(2025, 11, 1, 12, tzinfo=UTC)) == expected
+
+
 def test_one_instant_in_two_timezones_is_read_on_each_ones_day() -> None:
     """A date is read on the document's own day: 5 January 12:00 in Beijing is 4 January 23:00 in
     New York, and "July 6" is nearest in different years."""

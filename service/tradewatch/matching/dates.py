@@ -82,19 +82,22 @@ _TODAY_EN = re.compile(
     r"|(?:take[sn]?|took|taking|to take|has taken) immediate effect|immediately effective)\b",
     re.IGNORECASE,
 )
+_PAST_EFFECT = r"\b(?:took|went) (?:into )?effect\b|\b(?:has|have|had) (?:taken|gone into) effect\b"
+_PAST_EFFECT_RE = re.compile(_PAST_EFFECT, re.IGNORECASE)
 # (keyword before the date, how many characters may separate them); the strong ones first:
 # a date after "effective" beats an earlier one after "from" ("doubled from March 4, cut to
 # 10% effective Nov. 10" takes effect on Nov. 10).
 _EFFECTIVE_BEFORE = [
     (
         re.compile(
-            r"\beffective\b|\b(?:take|takes|took|taking|to take|go|goes|went|going) (?:into )?effect\b"
+            r"\beffective\b|\b(?:take|takes|taking|to take|go|goes|going) (?:into )?effect\b"
             r"|\bon or after\b",  # the Federal Register's "entered … on or after 12:01 a.m. … on DATE"
             re.IGNORECASE,
         ),
         40,
     ),
-    (re.compile(r"\b(?:starting|beginning|commencing|as of|from)\b", re.IGNORECASE), 16),
+    # told as done ("the tariff that took effect on April 5"): a background date, so weak
+    (re.compile(r"\b(?:starting|beginning|commencing|as of|from)\b|" + _PAST_EFFECT, re.IGNORECASE), 16),
 ]
 # A time of day between keyword and date does not count towards their distance:
 # "effective as of 12:01 a.m. eastern daylight time on August 12, 2025".
@@ -216,6 +219,8 @@ def _found(text: str, published: datetime | None) -> list[tuple[int, int, date]]
             anchor = found if relative and past and _told(text, start, end) else None
         elif anchor is not None and hint is not None and found > hint and _told(text, start, end):
             found = _near_anchor(found, anchor) or found
+        if not explicit and hint is not None and found > hint and _took_effect(text, start):
+            found = _on_or_before(found, hint) or found  # in November, "took effect on April 5" is past
         out.append((start, end, found))
     return out
 
@@ -233,6 +238,19 @@ def _told(text: str, start: int, end: int) -> bool:
     if _strength(text, start, end) or _UNTIL.search(text[max(0, start - 12) : start]):
         return False
     return _FUTURE.search(_sentence_around(text, start)) is None
+
+
+def _took_effect(text: str, start: int) -> bool:
+    """The date follows "took effect" or "has taken effect" in its sentence: something done."""
+    before = text[max(0, start - 40) : start]
+    last = max(_PAST_EFFECT_RE.finditer(before), key=lambda m: m.end(), default=None)
+    return last is not None and not _SENTENCE_END.search(before, last.end())
+
+
+def _on_or_before(found: date, day: date) -> date | None:
+    """`found`'s month and day in the latest year that puts it on or before `day`."""
+    readings = [d for d in (_date(day.year - k, found.month, found.day) for k in (0, 1)) if d and d <= day]
+    return max(readings, default=None)
 
 
 def _near_anchor(found: date, anchor: date) -> date | None:
@@ -318,15 +336,20 @@ def effective_date(text: str, published: datetime | None) -> str | None:
 
     The first date with a keyword ("effective", "take effect", 起施行; "from", "as of",
     "beginning"), except that a strong keyword later in the same sentence beats a weak one:
-    "doubled from March 4, will be cut to 10% effective Nov. 10" takes effect on Nov. 10.
+    "doubled from March 4, will be cut to 10% effective Nov. 10" takes effect on Nov. 10. A
+    date told as done ("the tariff that took effect on April 5") counts only when no other does.
     """
     weak: tuple[int, date] | None = None
+    done: tuple[int, date] | None = None
     for start, end, found in _found(text, published):
         strength = _strength(text, start, end)
         if strength == 2 and (weak is None or not _SENTENCE_END.search(text, weak[0], start)):
             return found.isoformat()
-        if strength and weak is None:
+        if strength and _took_effect(text, start):
+            done = done or (end, found)
+        elif strength and weak is None:
             weak = (end, found)
+    weak = weak or done
     immediate = published is not None and bool(_TODAY_ZH.search(text) or _TODAY_EN.search(text))
     # "takes immediate effect" beats a weak date already past ("prices as of November 28 rose"),
     # not a coming one ("34% tariffs starting April 10; export controls take effect immediately")
