@@ -61,7 +61,6 @@ def glossary() -> Glossary:
             "2025-04-10",
         ),
         ("The pause is effective as of 12:01 a.m. eastern daylight time on August 12, 2025.", "2025-08-12"),
-        ("It takes effect at 12:01 a.m. Eastern Standard Time on November 10, 2025.", "2025-11-10"),
         ("This order is effective upon signature.", "2025-10-09"),
         ("自公布之日起至2026年11月10日暂停实施。", "2025-10-09"),
         # a strong keyword beats an earlier weak one in the same sentence, not in a later one
@@ -104,15 +103,44 @@ def test_effective_date(text: str, expected: str | None) -> None:
         # a yearless date told as done is past, even when next year's is nearer
         ("The reciprocal tariff took effect on April 5.", "2025-04-05"),
         ("The controls, which have taken effect on April 4, stay.", "2025-04-04"),
-        # told as done, it is background: the measure's own date in its sentence wins
+        # told as done, it is a weak keyword: a strong one later in its sentence wins
         ("The tariffs, which took effect on April 5, will be cut to 10% effective Nov. 10.", "2025-11-10"),
-        ("The 10% tariff that took effect on April 5 will fall to zero from November 10.", "2025-11-10"),
-        # a date to come keeps the nearest year
+        # a date to come keeps the nearest year, also after a "took effect" of something else
         ("The reciprocal tariff takes effect on April 5.", "2026-04-05"),
+        ("The 20% duty that took effect in March drops to 10% as of November 10.", "2025-11-10"),
+        # news after the fact keeps the measure's date over a later weak one
+        (
+            "The export controls took effect on October 9. Applications received as of October 28 "
+            "will be processed.",
+            "2025-10-09",
+        ),
+        # the next day in Beijing is not last year
+        ("China's suspension took effect on November 2, Beijing time.", "2025-11-02"),
     ],
 )
-def test_a_date_told_as_done_is_past_and_background(text: str, expected: str) -> None:
+def test_a_date_told_as_done_is_past_and_weak(text: str, expected: str) -> None:
     assert effective_date(text, datetime(2025, 11, 1, 12, tzinfo=UTC)) == expected
+
+
+def test_a_coming_date_after_a_past_one_keeps_its_year() -> None:
+    text = "The tariffs, which took effect Friday, will rise again on November 10."
+    assert all_dates(text, datetime(2025, 11, 5, 12, tzinfo=UTC)) == ["2025-11-10"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a.m./p.m. before a time zone is no sentence end; before a new sentence it is
+        ("It takes effect at 12:01 a.m. Eastern Standard Time on November 10, 2025.", "2025-11-10"),
+        (
+            "Tariffs of 34% will apply starting April 10 at 12:01 p.m. The US tariffs, effective April 5, "
+            "violate WTO rules.",
+            "2025-04-10",
+        ),
+    ],
+)
+def test_a_time_before_its_zone_does_not_end_a_sentence(text: str, expected: str) -> None:
+    assert effective_date(text, datetime(2025, 4, 4, 12, tzinfo=UTC)) == expected
 
 
 def test_one_instant_in_two_timezones_is_read_on_each_ones_day() -> None:

@@ -128,8 +128,11 @@ _RELATIVE_DAY = re.compile(
     re.IGNORECASE,
 )
 # A full stop before a capital ends a sentence, unless it closes an initial ("U.S. Customs"),
-# a title ("Mr. Trump") or a time ("12:01 a.m. Eastern Standard Time").
-_SENTENCE_END = re.compile(r"[;。；]|(?<!\b[A-Z])(?<!\bMr)(?<!\bMs)(?<!\bDr)(?<!\bSt)(?<![ap]\.m)\.\s+[A-Z]")
+# a title ("Mr. Trump") or a time before its zone ("12:01 a.m. Eastern Standard Time").
+_SENTENCE_END = re.compile(
+    r"[;。；]|(?<!\b[A-Z])(?<!\bMr)(?<!\bMs)(?<!\bDr)(?<!\bSt)"
+    r"\.(?!(?<=[ap]\.m\.)\s+(?:Eastern|Central|Mountain|Pacific|Beijing|E[SD]T|ET|GMT|UTC)\b)\s+[A-Z]"
+)
 # Chinese puts the verb after the date: 自2025年4月10日12时01分起施行.
 _EFFECTIVE_AFTER_ZH = re.compile(
     r"\s*(?:\d{1,2}\s*[时点:]\s*(?:\d{1,2}\s*分?)?)?\s*(?:起|开始施行|施行|生效|实施)"
@@ -219,12 +222,14 @@ def _found(text: str, published: datetime | None) -> list[tuple[int, int, date]]
             anchor = found if relative and past and _told(text, start, end) else None
         elif anchor is not None and hint is not None and found > hint and _told(text, start, end):
             found = _near_anchor(found, anchor) or found
-        if not explicit and hint is not None and found > hint and _took_effect(text, start):
-            found = _on_or_before(found, hint) or found  # in November, "took effect on April 5" is past
+        # in November, "took effect on April 5" is past (a day's slack: Beijing is ahead of UTC)
+        if not explicit and hint is not None and found > hint + _A_DAY and _took_effect(text, start):
+            found = _on_or_before(found, hint) or found
         out.append((start, end, found))
     return out
 
 
+_A_DAY = timedelta(days=1)
 ANCHOR_DAYS = 60  # how near a yearless date must fall to the dated event told before it
 
 
@@ -241,10 +246,16 @@ def _told(text: str, start: int, end: int) -> bool:
 
 
 def _took_effect(text: str, start: int) -> bool:
-    """The date follows "took effect" or "has taken effect" in its sentence: something done."""
-    before = text[max(0, start - 40) : start]
+    """The date's own keyword is "took effect" or "has taken effect" (the last one before it,
+    at most 16 characters away): something done."""
+    before = text[max(0, start - 16 - _CLOCK_SPAN) : start]
     last = max(_PAST_EFFECT_RE.finditer(before), key=lambda m: m.end(), default=None)
-    return last is not None and not _SENTENCE_END.search(before, last.end())
+    if last is None:
+        return False
+    gap = before[last.end() :]
+    return (len(gap) <= 16 or len(_CLOCK.sub(" ", gap)) <= 16) and not any(
+        pattern.search(gap) for pattern, _ in _EFFECTIVE_BEFORE
+    )
 
 
 def _on_or_before(found: date, day: date) -> date | None:
@@ -337,19 +348,16 @@ def effective_date(text: str, published: datetime | None) -> str | None:
     The first date with a keyword ("effective", "take effect", 起施行; "from", "as of",
     "beginning"), except that a strong keyword later in the same sentence beats a weak one:
     "doubled from March 4, will be cut to 10% effective Nov. 10" takes effect on Nov. 10. A
-    date told as done ("the tariff that took effect on April 5") counts only when no other does.
+    date told as done ("the tariffs, which took effect on April 5, will be cut … effective
+    Nov. 10") is a weak one.
     """
     weak: tuple[int, date] | None = None
-    done: tuple[int, date] | None = None
     for start, end, found in _found(text, published):
         strength = _strength(text, start, end)
         if strength == 2 and (weak is None or not _SENTENCE_END.search(text, weak[0], start)):
             return found.isoformat()
-        if strength and _took_effect(text, start):
-            done = done or (end, found)
-        elif strength and weak is None:
+        if strength and weak is None:
             weak = (end, found)
-    weak = weak or done
     immediate = published is not None and bool(_TODAY_ZH.search(text) or _TODAY_EN.search(text))
     # "takes immediate effect" beats a weak date already past ("prices as of November 28 rose"),
     # not a coming one ("34% tariffs starting April 10; export controls take effect immediately")
