@@ -82,7 +82,8 @@ _TODAY_EN = re.compile(
     r"|(?:take[sn]?|took|taking|to take|has taken) immediate effect|immediately effective)\b",
     re.IGNORECASE,
 )
-_PAST_EFFECT = r"\b(?:took|went) (?:into )?effect\b|\b(?:has|have|had) (?:taken|gone into) effect\b"
+# Only the simple past: "would have taken effect", "once it has taken effect" are not done
+_PAST_EFFECT = r"\b(?:took|went) (?:into )?effect\b"
 _PAST_EFFECT_RE = re.compile(_PAST_EFFECT, re.IGNORECASE)
 # (keyword before the date, how many characters may separate them); the strong ones first:
 # a date after "effective" beats an earlier one after "from" ("doubled from March 4, cut to
@@ -246,7 +247,7 @@ def _told(text: str, start: int, end: int) -> bool:
 
 
 def _took_effect(text: str, start: int) -> bool:
-    """The date's own keyword is "took effect" or "has taken effect" (the last one before it,
+    """The date's own keyword is "took effect" or "went into effect" (the last one before it,
     at most 16 characters away): something done."""
     before = text[max(0, start - 16 - _CLOCK_SPAN) : start]
     last = max(_PAST_EFFECT_RE.finditer(before), key=lambda m: m.end(), default=None)

@@ -32,8 +32,9 @@ _FULL_WIDTH = re.compile("[\uff01-\uff5e\u3000]")
 _US = re.compile(r"(?<![A-Za-z.])US(?![A-Za-z])")
 # "Non-tariff" measures are no tariff: 非关税 and "non-tariff" become one word, so the terms
 # 关税 and "tariff" do not find a tariff in "非关税反制措施" or "non-tariff countermeasures".
-# Not after 除 (除非关税…, "unless tariffs"), 南 (南非关税, South Africa's), 中, 并 or 若.
-_NON_TARIFF = re.compile(r"(?<![除南中并若])非关税|\bnon tariff")
+# Not after 除 (除非关税…, "unless tariffs"), 南, 北, 东, 西 or 中 (南非关税, South Africa's…),
+# 并, 若, 无 or 莫.
+_NON_TARIFF = re.compile(r"(?<![除南北东西中并若无莫])非关税|\bnon tariff")
 
 
 @lru_cache(maxsize=1)
