@@ -349,18 +349,16 @@ def effective_date(text: str, published: datetime | None) -> str | None:
     The first date with a keyword ("effective", "take effect", 起施行; "from", "as of",
     "beginning"), except that a strong keyword later in the same sentence beats a weak one:
     "doubled from March 4, will be cut to 10% effective Nov. 10" takes effect on Nov. 10. A
-    date told as done ("took effect March 4. The rate will be reduced … effective November 10")
-    is a weak one that any later strong one beats, in any sentence.
+    date told as done ("the tariffs, which took effect on April 5, will be cut … effective
+    Nov. 10") is a weak one.
     """
     weak: tuple[int, date] | None = None
-    done = False  # the weak date was told as done
     for start, end, found in _found(text, published):
         strength = _strength(text, start, end)
-        if strength == 2 and (weak is None or done or not _SENTENCE_END.search(text, weak[0], start)):
+        if strength == 2 and (weak is None or not _SENTENCE_END.search(text, weak[0], start)):
             return found.isoformat()
         if strength and weak is None:
             weak = (end, found)
-            done = _took_effect(text, start)
     immediate = published is not None and bool(_TODAY_ZH.search(text) or _TODAY_EN.search(text))
     # "takes immediate effect" beats a weak date already past ("prices as of November 28 rose"),
     # not a coming one ("34% tariffs starting April 10; export controls take effect immediately")
