@@ -224,7 +224,7 @@ def _found(text: str, published: datetime | None) -> list[tuple[int, int, date]]
         elif anchor is not None and hint is not None and found > hint and _told(text, start, end):
             found = _near_anchor(found, anchor) or found
         # in November, "took effect on April 5" is past (a day's slack: Beijing is ahead of UTC)
-        if not explicit and hint is not None and found > hint + _A_DAY and _took_effect(text, start):
+        if not explicit and hint is not None and found > hint + _A_DAY and _took_effect(text, start, end):
             found = _on_or_before(found, hint) or found
         out.append((start, end, found))
     return out
@@ -246,17 +246,10 @@ def _told(text: str, start: int, end: int) -> bool:
     return _FUTURE.search(_sentence_around(text, start)) is None
 
 
-def _took_effect(text: str, start: int) -> bool:
-    """The date's own keyword is "took effect" or "went into effect" (the last one before it,
-    at most 16 characters away): something done."""
-    before = text[max(0, start - 16 - _CLOCK_SPAN) : start]
-    last = max(_PAST_EFFECT_RE.finditer(before), key=lambda m: m.end(), default=None)
-    if last is None:
-        return False
-    gap = before[last.end() :]
-    return (len(gap) <= 16 or len(_CLOCK.sub(" ", gap)) <= 16) and not any(
-        pattern.search(gap) for pattern, _ in _EFFECTIVE_BEFORE
-    )
+def _took_effect(text: str, start: int, end: int) -> bool:
+    """The date's own keyword is "took effect" or "went into effect": something done."""
+    strength, keyword = _keyword(text, start, end)
+    return strength == 1 and _PAST_EFFECT_RE.fullmatch(keyword) is not None
 
 
 def _on_or_before(found: date, day: date) -> date | None:
@@ -292,8 +285,13 @@ def until_date(text: str, published: datetime | None) -> str | None:
 
 def _strength(text: str, start: int, end: int) -> int:
     """How surely this date is when something takes effect: 2 strong keyword, 1 weak, 0 not."""
+    return _keyword(text, start, end)[0]
+
+
+def _keyword(text: str, start: int, end: int) -> tuple[int, str]:
+    """The date's own keyword ("" after it, as 起施行) and its strength, as `_strength` says."""
     if _EFFECTIVE_AFTER_ZH.match(text, end):
-        return 2
+        return 2, ""
     for strength, (pattern, reach) in zip((2, 1), _EFFECTIVE_BEFORE, strict=True):
         before = text[max(0, start - reach - _CLOCK_SPAN) : start]
         hits = list(pattern.finditer(before))
@@ -305,8 +303,8 @@ def _strength(text: str, start: int, end: int) -> int:
             if strength == 1 and _meeting_date(_sentence_around(text, start)):
                 continue  # "talks scheduled from July 27 to 30": when people meet, not a measure
             if len(gap) <= reach or len(_CLOCK.sub(" ", gap)) <= reach:
-                return strength
-    return 0
+                return strength, last.group()
+    return 0, ""
 
 
 def _meeting_date(sentence: str) -> bool:
