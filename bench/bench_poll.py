@@ -188,6 +188,22 @@ class _Runner:
             return {"error": proc.stderr.strip().splitlines()[-1:] or ["failed"]}
         return dict(json.loads(proc.stdout))
 
+    def cold_floor(self) -> dict[str, Any]:
+        """Parsing and matching alone over the same 1,000 sources (bench/cold_floor.py), no start-up."""
+        self.runs += 1
+        progress_line(self.progress, f"poll cycle: run {self.runs}: parse and match alone, {SOURCES} sources")
+        proc = subprocess.run(
+            [sys.executable, "-m", "bench.cold_floor", str(self.configs[SOURCES])],
+            cwd=REPO,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if proc.returncode != 0:
+            return {"error": proc.stderr.strip().splitlines()[-1:] or ["failed"]}
+        return dict(json.loads(proc.stdout))
+
     def urlwatch_run(self, n: int, label: str, cache: Path) -> Timed:
         self.runs += 1
         progress_line(self.progress, f"poll cycle: run {self.runs}: urlwatch {label} over {n} URLs")
@@ -226,8 +242,9 @@ def _cycle(runs: dict[str, dict[int, list[Timed]]], key: str) -> dict[str, float
     }
 
 
-def _floor(floors: list[dict[str, Any]], urlwatch_warm: float) -> dict[str, Any]:
-    """Median of the bare-httpx rounds, scaled to the cycle's 990 sources, and its ratio to urlwatch."""
+def _floor(floors: list[dict[str, Any]], urlwatch: float) -> dict[str, Any]:
+    """Median of a context measurement's runs, scaled to the cycle's 990 sources, and urlwatch's
+    time (of the matching cycle) over it."""
     good = [f for f in floors if "wall" in f]
     if not good:
         return {"error": floors[-1].get("error") if floors else "not run"}
@@ -238,7 +255,7 @@ def _floor(floors: list[dict[str, Any]], urlwatch_warm: float) -> dict[str, Any]
         "cycle_wall_s": round(wall, 3),
         "cpu_ms_per_page": round(cpu / (SOURCES - BASELINE) * 1000, 3),
         "statuses": good[-1].get("statuses"),
-        "speedup_vs_urlwatch": round(urlwatch_warm / wall, 2) if wall > 0 else None,
+        "speedup_vs_urlwatch": round(urlwatch / wall, 2) if wall > 0 else None,
     }
 
 
@@ -255,6 +272,7 @@ def run(progress: bool) -> dict[str, Any]:
             started = time.perf_counter()
             floors: list[dict[str, Any]] = []
             transport_floors: list[dict[str, Any]] = []
+            cold_floors: list[dict[str, Any]] = []
             done = 0
             for rep in range(REPEATS):
                 elapsed = time.perf_counter() - started
@@ -270,6 +288,7 @@ def run(progress: bool) -> dict[str, Any]:
                     runs["uw_warm"][n].append(runner.urlwatch_run(n, "warm", cache))
                 floors.append(runner.httpx_floor())
                 transport_floors.append(runner.httpx_floor("tradewatch"))
+                cold_floors.append(runner.cold_floor())
             progress_line(progress, "")
     result: dict[str, Any] = {
         "sources": SOURCES,
@@ -310,6 +329,11 @@ def run(progress: bool) -> dict[str, Any]:
     result["warm_304s"] = (result["tw_warm"]["served_1000"] or {}).get("304")
     result["httpx_floor"] = _floor(floors, result["uw_warm"]["cycle_wall_s"])
     result["transport_floor"] = _floor(transport_floors, result["uw_warm"]["cycle_wall_s"])
+    result["cold_floor"] = _floor(cold_floors, result["uw_cold"]["cycle_wall_s"])
+    good = [f for f in cold_floors if "documents" in f]
+    if good:
+        result["cold_floor"]["documents"] = good[-1]["documents"]
+        result["cold_floor"]["matches"] = good[-1]["matches"]
     result["raw"] = {
         key: {
             str(n): [{"wall": round(r.wall, 3), "cpu": round(r.cpu, 3), "rc": r.returncode} for r in lst]

@@ -72,6 +72,8 @@ class FeedServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+            if self.process.stdout is not None:
+                self.process.stdout.close()
 
     def host(self, index: int) -> str:
         from bench.feeds import host_of

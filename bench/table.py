@@ -266,6 +266,21 @@ def _poll(d: dict[str, Any]) -> list[Row]:
                 _verdict(cold >= 1),
             )
         )
+    floor = d.get("cold_floor")
+    if isinstance(floor, dict) and "cycle_wall_s" in floor:
+        rows.append(
+            Row(
+                b,
+                f"context: parsing and matching alone, the same sources' "
+                f"{_num(floor.get('documents'), '{:,}')} items scaled to {pages} sources "
+                "(no HTTP, Redis, alerts or logs): cycle s, CPU ms/page, urlwatch cold / it",
+                f"{_num(floor.get('cycle_wall_s'), '{:.2f}')} s, "
+                f"{_num(floor.get('cpu_ms_per_page'), '{:.2f}')} ms, "
+                f"{_num(floor.get('speedup_vs_urlwatch'), '{:.2f}')}×",
+            )
+        )
+    elif isinstance(floor, dict):
+        rows.append(Row(b, "context: parsing and matching alone", f"failed: {floor.get('error')}"))
     if d.get("redis_pool") not in (None, "worker default"):
         rows.append(
             Row(b, "note: redis_url carries ?max_connections (see BENCHMARKS.md)", str(d.get("redis_pool")))
