@@ -67,9 +67,15 @@ def _poll(data: dict[str, Any], path: Path) -> bool:
     plt = _plt()
     labels = ["tradewatch\ncold", "urlwatch\ncold", "tradewatch\nwarm", "urlwatch\nwarm"]
     colors = ["tab:blue", "tab:gray", "tab:blue", "tab:gray"]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.3))
     walls = [data[k]["cycle_wall_s"] for k in keys]
     cpus = [data[k]["cpu_ms_per_page"] for k in keys]
+    floor = data.get("cold_floor")
+    if isinstance(floor, dict) and "cycle_wall_s" in floor:  # the cold cycle's unavoidable part
+        labels.insert(1, "parse+match\nalone")
+        colors.insert(1, "tab:cyan")
+        walls.insert(1, floor["cycle_wall_s"])
+        cpus.insert(1, floor["cpu_ms_per_page"])
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.3))
     for ax, values, title, fmt in (
         (
             left,
