@@ -172,28 +172,24 @@ class _Runner:
 
         `transport`: "httpx" (httpx's own client and pool) or "tradewatch" (the worker's transport).
         """
-        self.runs += 1
-        progress_line(self.progress, f"poll cycle: run {self.runs}: bare {transport} over {SOURCES} URLs")
         urls = self.work / "floor-urls.txt"
         urls.write_text("\n".join(s["url"] for s in _sources(self.server, SOURCES, self.html)))
-        proc = subprocess.run(
-            [sys.executable, "-m", "bench.httpx_floor", str(urls), "--transport", transport],
-            cwd=REPO,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=600,
+        return self._context(
+            f"bare {transport} over {SOURCES} URLs", "bench.httpx_floor", str(urls), "--transport", transport
         )
-        if proc.returncode != 0:
-            return {"error": proc.stderr.strip().splitlines()[-1:] or ["failed"]}
-        return dict(json.loads(proc.stdout))
 
     def cold_floor(self) -> dict[str, Any]:
         """Parsing and matching alone over the same 1,000 sources (bench/cold_floor.py), no start-up."""
+        return self._context(
+            f"parse and match alone, {SOURCES} sources", "bench.cold_floor", str(self.configs[SOURCES])
+        )
+
+    def _context(self, what: str, module: str, *args: str) -> dict[str, Any]:
+        """A context measurement in its own process: its JSON figures, or the error it ended with."""
         self.runs += 1
-        progress_line(self.progress, f"poll cycle: run {self.runs}: parse and match alone, {SOURCES} sources")
+        progress_line(self.progress, f"poll cycle: run {self.runs}: {what}")
         proc = subprocess.run(
-            [sys.executable, "-m", "bench.cold_floor", str(self.configs[SOURCES])],
+            [sys.executable, "-m", module, *args],
             cwd=REPO,
             env=self.env,
             capture_output=True,
