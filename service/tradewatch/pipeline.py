@@ -73,10 +73,7 @@ class Pipeline:
         self.decider = Decider(rulebook, keys, Outbox(redis, keys), Suppressions(redis, keys))
         self._commit_lock = asyncio.Lock()  # one poll's read-decide-commit at a time per worker
         self.reminders = Reminders(redis, keys, settings, rulebook)
-        cancelling = {rule for spec in rulebook.deadlines for rule in spec.cancelled_by}
-        self.deadline_rules = {
-            rule.id for rule in rulebook.rules if rule.deadline_from or rule.id in cancelling
-        }
+        self.deadline_rules = rulebook.deadline_rules
 
     async def process(self, spec: SourceSpec, result: SourceResult) -> PollCounts:
         """Record, match, cluster and queue one poll's documents; raises StoreError if Redis fails."""

@@ -65,6 +65,9 @@ class Rulebook:
         self._index_of = {rule.id: i for i, rule in enumerate(rules)}
         self._scanner = make_scanner(self._compiled.literals, backend)
         self.backend = self._scanner.backend
+        cancelling = {rule for spec in deadlines for rule in spec.cancelled_by}
+        # Rules whose matches plan, move or end a deadline: even a baselined item's count.
+        self.deadline_rules = frozenset(r.id for r in rules if r.deadline_from or r.id in cancelling)
 
     def rule(self, rule_id: str) -> Rule:
         """The rule with this id (KeyError when absent)."""
