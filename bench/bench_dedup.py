@@ -118,6 +118,7 @@ class _Timed:
         self.seconds = 0.0
         self.rules = book.rules
         self.deadlines = book.deadlines
+        self.deadline_rules = book.deadline_rules
 
     def match(self, doc: Document, **options: Any) -> Any:
         started = time.perf_counter()
