@@ -60,6 +60,8 @@ class FeedServer:
         line = self.process.stdout.readline()
         if not line.startswith("READY "):
             self.process.kill()
+            self.process.wait()
+            self.process.stdout.close()
             raise RuntimeError(f"feed server did not start: {line!r}")
         self.port = int(line.split()[1])
         return self
