@@ -73,7 +73,6 @@ class Pipeline:
         self.decider = Decider(rulebook, keys, Outbox(redis, keys), Suppressions(redis, keys))
         self._commit_lock = asyncio.Lock()  # one poll's read-decide-commit at a time per worker
         self.reminders = Reminders(redis, keys, settings, rulebook)
-        self.deadline_rules = rulebook.deadline_rules
 
     async def process(self, spec: SourceSpec, result: SourceResult) -> PollCounts:
         """Record, match, cluster and queue one poll's documents; raises StoreError if Redis fails."""
@@ -179,7 +178,7 @@ class Pipeline:
             batch.expect(item.key, item.raw)
             marker = self.decider.decide(plan, item)
             batch.set(item.key, SeenRecord(item.content, marker, today).dump(), SEEN_TTL_MS)
-            observed = [m for m in item.matches if m.rule in self.deadline_rules]
+            observed = [m for m in item.matches if m.rule in self.rulebook.deadline_rules]
             if observed:
                 event_id = marker if marker in plan.events else digest("event", spec.name, item.doc.id)
                 plan.observed += [(m, event_id, item.doc) for m in observed]
@@ -215,7 +214,7 @@ class Pipeline:
         def matched(doc: Document, content: str, *, partial: bool = False) -> list[Match]:
             key = (doc.id, content, partial)  # a retry may no longer baseline the item
             if key not in memo:
-                facts_for = self.deadline_rules if partial else None
+                facts_for = self.rulebook.deadline_rules if partial else None
                 memo[key] = self.rulebook.match(doc, facts_for=facts_for)
             return list(memo[key])
 
